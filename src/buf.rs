@@ -1,0 +1,645 @@
+//! `PooledBuf`: the mutable buffer handed out by a pool.
+
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+
+use bytes::buf::UninitSlice;
+
+use crate::error::PoolError;
+use crate::pool::allocation_panic;
+use crate::storage::{IdleStorage, Storage, UNPOOLED};
+use crate::sync::Ordering;
+use crate::thread_cache;
+use crate::views::SharedBuf;
+
+/// How many leading bytes `Debug` shows.
+const DEBUG_PREVIEW: usize = 32;
+
+/// A growable byte buffer whose storage returns to its pool when dropped.
+///
+/// It behaves like a `Vec<u8>` that starts empty: `len()` bytes are written
+/// and readable through `Deref<Target = [u8]>`; the rest of the capacity is
+/// only reachable as uninitialised memory
+/// ([`spare_capacity_mut`](Self::spare_capacity_mut),
+/// [`BufMut::chunk_mut`](bytes::BufMut::chunk_mut)), so nothing an earlier
+/// holder of the storage wrote can be read.
+///
+/// Writing past the capacity moves the contents to the smallest tier that
+/// fits (beyond the largest tier, to a plain allocation, at least doubling),
+/// and the old storage goes back to the pool.
+///
+/// A `PooledBuf` is `Send + Sync + 'static`: it holds no borrow of the pool,
+/// and may be dropped on any thread, after the pool's last handle is gone,
+/// or during unwinding.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::BufMut;
+///
+/// let pool = tierpool::Pool::new();
+/// let mut buf = pool.get(16);
+/// buf.put_u32(0xdead_beef);
+/// buf.extend_from_slice(b"payload");
+/// assert_eq!(buf.len(), 11);
+/// assert_eq!(&buf[4..], b"payload");
+/// ```
+#[must_use = "dropping a PooledBuf returns it to the pool at once"]
+pub struct PooledBuf {
+    storage: Storage,
+    /// Start of this buffer's region in the storage. Bytes before it may
+    /// belong to frozen views split off earlier.
+    ptr: NonNull<u8>,
+    /// Initialised bytes from `ptr`.
+    len: usize,
+    /// Bytes from `ptr` to the end of the storage.
+    cap: usize,
+}
+
+// SAFETY: the buffer owns `[ptr, ptr + cap)` exclusively (views only cover
+// bytes before `ptr`), and `Storage` is `Send`.
+unsafe impl Send for PooledBuf {}
+// SAFETY: `&PooledBuf` only gives `&[u8]` access to its own bytes.
+unsafe impl Sync for PooledBuf {}
+
+impl PooledBuf {
+    #[inline]
+    pub(crate) fn from_storage(storage: Storage) -> Self {
+        let ptr = storage.data();
+        let cap = storage.capacity();
+        PooledBuf {
+            storage,
+            ptr,
+            len: 0,
+            cap,
+        }
+    }
+
+    /// Number of bytes written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.extend_from_slice(b"abc");
+    /// assert_eq!(buf.len(), 3);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no bytes are written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(tierpool::Pool::new().get(8).is_empty());
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes the buffer can hold without moving.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(tierpool::Pool::new().get(8).capacity(), 4096);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// The capacity of the tier the storage belongs to, or `None` for a
+    /// plain (oversize) allocation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::new();
+    /// assert_eq!(pool.get(10).tier(), Some(4096));
+    /// assert_eq!(pool.get(2 << 20).tier(), None);
+    /// ```
+    #[must_use]
+    pub fn tier(&self) -> Option<usize> {
+        match self.storage.tier() {
+            UNPOOLED => None,
+            _ => Some(self.storage.capacity()),
+        }
+    }
+
+    /// Empties the buffer, keeping its capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.extend_from_slice(b"abc");
+    /// buf.clear();
+    /// assert!(buf.is_empty());
+    /// ```
+    #[inline]
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Shortens the buffer to `len` bytes; does nothing if it is shorter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.extend_from_slice(b"abcdef");
+    /// buf.truncate(2);
+    /// assert_eq!(&buf[..], b"ab");
+    /// ```
+    #[inline]
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.len {
+            self.len = len;
+        }
+    }
+
+    /// Sets the length without writing anything.
+    ///
+    /// # Safety
+    ///
+    /// `len` must be at most [`capacity`](Self::capacity), and the first
+    /// `len` bytes must have been initialised (for example through
+    /// [`spare_capacity_mut`](Self::spare_capacity_mut)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(4);
+    /// for byte in &mut buf.spare_capacity_mut()[..4] {
+    ///     byte.write(7);
+    /// }
+    /// // SAFETY: the first 4 bytes were just written.
+    /// unsafe { buf.set_len(4) };
+    /// assert_eq!(&buf[..], &[7, 7, 7, 7]);
+    /// ```
+    #[inline]
+    pub unsafe fn set_len(&mut self, len: usize) {
+        debug_assert!(len <= self.cap, "set_len({len}) beyond capacity {}", self.cap);
+        self.len = len;
+    }
+
+    /// The unwritten part of the capacity, as uninitialised bytes.
+    ///
+    /// Fill a prefix of it, then call [`set_len`](Self::set_len).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(100);
+    /// assert_eq!(buf.spare_capacity_mut().len(), 4096);
+    /// ```
+    #[inline]
+    pub fn spare_capacity_mut(&mut self) -> &mut [MaybeUninit<u8>] {
+        // SAFETY: `[ptr + len, ptr + cap)` lies in the storage and belongs to
+        // this buffer alone; `MaybeUninit` makes no claim about its contents.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.ptr.as_ptr().add(self.len).cast::<MaybeUninit<u8>>(),
+                self.cap - self.len,
+            )
+        }
+    }
+
+    /// Makes room for at least `additional` more bytes, moving to a larger
+    /// tier (or a plain allocation) if needed.
+    ///
+    /// # Panics
+    ///
+    /// If the new capacity overflows or cannot be allocated; see
+    /// [`try_reserve`](Self::try_reserve).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(10);
+    /// buf.extend_from_slice(b"kept");
+    /// buf.reserve(5000);
+    /// assert_eq!(buf.capacity(), 64 << 10);
+    /// assert_eq!(&buf[..], b"kept");
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn reserve(&mut self, additional: usize) {
+        if self.cap - self.len < additional {
+            if let Err(err) = self.grow(additional) {
+                allocation_panic(err);
+            }
+        }
+    }
+
+    /// Like [`reserve`](Self::reserve), but reports failure.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::CapacityOverflow`] if `len + additional` overflows or
+    /// exceeds `isize::MAX`; [`PoolError::AllocFailed`] if the allocator
+    /// refuses. The buffer is unchanged then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(10);
+    /// assert!(buf.try_reserve(usize::MAX).is_err());
+    /// assert!(buf.try_reserve(100).is_ok());
+    /// ```
+    pub fn try_reserve(&mut self, additional: usize) -> Result<(), PoolError> {
+        if self.cap - self.len < additional {
+            self.grow(additional)
+        } else {
+            Ok(())
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, additional: usize) -> Result<(), PoolError> {
+        let needed = self
+            .len
+            .checked_add(additional)
+            .ok_or(PoolError::CapacityOverflow {
+                requested: usize::MAX,
+            })?;
+        let pool = self.storage.pool();
+        let new = match pool.route(needed) {
+            // A closed pool's slot may belong to another pool by now: do not
+            // touch the thread cache for it.
+            Some(tier) if pool.closed.load(Ordering::Relaxed) => {
+                IdleStorage::allocate(pool, tier, pool.tiers[tier].spec.capacity)?.into_storage()
+            }
+            Some(tier) => match thread_cache::take_cached(pool, tier) {
+                Some(idle) => idle,
+                None => thread_cache::take_slow(pool, tier)?,
+            }
+            .into_storage(),
+            None => {
+                // Beyond the tiers: grow geometrically, as `Vec` does.
+                let doubled = self.cap.saturating_mul(2);
+                let target = if doubled > needed
+                    && std::alloc::Layout::from_size_align(doubled, pool.alignment).is_ok()
+                {
+                    doubled
+                } else {
+                    needed
+                };
+                pool.allocate_oversize(target)?
+            }
+        };
+        // SAFETY: the new storage has room for `needed >= len` bytes and is
+        // a different allocation from ours; `[ptr, ptr + len)` is
+        // initialised.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.ptr.as_ptr(), new.data().as_ptr(), self.len);
+        }
+        self.ptr = new.data();
+        self.cap = new.capacity();
+        // The old storage goes back to the pool (or stays with its views).
+        drop(std::mem::replace(&mut self.storage, new));
+        Ok(())
+    }
+
+    /// Appends `bytes`, growing if needed.
+    ///
+    /// # Panics
+    ///
+    /// If growing fails (see [`reserve`](Self::reserve)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(2);
+    /// buf.extend_from_slice(b"hello");
+    /// assert_eq!(&buf[..], b"hello");
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.reserve(bytes.len());
+        // SAFETY: `reserve` made room for `bytes.len()` bytes after `len`;
+        // `bytes` cannot alias our spare capacity, which no one else can see.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.ptr.as_ptr().add(self.len),
+                bytes.len(),
+            );
+        }
+        self.len += bytes.len();
+    }
+
+    /// Resizes to `new_len` bytes, filling new bytes with `value`.
+    ///
+    /// # Panics
+    ///
+    /// If growing fails (see [`reserve`](Self::reserve)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.resize(4, 0);
+    /// assert_eq!(&buf[..], &[0, 0, 0, 0]);
+    /// buf.resize(1, 9);
+    /// assert_eq!(&buf[..], &[0]);
+    /// ```
+    #[track_caller]
+    pub fn resize(&mut self, new_len: usize, value: u8) {
+        if new_len <= self.len {
+            self.len = new_len;
+            return;
+        }
+        let extra = new_len - self.len;
+        self.reserve(extra);
+        // SAFETY: `reserve` made room for `extra` bytes after `len`.
+        unsafe {
+            std::ptr::write_bytes(self.ptr.as_ptr().add(self.len), value, extra);
+        }
+        self.len = new_len;
+    }
+
+    /// The written bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.extend_from_slice(b"ab");
+    /// assert_eq!(buf.as_slice(), b"ab");
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `[ptr, ptr + len)` is initialised and ours.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The written bytes, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.extend_from_slice(b"ab");
+    /// buf.as_mut_slice()[0] = b'x';
+    /// assert_eq!(&buf[..], b"xb");
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: `[ptr, ptr + len)` is initialised and ours alone.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// Rebuilds a buffer from a storage reference and a region of it.
+    ///
+    /// # Safety
+    ///
+    /// `[ptr, ptr + cap)` must lie in `storage` and belong to no other
+    /// holder, and its first `len` bytes must be initialised.
+    pub(crate) unsafe fn from_parts(
+        storage: Storage,
+        ptr: NonNull<u8>,
+        len: usize,
+        cap: usize,
+    ) -> Self {
+        debug_assert!(len <= cap);
+        PooledBuf {
+            storage,
+            ptr,
+            len,
+            cap,
+        }
+    }
+
+    /// Turns the written bytes into an immutable, shareable view, without
+    /// copying or allocating. The unwritten capacity is given up; the whole
+    /// storage returns to the pool when the last view drops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(100);
+    /// buf.extend_from_slice(b"frozen");
+    /// let ptr = buf.as_ptr();
+    /// let view = buf.freeze();
+    /// assert_eq!(view.as_ptr(), ptr);
+    /// let copy = view.clone(); // a refcount increment
+    /// assert_eq!(copy, b"frozen"[..]);
+    /// ```
+    #[must_use = "dropping the view returns the storage at once"]
+    pub fn freeze(self) -> SharedBuf {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so moving the
+        // storage reference out of it transfers ownership exactly once.
+        let storage = unsafe { std::ptr::read(&this.storage) };
+        SharedBuf::new(storage, this.ptr, this.len)
+    }
+
+    /// Freezes the first `at` written bytes into a view and keeps writing
+    /// after them in the same storage: the pattern of
+    /// `BytesMut::split_to(n).freeze()` in codecs.
+    ///
+    /// The buffer keeps the remaining bytes and capacity. The storage goes
+    /// back to the pool once the buffer and every view are gone. If later
+    /// writes need more room than is left, the buffer moves to fresh storage
+    /// (copying only its own bytes) and the views keep the old one alive.
+    ///
+    /// # Panics
+    ///
+    /// If `at > len()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(64);
+    /// buf.extend_from_slice(b"frame1frame2-partial");
+    /// let one = buf.split_to(6);
+    /// let two = buf.split_to(6);
+    /// assert_eq!((one.as_slice(), two.as_slice()), (&b"frame1"[..], &b"frame2"[..]));
+    /// assert_eq!(&buf[..], b"-partial");
+    /// buf.extend_from_slice(b" continues");
+    /// assert_eq!(&buf[..], b"-partial continues");
+    /// ```
+    #[must_use = "the split-off bytes are returned as a view"]
+    #[track_caller]
+    pub fn split_to(&mut self, at: usize) -> SharedBuf {
+        assert!(
+            at <= self.len,
+            "split_to({at}) out of bounds for a PooledBuf of length {}",
+            self.len
+        );
+        let view = SharedBuf::new(self.storage.share(), self.ptr, at);
+        // SAFETY: `at <= len <= cap`, so the pointer stays in the storage.
+        self.ptr = unsafe { NonNull::new_unchecked(self.ptr.as_ptr().add(at)) };
+        self.len -= at;
+        self.cap -= at;
+        view
+    }
+}
+
+impl Deref for PooledBuf {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl DerefMut for PooledBuf {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.as_mut_slice()
+    }
+}
+
+impl AsRef<[u8]> for PooledBuf {
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsMut<[u8]> for PooledBuf {
+    #[inline]
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.as_mut_slice()
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for PooledBuf {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+// SAFETY: `chunk_mut` returns exactly the spare capacity, which belongs to
+// this buffer; `advance_mut` only extends `len` over bytes the caller has
+// initialised, and checks that they lie within the capacity.
+unsafe impl bytes::BufMut for PooledBuf {
+    #[inline]
+    fn remaining_mut(&self) -> usize {
+        // Like `Vec<u8>` and `BytesMut`: the buffer grows on demand.
+        isize::MAX as usize - self.len
+    }
+
+    #[inline]
+    unsafe fn advance_mut(&mut self, cnt: usize) {
+        let remaining = self.cap - self.len;
+        assert!(
+            cnt <= remaining,
+            "advance_mut({cnt}) exceeds the {remaining} bytes of spare capacity"
+        );
+        self.len += cnt;
+    }
+
+    #[inline]
+    fn chunk_mut(&mut self) -> &mut UninitSlice {
+        if self.len == self.cap {
+            self.reserve(64);
+        }
+        UninitSlice::uninit(self.spare_capacity_mut())
+    }
+
+    #[inline]
+    fn put_slice(&mut self, src: &[u8]) {
+        self.extend_from_slice(src);
+    }
+}
+
+impl std::io::Write for PooledBuf {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Extend<u8> for PooledBuf {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, iter: I) {
+        let iter = iter.into_iter();
+        self.reserve(iter.size_hint().0);
+        for byte in iter {
+            if self.len == self.cap {
+                self.reserve(1);
+            }
+            // SAFETY: there is spare capacity for one byte.
+            unsafe { self.ptr.as_ptr().add(self.len).write(byte) };
+            self.len += 1;
+        }
+    }
+}
+
+impl<'a> Extend<&'a u8> for PooledBuf {
+    fn extend<I: IntoIterator<Item = &'a u8>>(&mut self, iter: I) {
+        self.extend(iter.into_iter().copied());
+    }
+}
+
+impl PartialEq for PooledBuf {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for PooledBuf {}
+
+impl PartialEq<[u8]> for PooledBuf {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl fmt::Debug for PooledBuf {
+    /// Shows the length, capacity, tier and at most the first 32 bytes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledBuf")
+            .field("len", &self.len)
+            .field("capacity", &self.cap)
+            .field("tier", &self.tier())
+            .field("head", &Preview(self.as_slice()))
+            .finish()
+    }
+}
+
+/// Shows at most [`DEBUG_PREVIEW`] bytes as an escaped byte string.
+pub(crate) struct Preview<'a>(pub(crate) &'a [u8]);
+
+impl fmt::Debug for Preview<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = &self.0[..self.0.len().min(DEBUG_PREVIEW)];
+        f.write_str("b\"")?;
+        for &byte in shown {
+            write!(f, "{}", std::ascii::escape_default(byte))?;
+        }
+        f.write_str("\"")?;
+        if self.0.len() > shown.len() {
+            write!(f, "... ({} more)", self.0.len() - shown.len())?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,413 @@
+//! Pool configuration: tiers, per-tier limits and their defaults.
+
+use crate::error::ConfigError;
+use crate::pool::Pool;
+
+/// Capacities of the tiers of [`Pool::new`]: 4 KiB, 64 KiB and 1 MiB.
+pub const DEFAULT_TIERS: [usize; 3] = [4 << 10, 64 << 10, 1 << 20];
+
+/// Bytes a thread may cache per tier by default (see [`TierConfig`]).
+const DEFAULT_THREAD_CACHE_BYTES: usize = 512 << 10;
+/// Most buffers a thread caches per tier by default.
+const DEFAULT_THREAD_CACHE_MAX: usize = 64;
+/// Bytes each tier's global depot may keep by default.
+const DEFAULT_DEPOT_BYTES: usize = 8 << 20;
+/// Fewest buffers a depot keeps by default, however large the tier.
+const DEFAULT_DEPOT_MIN: usize = 4;
+
+/// One tier of a pool: its buffer capacity and how many idle buffers it keeps.
+///
+/// Limits left unset get defaults chosen from the capacity, so that small
+/// tiers cache many buffers and large ones few:
+///
+/// | limit | default | 4 KiB | 64 KiB | 1 MiB |
+/// |---|---|---|---|---|
+/// | [`thread_cache`](Self::thread_cache) | 512 KiB / capacity, clamped to 1..=64 | 64 | 8 | 1 |
+/// | [`depot`](Self::depot) | 8 MiB / capacity, at least 4 | 2048 | 128 | 8 |
+///
+/// With the default tiers a thread pins at most 1.75 MiB per pool in its
+/// caches and the depots keep at most 24 MiB; buffers beyond those bounds go
+/// back to the allocator.
+///
+/// # Examples
+///
+/// ```
+/// use tierpool::{Pool, TierConfig};
+///
+/// let pool = Pool::builder()
+///     .tier(TierConfig::new(16 << 10).thread_cache(32).depot(1024))
+///     .tier(TierConfig::new(256 << 10))
+///     .build()?;
+/// assert_eq!(pool.tiers(), vec![16 << 10, 256 << 10]);
+/// # Ok::<(), tierpool::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierConfig {
+    size: usize,
+    thread_cache: Option<usize>,
+    depot: Option<usize>,
+}
+
+impl TierConfig {
+    /// A tier whose buffers have `size` bytes of capacity, with default limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tier = tierpool::TierConfig::new(8192);
+    /// assert_eq!(tier.size(), 8192);
+    /// ```
+    #[must_use]
+    pub const fn new(size: usize) -> Self {
+        Self {
+            size,
+            thread_cache: None,
+            depot: None,
+        }
+    }
+
+    /// The capacity of this tier's buffers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(tierpool::TierConfig::new(512).size(), 512);
+    /// ```
+    #[must_use]
+    pub const fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The most idle buffers of this tier each thread keeps in its own cache.
+    ///
+    /// `0` disables the thread cache: every get and return goes to the depot.
+    /// Buffers move between the thread cache and the depot in batches of
+    /// half this depth.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tier = tierpool::TierConfig::new(4096).thread_cache(16);
+    /// # let _ = tier;
+    /// ```
+    #[must_use]
+    pub const fn thread_cache(mut self, buffers: usize) -> Self {
+        self.thread_cache = Some(buffers);
+        self
+    }
+
+    /// The most idle buffers of this tier the shared depot keeps. Returns
+    /// beyond it free the buffer (counted as `dropped` in the stats).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tier = tierpool::TierConfig::new(4096).depot(0); // no shared depot
+    /// # let _ = tier;
+    /// ```
+    #[must_use]
+    pub const fn depot(mut self, buffers: usize) -> Self {
+        self.depot = Some(buffers);
+        self
+    }
+}
+
+/// A validated tier with every limit resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TierSpec {
+    pub(crate) capacity: usize,
+    pub(crate) thread_cache: usize,
+    pub(crate) batch: usize,
+    pub(crate) depot: usize,
+}
+
+/// A validated pool configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolConfig {
+    pub(crate) tiers: Vec<TierSpec>,
+    pub(crate) alignment: usize,
+}
+
+/// Builds a [`Pool`] with custom tiers and limits.
+///
+/// Created by [`Pool::builder`]. Without a call to [`tiers`](Self::tiers) or
+/// [`tier`](Self::tier) the pool has the [`DEFAULT_TIERS`].
+///
+/// # Examples
+///
+/// ```
+/// use tierpool::Pool;
+///
+/// let pool = Pool::builder()
+///     .tiers([2 << 10, 16 << 10, 256 << 10])
+///     .thread_cache(8)
+///     .build()?;
+/// assert_eq!(pool.get(3000).capacity(), 16 << 10);
+/// # Ok::<(), tierpool::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct PoolBuilder {
+    tiers: Option<Vec<TierConfig>>,
+    thread_cache: Option<usize>,
+    depot: Option<usize>,
+    alignment: Option<usize>,
+}
+
+impl PoolBuilder {
+    /// A builder with the default tiers and limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::PoolBuilder::new().build()?;
+    /// assert_eq!(pool.tiers(), tierpool::DEFAULT_TIERS.to_vec());
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the tier list with these capacities (ascending), each with
+    /// default limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::builder().tiers([1024, 8192]).build()?;
+    /// assert_eq!(pool.tiers(), vec![1024, 8192]);
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn tiers(mut self, sizes: impl IntoIterator<Item = usize>) -> Self {
+        self.tiers = Some(sizes.into_iter().map(TierConfig::new).collect());
+        self
+    }
+
+    /// Appends a tier with its own limits. The first call (without an
+    /// earlier [`tiers`](Self::tiers)) replaces the default tier list.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tierpool::{Pool, TierConfig};
+    ///
+    /// let pool = Pool::builder()
+    ///     .tier(TierConfig::new(4096).thread_cache(128))
+    ///     .build()?;
+    /// assert_eq!(pool.tiers(), vec![4096]);
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn tier(mut self, tier: TierConfig) -> Self {
+        self.tiers.get_or_insert_with(Vec::new).push(tier);
+        self
+    }
+
+    /// Sets the per-thread cache depth of every tier that does not set its
+    /// own (see [`TierConfig::thread_cache`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::builder().thread_cache(4).build()?;
+    /// # let _ = pool;
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn thread_cache(mut self, buffers: usize) -> Self {
+        self.thread_cache = Some(buffers);
+        self
+    }
+
+    /// Sets the depot capacity of every tier that does not set its own (see
+    /// [`TierConfig::depot`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::builder().depot(64).build()?;
+    /// # let _ = pool;
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn depot(mut self, buffers: usize) -> Self {
+        self.depot = Some(buffers);
+        self
+    }
+
+    /// Makes every buffer, pooled or not, start at a multiple of `alignment`
+    /// bytes (a power of two; e.g. 4096 for `O_DIRECT`). The default is 1:
+    /// whatever the allocator gives, which is at least 16 on common platforms.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::builder().alignment(4096).build()?;
+    /// let mut buf = pool.get(100);
+    /// assert_eq!(buf.spare_capacity_mut().as_ptr() as usize % 4096, 0);
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn alignment(mut self, alignment: usize) -> Self {
+        self.alignment = Some(alignment);
+        self
+    }
+
+    /// Validates the configuration and creates the pool.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when there are no tiers, a tier has capacity zero,
+    /// capacities repeat or are not ascending, a capacity cannot be allocated
+    /// with the alignment, or the alignment is not a power of two.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tierpool::{ConfigError, Pool};
+    ///
+    /// assert_eq!(
+    ///     Pool::builder().tiers([]).build().unwrap_err(),
+    ///     ConfigError::NoTiers
+    /// );
+    /// assert_eq!(
+    ///     Pool::builder().tiers([512, 512]).build().unwrap_err(),
+    ///     ConfigError::Duplicate { size: 512 }
+    /// );
+    /// ```
+    pub fn build(&self) -> Result<Pool, ConfigError> {
+        Ok(Pool::from_config(self.resolve()?))
+    }
+
+    pub(crate) fn resolve(&self) -> Result<PoolConfig, ConfigError> {
+        let alignment = self.alignment.unwrap_or(1);
+        if !alignment.is_power_of_two() {
+            return Err(ConfigError::BadAlignment { alignment });
+        }
+        let defaults: Vec<TierConfig>;
+        let tiers = match &self.tiers {
+            Some(tiers) => tiers.as_slice(),
+            None => {
+                defaults = DEFAULT_TIERS.iter().map(|&s| TierConfig::new(s)).collect();
+                &defaults
+            }
+        };
+        if tiers.is_empty() {
+            return Err(ConfigError::NoTiers);
+        }
+        let mut specs = Vec::with_capacity(tiers.len());
+        let mut previous: Option<usize> = None;
+        for (index, tier) in tiers.iter().enumerate() {
+            let size = tier.size;
+            if size == 0 {
+                return Err(ConfigError::ZeroSize { index });
+            }
+            match previous {
+                Some(prev) if prev == size => return Err(ConfigError::Duplicate { size }),
+                Some(prev) if prev > size => {
+                    return Err(ConfigError::Unsorted {
+                        index,
+                        previous: prev,
+                        size,
+                    })
+                }
+                _ => {}
+            }
+            if std::alloc::Layout::from_size_align(size, alignment).is_err() {
+                return Err(ConfigError::TooLarge { size });
+            }
+            previous = Some(size);
+            let thread_cache = tier
+                .thread_cache
+                .or(self.thread_cache)
+                .unwrap_or_else(|| default_thread_cache(size));
+            let depot = tier
+                .depot
+                .or(self.depot)
+                .unwrap_or_else(|| default_depot(size));
+            specs.push(TierSpec {
+                capacity: size,
+                thread_cache,
+                batch: (thread_cache / 2).max(1),
+                depot,
+            });
+        }
+        Ok(PoolConfig {
+            tiers: specs,
+            alignment,
+        })
+    }
+}
+
+fn default_thread_cache(size: usize) -> usize {
+    (DEFAULT_THREAD_CACHE_BYTES / size).clamp(1, DEFAULT_THREAD_CACHE_MAX)
+}
+
+fn default_depot(size: usize) -> usize {
+    (DEFAULT_DEPOT_BYTES / size).max(DEFAULT_DEPOT_MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_documented_table() {
+        let config = PoolBuilder::new().resolve().unwrap();
+        let got: Vec<(usize, usize, usize)> = config
+            .tiers
+            .iter()
+            .map(|t| (t.capacity, t.thread_cache, t.depot))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(4096, 64, 2048), (65536, 8, 128), (1 << 20, 1, 8)]
+        );
+        assert_eq!(config.tiers[0].batch, 32);
+        assert_eq!(config.tiers[2].batch, 1);
+    }
+
+    #[test]
+    fn explicit_limits_win_over_pool_wide_ones() {
+        let config = PoolBuilder::new()
+            .thread_cache(3)
+            .depot(5)
+            .tier(TierConfig::new(100).thread_cache(0))
+            .tier(TierConfig::new(200).depot(9))
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            (config.tiers[0].thread_cache, config.tiers[0].depot),
+            (0, 5)
+        );
+        assert_eq!(config.tiers[0].batch, 1);
+        assert_eq!(
+            (config.tiers[1].thread_cache, config.tiers[1].depot),
+            (3, 9)
+        );
+    }
+
+    #[test]
+    fn rejects_oversized_tiers_and_bad_alignment() {
+        assert_eq!(
+            PoolBuilder::new().tiers([usize::MAX]).resolve().unwrap_err(),
+            ConfigError::TooLarge { size: usize::MAX }
+        );
+        assert_eq!(
+            PoolBuilder::new()
+                .tiers([isize::MAX as usize])
+                .alignment(2)
+                .resolve()
+                .unwrap_err(),
+            ConfigError::TooLarge {
+                size: isize::MAX as usize
+            }
+        );
+        for alignment in [0, 3, 12] {
+            assert_eq!(
+                PoolBuilder::new().alignment(alignment).resolve().unwrap_err(),
+                ConfigError::BadAlignment { alignment }
+            );
+        }
+        assert_eq!(
+            PoolBuilder::new().tiers([8, 0]).resolve().unwrap_err(),
+            ConfigError::ZeroSize { index: 1 }
+        );
+    }
+}

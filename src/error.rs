@@ -1,0 +1,146 @@
+//! Errors returned by the pool and its builder.
+
+use std::fmt;
+
+/// Why [`PoolBuilder::build`](crate::PoolBuilder::build) rejected a
+/// configuration.
+///
+/// The `Display` message names the offending value.
+///
+/// # Examples
+///
+/// ```
+/// use tierpool::{ConfigError, Pool};
+///
+/// let err = Pool::builder().tiers([4096, 1024]).build().unwrap_err();
+/// assert!(matches!(err, ConfigError::Unsorted { .. }));
+/// assert!(err.to_string().contains("ascending"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The tier list is empty.
+    NoTiers,
+    /// A tier has capacity zero.
+    ZeroSize {
+        /// Position of the tier in the list.
+        index: usize,
+    },
+    /// The same capacity appears twice.
+    Duplicate {
+        /// The repeated capacity.
+        size: usize,
+    },
+    /// A tier is smaller than the one before it.
+    Unsorted {
+        /// Position of the out-of-order tier.
+        index: usize,
+        /// The capacity before it.
+        previous: usize,
+        /// Its capacity.
+        size: usize,
+    },
+    /// A tier is too large to be allocated with the configured alignment.
+    TooLarge {
+        /// The capacity asked for.
+        size: usize,
+    },
+    /// The alignment is zero or not a power of two.
+    BadAlignment {
+        /// The alignment asked for.
+        alignment: usize,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ConfigError::NoTiers => f.write_str("a pool needs at least one tier"),
+            ConfigError::ZeroSize { index } => {
+                write!(f, "tier {index} has capacity 0; every tier must hold at least one byte")
+            }
+            ConfigError::Duplicate { size } => {
+                write!(f, "tier capacity {size} appears more than once")
+            }
+            ConfigError::Unsorted {
+                index,
+                previous,
+                size,
+            } => write!(
+                f,
+                "tier {index} has capacity {size}, below the previous tier's {previous}; \
+                 tiers must be listed in ascending order"
+            ),
+            ConfigError::TooLarge { size } => write!(
+                f,
+                "tier capacity {size} is too large to allocate (the limit is isize::MAX bytes, \
+                 alignment included)"
+            ),
+            ConfigError::BadAlignment { alignment } => {
+                write!(f, "alignment {alignment} is not a power of two")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Why [`Pool::try_get`](crate::Pool::try_get) could not hand out a buffer.
+///
+/// # Examples
+///
+/// ```
+/// use tierpool::{Pool, PoolError};
+///
+/// let pool = Pool::builder().tiers([4096]).build()?;
+/// let err = pool.try_get(10_000).unwrap_err();
+/// assert_eq!(err, PoolError::Oversize { requested: 10_000, largest_tier: 4096 });
+/// # Ok::<(), tierpool::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// The request is larger than the largest tier. [`Pool::get`]
+    /// (crate::Pool::get) would serve it from a plain allocation instead.
+    Oversize {
+        /// The capacity asked for.
+        requested: usize,
+        /// The capacity of the largest tier.
+        largest_tier: usize,
+    },
+    /// The capacity cannot be described to the allocator: with the pool's
+    /// alignment it exceeds `isize::MAX` bytes, or adding to a buffer's length
+    /// overflowed `usize`.
+    CapacityOverflow {
+        /// The capacity asked for (saturated at `usize::MAX` on overflow).
+        requested: usize,
+    },
+    /// The allocator returned no memory for a request of this size.
+    AllocFailed {
+        /// The number of bytes the allocator refused.
+        size: usize,
+    },
+}
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            PoolError::Oversize {
+                requested,
+                largest_tier,
+            } => write!(
+                f,
+                "requested capacity {requested} exceeds the largest tier ({largest_tier} bytes)"
+            ),
+            PoolError::CapacityOverflow { requested } => write!(
+                f,
+                "capacity {requested} exceeds what can be allocated (isize::MAX bytes)"
+            ),
+            PoolError::AllocFailed { size } => {
+                write!(f, "the allocator failed to provide {size} bytes")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PoolError {}

@@ -1,0 +1,208 @@
+//! Storage blocks: the heap memory behind every buffer, with its header.
+//!
+//! A block is one allocation of `capacity` bytes plus a small header
+//! ([`Block`]) that lives as long as the memory does. The header holds the
+//! reference count shared by the mutable buffer and its frozen views, the
+//! tier the block belongs to, and a strong reference to the pool, so a block
+//! can find its way home from any thread, even after every `Pool` handle is
+//! gone. Freezing, cloning and slicing therefore never allocate.
+//!
+//! Two owning handles exist:
+//!
+//! * [`Storage`]: one counted reference held by a `PooledBuf` or `SharedBuf`.
+//!   Dropping the last one recycles the block into its pool.
+//! * [`IdleStorage`]: a block nobody holds, kept by a thread cache or a
+//!   depot. Dropping it frees the memory.
+
+use std::alloc::Layout;
+use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
+
+use crate::error::PoolError;
+use crate::pool::Shared;
+use crate::sync::{alloc, dealloc, fence, Arc, AtomicUsize, Ordering};
+
+/// Tier index of a block that belongs to no tier (an oversize allocation).
+pub(crate) const UNPOOLED: usize = usize::MAX;
+
+/// Refcounts above this abort the process, as `Arc` does: they can only be
+/// reached by leaking views in a loop, and wrapping would be unsound.
+const MAX_REFS: usize = isize::MAX as usize;
+
+/// The header of a storage block.
+#[derive(Debug)]
+pub(crate) struct Block {
+    data: NonNull<u8>,
+    capacity: usize,
+    tier: usize,
+    /// Holders of this block: the mutable buffer plus every live view.
+    /// Exactly 1 while the block is idle or held by one `PooledBuf`.
+    refs: AtomicUsize,
+    pool: Arc<Shared>,
+}
+
+/// An idle block owned by a cache or a depot. Dropping it frees the block.
+#[derive(Debug)]
+pub(crate) struct IdleStorage(NonNull<Block>);
+
+// SAFETY: an `IdleStorage` is the only handle to its block (refs == 1 and no
+// `Storage` exists), so moving it to another thread moves sole ownership of
+// plain heap memory; the `Arc<Shared>` inside is itself `Send`.
+unsafe impl Send for IdleStorage {}
+
+impl IdleStorage {
+    /// Allocates a block of `capacity` bytes aligned to the pool's alignment.
+    pub(crate) fn allocate(
+        pool: &Arc<Shared>,
+        tier: usize,
+        capacity: usize,
+    ) -> Result<Self, PoolError> {
+        debug_assert!(capacity > 0, "blocks are never empty");
+        let layout = Layout::from_size_align(capacity, pool.alignment).map_err(|_| {
+            PoolError::CapacityOverflow {
+                requested: capacity,
+            }
+        })?;
+        // SAFETY: `layout` has a non-zero size: tiers are validated to be
+        // non-zero and oversize requests are larger than the largest tier.
+        let data = unsafe { alloc(layout) };
+        let data = NonNull::new(data).ok_or(PoolError::AllocFailed { size: capacity })?;
+        let block = Box::new(Block {
+            data,
+            capacity,
+            tier,
+            refs: AtomicUsize::new(1),
+            pool: Arc::clone(pool),
+        });
+        Ok(IdleStorage(NonNull::from(Box::leak(block))))
+    }
+
+    fn block(&self) -> &Block {
+        // SAFETY: the block stays allocated until this handle frees it.
+        unsafe { self.0.as_ref() }
+    }
+
+    pub(crate) fn tier(&self) -> usize {
+        self.block().tier
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.block().capacity
+    }
+
+    pub(crate) fn pool(&self) -> &Arc<Shared> {
+        &self.block().pool
+    }
+
+    /// Hands the block out to a single holder.
+    pub(crate) fn into_storage(self) -> Storage {
+        debug_assert_eq!(self.block().refs.load(Ordering::Relaxed), 1);
+        let this = ManuallyDrop::new(self);
+        Storage(this.0)
+    }
+}
+
+impl Drop for IdleStorage {
+    fn drop(&mut self) {
+        // SAFETY: `self` is the only handle to a block created by
+        // `Box::leak` in `allocate`; nothing uses it after this point.
+        let block = unsafe { Box::from_raw(self.0.as_ptr()) };
+        let layout = Layout::from_size_align(block.capacity, block.pool.alignment)
+            .expect("the layout was valid when the block was allocated");
+        // SAFETY: `data` was allocated with exactly this layout in `allocate`
+        // and is freed only here, once.
+        unsafe { dealloc(block.data.as_ptr(), layout) };
+    }
+}
+
+/// One counted reference to a block held by a buffer or a view.
+///
+/// Dropping the last reference recycles the block into its pool.
+#[derive(Debug)]
+pub(crate) struct Storage(NonNull<Block>);
+
+// SAFETY: the header is only read through shared references and mutated
+// through atomics; the data bytes are partitioned between holders by the
+// buffer types, which only hand out `&[u8]` to bytes no holder can write.
+unsafe impl Send for Storage {}
+// SAFETY: as above, `&Storage` gives access to immutable header fields and
+// an atomic counter only.
+unsafe impl Sync for Storage {}
+
+impl Storage {
+    fn block(&self) -> &Block {
+        // SAFETY: a `Storage` is a counted reference, so the block is live.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// Start of the block's memory.
+    pub(crate) fn data(&self) -> NonNull<u8> {
+        self.block().data
+    }
+
+    /// Size of the block's memory.
+    pub(crate) fn capacity(&self) -> usize {
+        self.block().capacity
+    }
+
+    /// The tier index, or [`UNPOOLED`].
+    pub(crate) fn tier(&self) -> usize {
+        self.block().tier
+    }
+
+    /// The pool the block belongs to.
+    pub(crate) fn pool(&self) -> &Arc<Shared> {
+        &self.block().pool
+    }
+
+    /// Whether `self` is the only reference to the block.
+    ///
+    /// `Acquire` pairs with the `Release` decrement of holders that dropped
+    /// out, so their reads of the data happen before the caller's writes.
+    pub(crate) fn is_unique(&self) -> bool {
+        self.block().refs.load(Ordering::Acquire) == 1
+    }
+
+    /// Whether two references point at the same block.
+    pub(crate) fn same_block(&self, other: &Storage) -> bool {
+        self.0 == other.0
+    }
+
+    /// Takes one more reference to the same block.
+    pub(crate) fn share(&self) -> Storage {
+        // Relaxed is enough, as for `Arc::clone`: a new reference can only be
+        // made from an existing one, which keeps the block alive.
+        let old = self.block().refs.fetch_add(1, Ordering::Relaxed);
+        if old > MAX_REFS {
+            std::process::abort();
+        }
+        Storage(self.0)
+    }
+
+    /// Gives up this reference. Returns the block when it was the last one.
+    fn release(self) -> Option<IdleStorage> {
+        let this = ManuallyDrop::new(self);
+        let refs = &this.block().refs;
+        // Sole holder: nobody else can take a reference, so no RMW is needed.
+        if refs.load(Ordering::Acquire) != 1 {
+            if refs.fetch_sub(1, Ordering::Release) != 1 {
+                return None;
+            }
+            // Synchronise with every other holder's `Release` decrement
+            // before the block is reused, as `Arc::drop` does.
+            fence(Ordering::Acquire);
+            // Idle blocks keep a count of 1; we are the only one left.
+            refs.store(1, Ordering::Relaxed);
+        }
+        Some(IdleStorage(this.0))
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        let this = Storage(self.0);
+        if let Some(idle) = this.release() {
+            crate::thread_cache::recycle(idle);
+        }
+    }
+}

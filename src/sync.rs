@@ -1,0 +1,69 @@
+//! The one place that chooses synchronisation primitives.
+//!
+//! Normal builds use `std`, `parking_lot` and `crossbeam-utils`; builds with
+//! `RUSTFLAGS="--cfg loom"` use [`loom`]'s checked versions, so every place
+//! where threads meet is explored by the loom models. No other module imports
+//! `std::sync`, `std::thread_local!`, `std::alloc` or `std::cell::UnsafeCell`.
+
+pub(crate) use crossbeam_utils::CachePadded;
+
+#[cfg(not(loom))]
+pub(crate) use self::std_impl::*;
+
+#[cfg(loom)]
+pub(crate) use self::loom_impl::*;
+
+/// A process-wide mutex for registries that outlive any single pool (and,
+/// under loom, any single model execution). Critical sections guarded by it
+/// never block on anything else, so it cannot deadlock a loom model.
+pub(crate) type StaticMutex<T> = parking_lot::Mutex<T>;
+
+#[cfg(not(loom))]
+mod std_impl {
+    pub(crate) use std::alloc::{alloc, dealloc};
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::{Arc, OnceLock};
+    pub(crate) use std::thread_local;
+
+    /// `parking_lot::Mutex`, whose `lock` cannot be poisoned.
+    pub(crate) type Mutex<T> = parking_lot::Mutex<T>;
+
+    /// `std::cell::UnsafeCell` with loom's closure-based access API, so every
+    /// access goes through one checked path in both builds.
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            Self(std::cell::UnsafeCell::new(value))
+        }
+
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
+#[cfg(loom)]
+mod loom_impl {
+    pub(crate) use loom::alloc::{alloc, dealloc};
+    pub(crate) use loom::cell::UnsafeCell;
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::thread_local;
+
+    /// loom's mutex behind `parking_lot`'s API (no poisoning).
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+    }
+}

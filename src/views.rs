@@ -1,0 +1,512 @@
+//! `SharedBuf`: frozen, refcounted, sliceable views of pooled storage.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::{Bound, Deref, RangeBounds};
+use std::ptr::NonNull;
+
+use crate::buf::{PooledBuf, Preview};
+use crate::storage::{Storage, UNPOOLED};
+
+/// An immutable, cheaply cloneable view of bytes in pooled storage.
+///
+/// Made by [`PooledBuf::freeze`] or [`PooledBuf::split_to`]. Cloning and
+/// slicing increment a reference count kept with the storage: they never
+/// allocate and never copy. When the last view (and the `PooledBuf`, if it
+/// still holds part of the storage) is dropped, on any thread, the storage
+/// returns to its pool.
+///
+/// `SharedBuf` converts into [`bytes::Bytes`] without copying (see
+/// [`into_bytes`](Self::into_bytes)), and implements [`bytes::Buf`].
+///
+/// # Examples
+///
+/// ```
+/// let pool = tierpool::Pool::new();
+/// let mut buf = pool.get(64);
+/// buf.extend_from_slice(b"header:body");
+/// let frame = buf.freeze();
+///
+/// let header = frame.slice(..6);
+/// let body = frame.slice(7..);
+/// assert_eq!(header, b"header"[..]);
+/// assert_eq!(body, b"body"[..]);
+/// assert_eq!(body.as_ptr(), frame[7..].as_ptr()); // no copy
+///
+/// drop((frame, header));
+/// assert_eq!(pool.stats().tiers[0].in_use, 1); // `body` keeps the storage
+/// drop(body);
+/// assert_eq!(pool.stats().tiers[0].in_use, 0);
+/// ```
+pub struct SharedBuf {
+    storage: Storage,
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a view only reads `[ptr, ptr + len)`, which no holder can write
+// any more: the `PooledBuf` it came from gave up those bytes when it froze
+// or split them off. `Storage` is `Send`.
+unsafe impl Send for SharedBuf {}
+// SAFETY: as above, shared access only reads immutable bytes.
+unsafe impl Sync for SharedBuf {}
+
+impl SharedBuf {
+    pub(crate) fn new(storage: Storage, ptr: NonNull<u8>, len: usize) -> Self {
+        SharedBuf { storage, ptr, len }
+    }
+
+    /// Number of bytes in the view.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.extend_from_slice(b"abc");
+    /// assert_eq!(buf.freeze().len(), 3);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the view is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(tierpool::Pool::new().get(8).freeze().is_empty());
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The viewed bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.extend_from_slice(b"abc");
+    /// assert_eq!(buf.freeze().as_slice(), b"abc");
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `[ptr, ptr + len)` lies in the live storage, was
+        // initialised before the view was made, and is never written again
+        // while a view exists.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The capacity of the storage's tier, or `None` for a plain allocation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(tierpool::Pool::new().get(8).freeze().tier(), Some(4096));
+    /// ```
+    #[must_use]
+    pub fn tier(&self) -> Option<usize> {
+        match self.storage.tier() {
+            UNPOOLED => None,
+            _ => Some(self.storage.capacity()),
+        }
+    }
+
+    /// A view of `range` within this view, sharing the storage.
+    ///
+    /// # Panics
+    ///
+    /// If the range is out of bounds or decreasing; the message names the
+    /// range and the length. [`try_slice`](Self::try_slice) returns `None`
+    /// instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.extend_from_slice(b"abcdef");
+    /// let view = buf.freeze();
+    /// assert_eq!(view.slice(1..3), b"bc"[..]);
+    /// assert_eq!(view.slice(4..), b"ef"[..]);
+    /// ```
+    #[must_use]
+    #[track_caller]
+    pub fn slice(&self, range: impl RangeBounds<usize>) -> SharedBuf {
+        let (start, end) = bounds(&range, self.len);
+        match self.try_slice((Bound::Included(start), Bound::Excluded(end))) {
+            Some(view) => view,
+            None => panic!(
+                "range {} out of bounds for a SharedBuf of length {}",
+                RangeDisplay(&range),
+                self.len
+            ),
+        }
+    }
+
+    /// A view of `range` within this view, or `None` if the range is out of
+    /// bounds or decreasing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.extend_from_slice(b"abc");
+    /// let view = buf.freeze();
+    /// assert_eq!(view.try_slice(1..).unwrap(), b"bc"[..]);
+    /// assert!(view.try_slice(2..9).is_none());
+    /// ```
+    #[must_use]
+    pub fn try_slice(&self, range: impl RangeBounds<usize>) -> Option<SharedBuf> {
+        let (start, end) = bounds(&range, self.len);
+        if start > end || end > self.len {
+            return None;
+        }
+        Some(SharedBuf {
+            storage: self.storage.share(),
+            // SAFETY: `start <= len`, so the pointer stays within the view.
+            ptr: unsafe { NonNull::new_unchecked(self.ptr.as_ptr().add(start)) },
+            len: end - start,
+        })
+    }
+
+    /// Splits off and returns the first `at` bytes; `self` keeps the rest.
+    ///
+    /// # Panics
+    ///
+    /// If `at > len()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.extend_from_slice(b"abcdef");
+    /// let mut rest = buf.freeze();
+    /// let head = rest.split_to(2);
+    /// assert_eq!((head.as_slice(), rest.as_slice()), (&b"ab"[..], &b"cdef"[..]));
+    /// ```
+    #[must_use = "the split-off bytes are returned; use `Buf::advance` to discard them"]
+    #[track_caller]
+    pub fn split_to(&mut self, at: usize) -> SharedBuf {
+        assert!(
+            at <= self.len,
+            "split_to({at}) out of bounds for a SharedBuf of length {}",
+            self.len
+        );
+        let head = SharedBuf {
+            storage: self.storage.share(),
+            ptr: self.ptr,
+            len: at,
+        };
+        self.advance_by(at);
+        head
+    }
+
+    /// Splits off and returns the bytes from `at` on; `self` keeps the first
+    /// `at`.
+    ///
+    /// # Panics
+    ///
+    /// If `at > len()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.extend_from_slice(b"abcdef");
+    /// let mut head = buf.freeze();
+    /// let tail = head.split_off(4);
+    /// assert_eq!((head.as_slice(), tail.as_slice()), (&b"abcd"[..], &b"ef"[..]));
+    /// ```
+    #[must_use = "the split-off bytes are returned; use `truncate` to discard them"]
+    #[track_caller]
+    pub fn split_off(&mut self, at: usize) -> SharedBuf {
+        assert!(
+            at <= self.len,
+            "split_off({at}) out of bounds for a SharedBuf of length {}",
+            self.len
+        );
+        let tail = SharedBuf {
+            storage: self.storage.share(),
+            // SAFETY: `at <= len`, so the pointer stays within the view.
+            ptr: unsafe { NonNull::new_unchecked(self.ptr.as_ptr().add(at)) },
+            len: self.len - at,
+        };
+        self.len = at;
+        tail
+    }
+
+    /// Shortens the view to `len` bytes; does nothing if it is shorter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.extend_from_slice(b"abcdef");
+    /// let mut view = buf.freeze();
+    /// view.truncate(3);
+    /// assert_eq!(view, b"abc"[..]);
+    /// ```
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Whether this is the only reference to the storage (no other view, no
+    /// `PooledBuf` still writing into it, no `Bytes` made from a view).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let view = tierpool::Pool::new().get(8).freeze();
+    /// assert!(view.is_unique());
+    /// let other = view.clone();
+    /// assert!(!view.is_unique());
+    /// drop(other);
+    /// assert!(view.is_unique());
+    /// ```
+    #[must_use]
+    pub fn is_unique(&self) -> bool {
+        self.storage.is_unique()
+    }
+
+    /// Turns the view back into a mutable buffer, without copying, if it is
+    /// the only reference to its storage; otherwise gives it back unchanged.
+    ///
+    /// The buffer holds the view's bytes, and its capacity runs from the
+    /// start of the view to the end of the storage.
+    ///
+    /// # Errors
+    ///
+    /// Returns `self` if other views (or the `PooledBuf` it was split from)
+    /// still share the storage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.extend_from_slice(b"abc");
+    /// let view = buf.freeze();
+    /// let other = view.clone();
+    /// let view = view.try_into_mut().unwrap_err(); // shared
+    /// drop(other);
+    /// let mut buf = view.try_into_mut().unwrap(); // unique now
+    /// buf.extend_from_slice(b"def");
+    /// assert_eq!(&buf[..], b"abcdef");
+    /// ```
+    pub fn try_into_mut(self) -> Result<PooledBuf, SharedBuf> {
+        if !self.storage.is_unique() {
+            return Err(self);
+        }
+        let offset = self.ptr.as_ptr() as usize - self.storage.data().as_ptr() as usize;
+        let cap = self.storage.capacity() - offset;
+        // SAFETY: this view is the only reference, so `[ptr, end of
+        // storage)` belongs to it alone; the first `len` bytes are
+        // initialised (they are the view's bytes).
+        Ok(unsafe { PooledBuf::from_parts(self.storage, self.ptr, self.len, cap) })
+    }
+
+    pub(crate) fn advance_by(&mut self, cnt: usize) {
+        debug_assert!(cnt <= self.len);
+        // SAFETY: `cnt <= len`, so the pointer stays within the view.
+        self.ptr = unsafe { NonNull::new_unchecked(self.ptr.as_ptr().add(cnt)) };
+        self.len -= cnt;
+    }
+
+    /// Whether two views share the same storage (made from the same
+    /// buffer, directly or through clones, slices and splits).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::new();
+    /// let mut buf = pool.get(8);
+    /// buf.extend_from_slice(b"abcd");
+    /// let view = buf.freeze();
+    /// assert!(view.same_storage(&view.slice(1..)));
+    /// assert!(!view.same_storage(&pool.get(8).freeze()));
+    /// ```
+    #[must_use]
+    pub fn same_storage(&self, other: &SharedBuf) -> bool {
+        self.storage.same_block(&other.storage)
+    }
+}
+
+/// Resolves a range against a length, saturating instead of overflowing so
+/// the bounds check reports the problem.
+fn bounds(range: &impl RangeBounds<usize>, len: usize) -> (usize, usize) {
+    let start = match range.start_bound() {
+        Bound::Included(&n) => n,
+        Bound::Excluded(&n) => n.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(&n) => n.saturating_add(1),
+        Bound::Excluded(&n) => n,
+        Bound::Unbounded => len,
+    };
+    (start, end)
+}
+
+/// Prints a `RangeBounds` the way it was written (`2..9`, `..=4`, `3..`).
+struct RangeDisplay<'a, R>(&'a R);
+
+impl<R: RangeBounds<usize>> fmt::Display for RangeDisplay<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.start_bound() {
+            Bound::Included(n) => write!(f, "{n}")?,
+            Bound::Excluded(n) => write!(f, "(excluded {n})")?,
+            Bound::Unbounded => {}
+        }
+        match self.0.end_bound() {
+            Bound::Included(n) => write!(f, "..={n}"),
+            Bound::Excluded(n) => write!(f, "..{n}"),
+            Bound::Unbounded => f.write_str(".."),
+        }
+    }
+}
+
+impl Clone for SharedBuf {
+    /// Another view of the same bytes: a refcount increment, no allocation.
+    fn clone(&self) -> Self {
+        SharedBuf {
+            storage: self.storage.share(),
+            ptr: self.ptr,
+            len: self.len,
+        }
+    }
+}
+
+impl Deref for SharedBuf {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsRef<[u8]> for SharedBuf {
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for SharedBuf {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl bytes::Buf for SharedBuf {
+    #[inline]
+    fn remaining(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn chunk(&self) -> &[u8] {
+        self.as_slice()
+    }
+
+    #[inline]
+    #[track_caller]
+    fn advance(&mut self, cnt: usize) {
+        assert!(
+            cnt <= self.len,
+            "advance({cnt}) past the end of a SharedBuf with {} bytes remaining",
+            self.len
+        );
+        self.advance_by(cnt);
+    }
+
+    /// Returns the next `len` bytes as `Bytes` without copying them.
+    #[track_caller]
+    fn copy_to_bytes(&mut self, len: usize) -> bytes::Bytes {
+        assert!(
+            len <= self.len,
+            "copy_to_bytes({len}) past the end of a SharedBuf with {} bytes remaining",
+            self.len
+        );
+        self.split_to(len).into_bytes()
+    }
+}
+
+impl From<PooledBuf> for SharedBuf {
+    fn from(buf: PooledBuf) -> Self {
+        buf.freeze()
+    }
+}
+
+impl PartialEq for SharedBuf {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for SharedBuf {}
+
+impl PartialOrd for SharedBuf {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SharedBuf {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        self.as_slice().cmp(other.as_slice())
+    }
+}
+
+impl Hash for SharedBuf {
+    /// Hashes like `[u8]`, so views can be looked up by byte slices.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+macro_rules! impl_eq_with {
+    ($($other:ty),*) => {$(
+        impl PartialEq<$other> for SharedBuf {
+            fn eq(&self, other: &$other) -> bool {
+                self.as_slice() == AsRef::<[u8]>::as_ref(other)
+            }
+        }
+
+        impl PartialEq<SharedBuf> for $other {
+            fn eq(&self, other: &SharedBuf) -> bool {
+                AsRef::<[u8]>::as_ref(self) == other.as_slice()
+            }
+        }
+
+        impl PartialOrd<$other> for SharedBuf {
+            fn partial_cmp(&self, other: &$other) -> Option<CmpOrdering> {
+                self.as_slice().partial_cmp(AsRef::<[u8]>::as_ref(other))
+            }
+        }
+
+        impl PartialOrd<SharedBuf> for $other {
+            fn partial_cmp(&self, other: &SharedBuf) -> Option<CmpOrdering> {
+                AsRef::<[u8]>::as_ref(self).partial_cmp(other.as_slice())
+            }
+        }
+    )*};
+}
+
+impl_eq_with!([u8], &[u8], Vec<u8>);
+
+impl fmt::Debug for SharedBuf {
+    /// Shows the length, tier and at most the first 32 bytes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedBuf")
+            .field("len", &self.len)
+            .field("tier", &self.tier())
+            .field("head", &Preview(self.as_slice()))
+            .finish()
+    }
+}
