@@ -48,20 +48,28 @@ fn hot_path(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("tls_floor", label), &size, |b, &n| {
             b.iter(|| floor_round_trip(black_box(n)))
         });
-        group.bench_with_input(BenchmarkId::new("vec_with_capacity", label), &size, |b, &n| {
-            b.iter(|| {
-                let mut buf = Vec::<u8>::with_capacity(black_box(n));
-                buf.extend_from_slice(&PAYLOAD);
-                black_box(&mut buf);
-            })
-        });
-        group.bench_with_input(BenchmarkId::new("bytesmut_with_capacity", label), &size, |b, &n| {
-            b.iter(|| {
-                let mut buf = BytesMut::with_capacity(black_box(n));
-                buf.put_slice(&PAYLOAD);
-                black_box(&mut buf);
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("vec_with_capacity", label),
+            &size,
+            |b, &n| {
+                b.iter(|| {
+                    let mut buf = Vec::<u8>::with_capacity(black_box(n));
+                    buf.extend_from_slice(&PAYLOAD);
+                    black_box(&mut buf);
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("bytesmut_with_capacity", label),
+            &size,
+            |b, &n| {
+                b.iter(|| {
+                    let mut buf = BytesMut::with_capacity(black_box(n));
+                    buf.put_slice(&PAYLOAD);
+                    black_box(&mut buf);
+                })
+            },
+        );
     }
     group.finish();
     let _ = Throughput::Bytes(0);

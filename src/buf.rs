@@ -9,9 +9,8 @@ use bytes::buf::UninitSlice;
 
 use crate::error::PoolError;
 use crate::pool::allocation_panic;
-use crate::storage::{IdleStorage, Storage, UNPOOLED};
-use crate::sync::Ordering;
-use crate::thread_cache;
+use crate::pool::Target;
+use crate::storage::{Storage, UNPOOLED};
 use crate::views::SharedBuf;
 
 /// How many leading bytes `Debug` shows.
@@ -189,7 +188,11 @@ impl PooledBuf {
     /// ```
     #[inline]
     pub unsafe fn set_len(&mut self, len: usize) {
-        debug_assert!(len <= self.cap, "set_len({len}) beyond capacity {}", self.cap);
+        debug_assert!(
+            len <= self.cap,
+            "set_len({len}) beyond capacity {}",
+            self.cap
+        );
         self.len = len;
     }
 
@@ -236,7 +239,7 @@ impl PooledBuf {
     #[track_caller]
     pub fn reserve(&mut self, additional: usize) {
         if self.cap - self.len < additional {
-            if let Err(err) = self.grow(additional) {
+            if let Err(err) = self.grow(additional, false) {
                 allocation_panic(err);
             }
         }
@@ -248,7 +251,9 @@ impl PooledBuf {
     ///
     /// [`PoolError::CapacityOverflow`] if `len + additional` overflows or
     /// exceeds `isize::MAX`; [`PoolError::AllocFailed`] if the allocator
-    /// refuses. The buffer is unchanged then.
+    /// refuses; [`PoolError::Exhausted`] if the pool's
+    /// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes) would be
+    /// exceeded. The buffer is unchanged then.
     ///
     /// # Examples
     ///
@@ -259,7 +264,7 @@ impl PooledBuf {
     /// ```
     pub fn try_reserve(&mut self, additional: usize) -> Result<(), PoolError> {
         if self.cap - self.len < additional {
-            self.grow(additional)
+            self.grow(additional, true)
         } else {
             Ok(())
         }
@@ -267,7 +272,7 @@ impl PooledBuf {
 
     #[cold]
     #[inline(never)]
-    fn grow(&mut self, additional: usize) -> Result<(), PoolError> {
+    fn grow(&mut self, additional: usize, strict: bool) -> Result<(), PoolError> {
         let needed = self
             .len
             .checked_add(additional)
@@ -275,30 +280,22 @@ impl PooledBuf {
                 requested: usize::MAX,
             })?;
         let pool = self.storage.pool();
-        let new = match pool.route(needed) {
-            // A closed pool's slot may belong to another pool by now: do not
-            // touch the thread cache for it.
-            Some(tier) if pool.closed.load(Ordering::Relaxed) => {
-                IdleStorage::allocate(pool, tier, pool.tiers[tier].spec.capacity)?.into_storage()
-            }
-            Some(tier) => match thread_cache::take_cached(pool, tier) {
-                Some(idle) => idle,
-                None => thread_cache::take_slow(pool, tier)?,
-            }
-            .into_storage(),
+        let target = match pool.route(needed) {
+            Some(tier) => Target::Tier(tier),
             None => {
                 // Beyond the tiers: grow geometrically, as `Vec` does.
                 let doubled = self.cap.saturating_mul(2);
-                let target = if doubled > needed
-                    && std::alloc::Layout::from_size_align(doubled, pool.alignment).is_ok()
-                {
-                    doubled
+                let fits = |n| std::alloc::Layout::from_size_align(n, pool.alignment).is_ok();
+                if doubled > needed && fits(doubled) {
+                    Target::Oversize(doubled)
+                } else if fits(needed) {
+                    Target::Oversize(needed)
                 } else {
-                    needed
-                };
-                pool.allocate_oversize(target)?
+                    return Err(PoolError::CapacityOverflow { requested: needed });
+                }
             }
         };
+        let new = pool.handout(target, strict)?;
         // SAFETY: the new storage has room for `needed >= len` bytes and is
         // a different allocation from ours; `[ptr, ptr + len)` is
         // initialised.

@@ -126,6 +126,11 @@ pub(crate) struct TierSpec {
 pub(crate) struct PoolConfig {
     pub(crate) tiers: Vec<TierSpec>,
     pub(crate) alignment: usize,
+    pub(crate) max_cached_bytes: Option<usize>,
+    pub(crate) max_in_use_bytes: Option<usize>,
+    pub(crate) zero_on_return: bool,
+    pub(crate) track_outstanding: bool,
+    pub(crate) capture_backtraces: bool,
 }
 
 /// Builds a [`Pool`] with custom tiers and limits.
@@ -150,8 +155,14 @@ pub(crate) struct PoolConfig {
 pub struct PoolBuilder {
     tiers: Option<Vec<TierConfig>>,
     thread_cache: Option<usize>,
+    thread_cache_bytes: Option<usize>,
     depot: Option<usize>,
     alignment: Option<usize>,
+    max_cached_bytes: Option<usize>,
+    max_in_use_bytes: Option<usize>,
+    zero_on_return: bool,
+    track_outstanding: bool,
+    capture_backtraces: bool,
 }
 
 impl PoolBuilder {
@@ -214,6 +225,141 @@ impl PoolBuilder {
     /// ```
     pub fn thread_cache(mut self, buffers: usize) -> Self {
         self.thread_cache = Some(buffers);
+        self
+    }
+
+    /// Sets the bytes a thread may cache per tier, from which the default
+    /// per-thread cache depth of each tier is derived:
+    /// `bytes / capacity`, clamped to 1..=64 (a thread keeps at least one
+    /// buffer per tier so a steady get/drop loop never reaches the depot).
+    /// The default is 512 KiB. Tiers with an explicit
+    /// [`thread_cache`](Self::thread_cache) depth ignore it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // At most 128 KiB of 64 KiB buffers per thread: two of them.
+    /// let pool = tierpool::Pool::builder().thread_cache_bytes(128 << 10).build()?;
+    /// # let _ = pool;
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn thread_cache_bytes(mut self, bytes: usize) -> Self {
+        self.thread_cache_bytes = Some(bytes);
+        self
+    }
+
+    /// Caps the idle bytes the pool retains, in total over all tiers,
+    /// thread caches included. A buffer returned while the cap is reached is
+    /// freed (counted in [`TierStats::dropped_over_budget`](crate::TierStats)).
+    ///
+    /// Accounting is exact: with a cap set, each get and each return
+    /// updates one shared atomic counter (no cap, no counter).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::builder().max_cached_bytes(8192).build()?;
+    /// let bufs: Vec<_> = (0..3).map(|_| pool.get(4096)).collect();
+    /// drop(bufs);
+    /// let tier = &pool.stats().tiers[0];
+    /// assert_eq!(tier.cached, 2);
+    /// assert_eq!(tier.dropped_over_budget, 1);
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn max_cached_bytes(mut self, bytes: usize) -> Self {
+        self.max_cached_bytes = Some(bytes);
+        self
+    }
+
+    /// Caps the bytes handed out at once (tier capacities of the buffers
+    /// and views alive, plus oversize allocations).
+    ///
+    /// [`Pool::try_get`](crate::Pool::try_get) and
+    /// [`PooledBuf::try_reserve`](crate::PooledBuf::try_reserve) return
+    /// [`PoolError::Exhausted`](crate::PoolError::Exhausted) when a request
+    /// would exceed the cap. [`Pool::get`](crate::Pool::get) and growth
+    /// through `reserve`/writes never block and never fail because of it:
+    /// they serve the request and count it in
+    /// [`PoolStats::over_budget`](crate::PoolStats) so the excess is visible.
+    ///
+    /// With a cap set, each get and each return updates one shared atomic
+    /// counter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tierpool::PoolError;
+    ///
+    /// let pool = tierpool::Pool::builder().max_in_use_bytes(8192).build()?;
+    /// let a = pool.try_get(100).unwrap();
+    /// let b = pool.try_get(100).unwrap();
+    /// assert!(matches!(pool.try_get(100), Err(PoolError::Exhausted { .. })));
+    /// drop(a);
+    /// assert!(pool.try_get(100).is_ok());
+    /// # drop(b);
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn max_in_use_bytes(mut self, bytes: usize) -> Self {
+        self.max_in_use_bytes = Some(bytes);
+        self
+    }
+
+    /// Zeroes the whole storage of a buffer when its last holder lets go,
+    /// before it is cached for reuse or freed, so secrets written into it
+    /// do not linger in memory. Costs a `memset` of the tier capacity per
+    /// return (see the hot-path benchmark).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::builder().zero_on_return(true).build()?;
+    /// let mut key = pool.get(32);
+    /// key.extend_from_slice(b"secret");
+    /// drop(key); // the storage is zeroed here
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn zero_on_return(mut self, zero: bool) -> Self {
+        self.zero_on_return = zero;
+        self
+    }
+
+    /// Records every buffer handed out (tier, capacity, when) until its
+    /// storage returns, for [`Pool::outstanding`](crate::Pool::outstanding):
+    /// a way to find buffers pinned by long-lived views. Off by default;
+    /// when off it costs nothing. When on, each get and return takes a lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::builder().track_outstanding(true).build()?;
+    /// let buf = pool.get(100);
+    /// assert_eq!(pool.outstanding().len(), 1);
+    /// drop(buf);
+    /// assert!(pool.outstanding().is_empty());
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn track_outstanding(mut self, track: bool) -> Self {
+        self.track_outstanding = track;
+        self
+    }
+
+    /// With [`track_outstanding`](Self::track_outstanding), also captures
+    /// the backtrace of each get (expensive: for debugging only). Implies
+    /// `track_outstanding(true)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::builder().capture_backtraces(true).build()?;
+    /// let _buf = pool.get(100);
+    /// assert!(pool.outstanding()[0].backtrace.is_some());
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn capture_backtraces(mut self, capture: bool) -> Self {
+        self.capture_backtraces = capture;
+        if capture {
+            self.track_outstanding = true;
+        }
         self
     }
 
@@ -313,10 +459,13 @@ impl PoolBuilder {
                 return Err(ConfigError::TooLarge { size });
             }
             previous = Some(size);
+            let thread_cache_bytes = self
+                .thread_cache_bytes
+                .unwrap_or(DEFAULT_THREAD_CACHE_BYTES);
             let thread_cache = tier
                 .thread_cache
                 .or(self.thread_cache)
-                .unwrap_or_else(|| default_thread_cache(size));
+                .unwrap_or_else(|| default_thread_cache(size, thread_cache_bytes));
             let depot = tier
                 .depot
                 .or(self.depot)
@@ -331,12 +480,17 @@ impl PoolBuilder {
         Ok(PoolConfig {
             tiers: specs,
             alignment,
+            max_cached_bytes: self.max_cached_bytes,
+            max_in_use_bytes: self.max_in_use_bytes,
+            zero_on_return: self.zero_on_return,
+            track_outstanding: self.track_outstanding,
+            capture_backtraces: self.capture_backtraces,
         })
     }
 }
 
-fn default_thread_cache(size: usize) -> usize {
-    (DEFAULT_THREAD_CACHE_BYTES / size).clamp(1, DEFAULT_THREAD_CACHE_MAX)
+fn default_thread_cache(size: usize, bytes: usize) -> usize {
+    (bytes / size).clamp(1, DEFAULT_THREAD_CACHE_MAX)
 }
 
 fn default_depot(size: usize) -> usize {
@@ -386,7 +540,10 @@ mod tests {
     #[test]
     fn rejects_oversized_tiers_and_bad_alignment() {
         assert_eq!(
-            PoolBuilder::new().tiers([usize::MAX]).resolve().unwrap_err(),
+            PoolBuilder::new()
+                .tiers([usize::MAX])
+                .resolve()
+                .unwrap_err(),
             ConfigError::TooLarge { size: usize::MAX }
         );
         assert_eq!(
@@ -401,7 +558,10 @@ mod tests {
         );
         for alignment in [0, 3, 12] {
             assert_eq!(
-                PoolBuilder::new().alignment(alignment).resolve().unwrap_err(),
+                PoolBuilder::new()
+                    .alignment(alignment)
+                    .resolve()
+                    .unwrap_err(),
                 ConfigError::BadAlignment { alignment }
             );
         }

@@ -57,7 +57,10 @@ impl fmt::Display for ConfigError {
         match *self {
             ConfigError::NoTiers => f.write_str("a pool needs at least one tier"),
             ConfigError::ZeroSize { index } => {
-                write!(f, "tier {index} has capacity 0; every tier must hold at least one byte")
+                write!(
+                    f,
+                    "tier {index} has capacity 0; every tier must hold at least one byte"
+                )
             }
             ConfigError::Duplicate { size } => {
                 write!(f, "tier capacity {size} appears more than once")
@@ -120,6 +123,14 @@ pub enum PoolError {
         /// The number of bytes the allocator refused.
         size: usize,
     },
+    /// Handing out the buffer would exceed the pool's
+    /// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes).
+    Exhausted {
+        /// Bytes of capacity the request needs.
+        requested: usize,
+        /// The configured cap.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for PoolError {
@@ -139,6 +150,11 @@ impl fmt::Display for PoolError {
             PoolError::AllocFailed { size } => {
                 write!(f, "the allocator failed to provide {size} bytes")
             }
+            PoolError::Exhausted { requested, limit } => write!(
+                f,
+                "handing out {requested} more bytes would exceed the pool's in-use limit of \
+                 {limit} bytes"
+            ),
         }
     }
 }

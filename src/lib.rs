@@ -30,6 +30,7 @@
 )]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod budget;
 mod buf;
 mod bytes_interop;
 mod config;
@@ -40,6 +41,7 @@ mod stats;
 mod storage;
 mod sync;
 mod thread_cache;
+mod tracker;
 mod views;
 
 #[cfg(all(test, loom))]
@@ -50,6 +52,7 @@ pub use crate::config::{PoolBuilder, TierConfig, DEFAULT_TIERS};
 pub use crate::error::{ConfigError, PoolError};
 pub use crate::pool::Pool;
 pub use crate::stats::{OversizeStats, PoolStats, TierStats};
+pub use crate::tracker::OutstandingBuf;
 pub use crate::views::SharedBuf;
 
 /// The process-wide pool with the default tiers, created on first use.

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::budget::Budget;
 use crate::buf::PooledBuf;
 use crate::config::{PoolBuilder, PoolConfig, TierSpec};
 use crate::depot::Depot;
@@ -9,9 +10,10 @@ use crate::error::PoolError;
 use crate::stats::{
     add_shared, OversizeCounters, PoolStats, ThreadCounters, TierStats, TierTotals,
 };
-use crate::storage::{IdleStorage, Storage, UNPOOLED};
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, StaticMutex};
+use crate::storage::{flags, IdleStorage, Storage, UNPOOLED};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, StaticMutex};
 use crate::thread_cache;
+use crate::tracker::{OutstandingBuf, Tracker};
 
 /// Slot numbers index each thread's table of caches. A pool takes the lowest
 /// free slot when it is built and gives it back when its last handle drops,
@@ -76,6 +78,25 @@ pub(crate) struct Shared {
     /// returns during thread teardown), updated with shared atomics.
     pub(crate) fallback: ThreadCounters,
     pub(crate) oversize: OversizeCounters,
+    /// Opt-in behaviours copied into every block's header.
+    pub(crate) block_flags: u8,
+    /// Whether hand-outs need bookkeeping (in-use cap or tracking): such
+    /// pools skip the inlined fast path of `get`.
+    governed: bool,
+    pub(crate) cached_budget: Option<Budget>,
+    pub(crate) in_use_budget: Option<Budget>,
+    pub(crate) tracker: Option<Tracker>,
+    /// `try_get`/`try_reserve` refusals because of `max_in_use_bytes`.
+    exhausted: AtomicU64,
+    /// Hand-outs by `get`/growth beyond `max_in_use_bytes`.
+    over_budget: AtomicU64,
+}
+
+/// What a hand-out is for: a tier, or a plain allocation of this capacity.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    Tier(usize),
+    Oversize(usize),
 }
 
 impl Shared {
@@ -85,6 +106,63 @@ impl Shared {
         self.tiers
             .iter()
             .position(|tier| capacity <= tier.spec.capacity)
+    }
+
+    /// Hands out storage for `target`, applying the in-use cap and the
+    /// outstanding-buffer report. `strict` turns a cap overrun into
+    /// [`PoolError::Exhausted`]; otherwise the overrun is served and counted.
+    pub(crate) fn handout(
+        self: &Arc<Self>,
+        target: Target,
+        strict: bool,
+    ) -> Result<Storage, PoolError> {
+        let capacity = match target {
+            Target::Tier(tier) => self.tiers[tier].spec.capacity,
+            Target::Oversize(capacity) => capacity,
+        };
+        if let Some(budget) = &self.in_use_budget {
+            if !budget.try_add(capacity) {
+                if strict {
+                    add_shared(&self.exhausted, 1);
+                    return Err(PoolError::Exhausted {
+                        requested: capacity,
+                        limit: budget.limit(),
+                    });
+                }
+                budget.add(capacity);
+                add_shared(&self.over_budget, 1);
+            }
+        }
+        let storage = match target {
+            // A closed pool's slot may belong to another pool by now: do not
+            // touch the thread cache for it (only growth gets here closed).
+            Target::Tier(tier) if self.closed.load(Ordering::Relaxed) => {
+                IdleStorage::allocate(self, tier, capacity).map(IdleStorage::into_storage)
+            }
+            Target::Tier(tier) => match thread_cache::take_cached(self, tier) {
+                Some(idle) => Ok(idle.into_storage()),
+                None => thread_cache::take_slow(self, tier).map(IdleStorage::into_storage),
+            },
+            Target::Oversize(capacity) => self.allocate_oversize(capacity),
+        };
+        match storage {
+            Ok(storage) => {
+                if let Some(tracker) = &self.tracker {
+                    let tier = match target {
+                        Target::Tier(_) => Some(capacity),
+                        Target::Oversize(_) => None,
+                    };
+                    tracker.insert(&storage, tier);
+                }
+                Ok(storage)
+            }
+            Err(err) => {
+                if let Some(budget) = &self.in_use_budget {
+                    budget.sub(capacity);
+                }
+                Err(err)
+            }
+        }
     }
 
     pub(crate) fn largest_tier(&self) -> usize {
@@ -170,6 +248,10 @@ impl Shared {
                 .map(|(tier, t)| TierStats::from_totals(tier.spec.capacity, t))
                 .collect(),
             oversize: self.oversize.snapshot(),
+            exhausted: self.exhausted.load(Ordering::Relaxed),
+            over_budget: self.over_budget.load(Ordering::Relaxed),
+            cached_bytes_limit: self.cached_budget.as_ref().map(Budget::limit),
+            in_use_bytes_limit: self.in_use_budget.as_ref().map(Budget::limit),
         }
     }
 
@@ -182,6 +264,15 @@ impl Shared {
         }
         for (c, n) in self.fallback.tiers.iter().zip(freed) {
             add_shared(&c.trimmed, n);
+        }
+    }
+
+    fn trim_idle(&self) {
+        if !thread_cache::collect_local(self) {
+            for (tier, c) in self.tiers.iter().zip(self.fallback.tiers.iter()) {
+                let freed = tier.depot.collect(|low_water| low_water);
+                add_shared(&c.trimmed, freed.len() as u64);
+            }
         }
     }
 
@@ -266,6 +357,19 @@ impl Pool {
 
     pub(crate) fn from_config(config: PoolConfig) -> Self {
         let tier_count = config.tiers.len();
+        let mut block_flags = 0;
+        if config.zero_on_return {
+            block_flags |= flags::ZERO_ON_RETURN;
+        }
+        if config.max_cached_bytes.is_some() {
+            block_flags |= flags::CACHED_BUDGET;
+        }
+        if config.max_in_use_bytes.is_some() {
+            block_flags |= flags::IN_USE_BUDGET;
+        }
+        if config.track_outstanding {
+            block_flags |= flags::TRACKED;
+        }
         let shared = Shared {
             tiers: config
                 .tiers
@@ -285,6 +389,15 @@ impl Pool {
             }),
             fallback: ThreadCounters::new(tier_count),
             oversize: OversizeCounters::default(),
+            block_flags,
+            governed: config.max_in_use_bytes.is_some() || config.track_outstanding,
+            cached_budget: config.max_cached_bytes.map(Budget::new),
+            in_use_budget: config.max_in_use_bytes.map(Budget::new),
+            tracker: config
+                .track_outstanding
+                .then(|| Tracker::new(config.capture_backtraces)),
+            exhausted: AtomicU64::new(0),
+            over_budget: AtomicU64::new(0),
         };
         Pool {
             shared: Arc::new(shared),
@@ -321,9 +434,11 @@ impl Pool {
     #[inline]
     #[track_caller]
     pub fn get(&self, capacity: usize) -> PooledBuf {
-        if let Some(tier) = self.shared.route(capacity) {
-            if let Some(idle) = thread_cache::take_cached(&self.shared, tier) {
-                return PooledBuf::from_storage(idle.into_storage());
+        if !self.shared.governed {
+            if let Some(tier) = self.shared.route(capacity) {
+                if let Some(idle) = thread_cache::take_cached(&self.shared, tier) {
+                    return PooledBuf::from_storage(idle.into_storage());
+                }
             }
         }
         self.get_slow(capacity)
@@ -333,11 +448,11 @@ impl Pool {
     #[inline(never)]
     #[track_caller]
     fn get_slow(&self, capacity: usize) -> PooledBuf {
-        let storage = match self.shared.route(capacity) {
-            Some(tier) => thread_cache::take_slow(&self.shared, tier).map(IdleStorage::into_storage),
-            None => self.shared.allocate_oversize(capacity),
+        let target = match self.shared.route(capacity) {
+            Some(tier) => Target::Tier(tier),
+            None => Target::Oversize(capacity),
         };
-        match storage {
+        match self.shared.handout(target, false) {
             Ok(storage) => PooledBuf::from_storage(storage),
             Err(err) => allocation_panic(err),
         }
@@ -364,19 +479,20 @@ impl Pool {
     /// ```
     #[inline]
     pub fn try_get(&self, capacity: usize) -> Result<PooledBuf, PoolError> {
-        match self.shared.route(capacity) {
-            Some(tier) => {
-                let idle = match thread_cache::take_cached(&self.shared, tier) {
-                    Some(idle) => idle,
-                    None => thread_cache::take_slow(&self.shared, tier)?,
-                };
-                Ok(PooledBuf::from_storage(idle.into_storage()))
-            }
-            None => Err(PoolError::Oversize {
+        let Some(tier) = self.shared.route(capacity) else {
+            return Err(PoolError::Oversize {
                 requested: capacity,
                 largest_tier: self.shared.largest_tier(),
-            }),
+            });
+        };
+        if !self.shared.governed {
+            if let Some(idle) = thread_cache::take_cached(&self.shared, tier) {
+                return Ok(PooledBuf::from_storage(idle.into_storage()));
+            }
         }
+        self.shared
+            .handout(Target::Tier(tier), true)
+            .map(PooledBuf::from_storage)
     }
 
     /// The capacities of the tiers, smallest first.
@@ -423,6 +539,59 @@ impl Pool {
     /// ```
     pub fn trim(&self) {
         self.shared.trim();
+    }
+
+    /// Frees the idle buffers nobody needed since the previous idle
+    /// collection: in each tier's depot and in the calling thread's cache,
+    /// the blocks below the low-water mark (the fewest idle blocks held
+    /// since the last collection).
+    ///
+    /// The pool already runs a gentler collection by itself every 4096 gets
+    /// and returns on each thread (releasing three quarters of the unused
+    /// blocks), so memory decays toward the working set without a
+    /// background thread; call this from a timer to release idle memory
+    /// faster, or while the pool sees no traffic at all. Calling it twice in
+    /// a row frees everything that stayed unused in between.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::new();
+    /// let burst: Vec<_> = (0..100).map(|_| pool.get(4096)).collect();
+    /// drop(burst); // 100 idle buffers now
+    /// pool.trim_idle(); // starts a period: nothing was unused for a whole one yet
+    /// drop(pool.get(4096)); // steady use needs one buffer
+    /// pool.trim_idle(); // frees what stayed unused since the last call
+    /// assert!(pool.stats().tiers[0].cached <= 1);
+    /// ```
+    pub fn trim_idle(&self) {
+        self.shared.trim_idle();
+    }
+
+    /// The buffers handed out and not yet returned, oldest first, when the
+    /// pool was built with
+    /// [`track_outstanding`](crate::PoolBuilder::track_outstanding);
+    /// empty otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::builder().track_outstanding(true).build()?;
+    /// let old = pool.get(10).freeze();
+    /// let young = pool.get(100_000);
+    /// let report = pool.outstanding();
+    /// assert_eq!(report.len(), 2);
+    /// assert_eq!(report[0].tier, Some(4096)); // the oldest comes first
+    /// assert!(report[0].age >= report[1].age);
+    /// # drop((old, young));
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn outstanding(&self) -> Vec<OutstandingBuf> {
+        self.shared
+            .tracker
+            .as_ref()
+            .map_or_else(Vec::new, Tracker::report)
     }
 
     /// Whether two handles refer to the same pool.

@@ -11,6 +11,7 @@ pub(crate) struct TierCounters {
     pub(crate) misses: AtomicU64,
     pub(crate) returns: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    pub(crate) dropped_over_budget: AtomicU64,
     pub(crate) trimmed: AtomicU64,
 }
 
@@ -55,6 +56,7 @@ pub(crate) struct TierTotals {
     pub(crate) misses: u64,
     pub(crate) returns: u64,
     pub(crate) dropped: u64,
+    pub(crate) dropped_over_budget: u64,
     pub(crate) trimmed: u64,
 }
 
@@ -64,6 +66,7 @@ impl TierTotals {
         self.misses += c.misses.load(Ordering::Relaxed);
         self.returns += c.returns.load(Ordering::Relaxed);
         self.dropped += c.dropped.load(Ordering::Relaxed);
+        self.dropped_over_budget += c.dropped_over_budget.load(Ordering::Relaxed);
         self.trimmed += c.trimmed.load(Ordering::Relaxed);
     }
 }
@@ -94,6 +97,16 @@ pub struct PoolStats {
     pub tiers: Vec<TierStats>,
     /// Requests larger than the largest tier, served by plain allocations.
     pub oversize: OversizeStats,
+    /// `try_get`/`try_reserve` requests refused with
+    /// [`PoolError::Exhausted`](crate::PoolError::Exhausted).
+    pub exhausted: u64,
+    /// Buffers handed out by `get` or growth although they exceeded
+    /// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes).
+    pub over_budget: u64,
+    /// The configured [`max_cached_bytes`](crate::PoolBuilder::max_cached_bytes).
+    pub cached_bytes_limit: Option<usize>,
+    /// The configured [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes).
+    pub in_use_bytes_limit: Option<usize>,
 }
 
 /// Counters of one tier. See [`PoolStats`].
@@ -121,9 +134,14 @@ pub struct TierStats {
     /// Buffers returned to the pool (storage whose last holder dropped).
     pub returns: u64,
     /// Returned buffers freed because the thread cache and the depot were
-    /// full.
+    /// full (their per-tier limits).
     pub dropped: u64,
-    /// Idle buffers freed by [`Pool::trim`](crate::Pool::trim).
+    /// Returned buffers freed because the pool's idle bytes had reached
+    /// [`max_cached_bytes`](crate::PoolBuilder::max_cached_bytes).
+    pub dropped_over_budget: u64,
+    /// Idle buffers freed by [`Pool::trim`](crate::Pool::trim),
+    /// [`Pool::trim_idle`](crate::Pool::trim_idle) and the automatic idle
+    /// collection.
     pub trimmed: u64,
     /// Buffers handed out and not yet returned (views included).
     pub in_use: u64,
@@ -139,6 +157,7 @@ impl TierStats {
             .returns
             .saturating_sub(t.hits)
             .saturating_sub(t.dropped)
+            .saturating_sub(t.dropped_over_budget)
             .saturating_sub(t.trimmed);
         Self {
             capacity,
@@ -146,6 +165,7 @@ impl TierStats {
             misses: t.misses,
             returns: t.returns,
             dropped: t.dropped,
+            dropped_over_budget: t.dropped_over_budget,
             trimmed: t.trimmed,
             in_use,
             cached,
@@ -232,6 +252,37 @@ impl OversizeCounters {
 }
 
 impl PoolStats {
+    /// Bytes of capacity handed out now: every tier's
+    /// [`in_use_bytes`](TierStats::in_use_bytes) plus oversize allocations.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::new();
+    /// let _a = pool.get(10);
+    /// let _b = pool.get(2 << 20);
+    /// assert_eq!(pool.stats().in_use_bytes(), 4096 + (2 << 20));
+    /// ```
+    #[must_use]
+    pub fn in_use_bytes(&self) -> u64 {
+        self.tiers.iter().map(TierStats::in_use_bytes).sum::<u64>() + self.oversize.in_use_bytes
+    }
+
+    /// Bytes of idle capacity the pool retains (depots and thread caches).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::new();
+    /// drop(pool.get(10));
+    /// drop(pool.get(10_000));
+    /// assert_eq!(pool.stats().cached_bytes(), 4096 + 65536);
+    /// ```
+    #[must_use]
+    pub fn cached_bytes(&self) -> u64 {
+        self.tiers.iter().map(TierStats::cached_bytes).sum()
+    }
+
     /// Share of all requests (oversize included) served without allocating:
     /// `hits / (hits + misses + oversize allocations)`, from 0.0 to 1.0.
     /// A pool that has served nothing reports 0.0.
@@ -285,7 +336,15 @@ impl fmt::Display for PoolStats {
         writeln!(
             f,
             "{:>9} {:>12} {:>10} {:>12} {:>9} {:>9} {:>8} {:>8} {:>11}",
-            "tier", "hits", "misses", "returns", "dropped", "trimmed", "in_use", "cached", "cached_mem"
+            "tier",
+            "hits",
+            "misses",
+            "returns",
+            "dropped",
+            "trimmed",
+            "in_use",
+            "cached",
+            "cached_mem"
         )?;
         for t in &self.tiers {
             writeln!(
@@ -309,7 +368,30 @@ impl fmt::Display for PoolStats {
             self.oversize.in_use,
             ByteSize(self.oversize.in_use_bytes)
         )?;
-        write!(f, "hit rate: {:.2}%", self.hit_rate() * 100.0)
+        write!(
+            f,
+            "in use: {}, cached: {}",
+            ByteSize(self.in_use_bytes()),
+            ByteSize(self.cached_bytes())
+        )?;
+        let over: u64 = self.tiers.iter().map(|t| t.dropped_over_budget).sum();
+        if let Some(limit) = self.cached_bytes_limit {
+            write!(
+                f,
+                " (limit {}, {over} returns freed over it)",
+                ByteSize(limit as u64)
+            )?;
+        }
+        if let Some(limit) = self.in_use_bytes_limit {
+            write!(
+                f,
+                "; in-use limit {}: {} refused, {} served over it",
+                ByteSize(limit as u64),
+                self.exhausted,
+                self.over_budget
+            )?;
+        }
+        write!(f, "\nhit rate: {:.2}%", self.hit_rate() * 100.0)
     }
 }
 
@@ -335,6 +417,7 @@ mod tests {
                 misses: 0,
                 returns: 1,
                 dropped: 3,
+                dropped_over_budget: 0,
                 trimmed: 0,
             },
         );

@@ -25,6 +25,19 @@ use crate::sync::{alloc, dealloc, fence, Arc, AtomicUsize, Ordering};
 /// Tier index of a block that belongs to no tier (an oversize allocation).
 pub(crate) const UNPOOLED: usize = usize::MAX;
 
+/// Per-block copies of the pool's opt-in behaviours, read from the header
+/// (already in cache) instead of the pool on the hot path.
+pub(crate) mod flags {
+    /// Zero the storage when its last holder lets go.
+    pub(crate) const ZERO_ON_RETURN: u8 = 1;
+    /// Count the block's bytes against `max_cached_bytes` while idle.
+    pub(crate) const CACHED_BUDGET: u8 = 2;
+    /// Count the block's bytes against `max_in_use_bytes` while out.
+    pub(crate) const IN_USE_BUDGET: u8 = 4;
+    /// Record the block in the outstanding-buffer report while out.
+    pub(crate) const TRACKED: u8 = 8;
+}
+
 /// Refcounts above this abort the process, as `Arc` does: they can only be
 /// reached by leaking views in a loop, and wrapping would be unsound.
 const MAX_REFS: usize = isize::MAX as usize;
@@ -35,6 +48,7 @@ pub(crate) struct Block {
     data: NonNull<u8>,
     capacity: usize,
     tier: usize,
+    flags: u8,
     /// Holders of this block: the mutable buffer plus every live view.
     /// Exactly 1 while the block is idle or held by one `PooledBuf`.
     refs: AtomicUsize,
@@ -67,19 +81,66 @@ impl IdleStorage {
         // non-zero and oversize requests are larger than the largest tier.
         let data = unsafe { alloc(layout) };
         let data = NonNull::new(data).ok_or(PoolError::AllocFailed { size: capacity })?;
+        let mut flags = pool.block_flags;
+        if tier == UNPOOLED {
+            // Oversize blocks are never idle in the pool.
+            flags &= !flags::CACHED_BUDGET;
+        }
         let block = Box::new(Block {
             data,
             capacity,
             tier,
+            flags,
             refs: AtomicUsize::new(1),
             pool: Arc::clone(pool),
         });
-        Ok(IdleStorage(NonNull::from(Box::leak(block))))
+        let idle = IdleStorage(NonNull::from(Box::leak(block)));
+        idle.count_idle();
+        Ok(idle)
     }
 
     fn block(&self) -> &Block {
         // SAFETY: the block stays allocated until this handle frees it.
         unsafe { self.0.as_ref() }
+    }
+
+    /// Counts the block as idle against `max_cached_bytes` (every
+    /// `IdleStorage` is counted from creation until `into_storage` or drop).
+    #[inline]
+    fn count_idle(&self) {
+        let block = self.block();
+        if block.flags & flags::CACHED_BUDGET != 0 {
+            if let Some(budget) = &block.pool.cached_budget {
+                budget.add(block.capacity);
+            }
+        }
+    }
+
+    #[inline]
+    fn uncount_idle(&self) {
+        let block = self.block();
+        if block.flags & flags::CACHED_BUDGET != 0 {
+            if let Some(budget) = &block.pool.cached_budget {
+                budget.sub(block.capacity);
+            }
+        }
+    }
+
+    pub(crate) fn flags(&self) -> u8 {
+        self.block().flags
+    }
+
+    /// Address of the block, as a key for the outstanding-buffer report.
+    pub(crate) fn key(&self) -> usize {
+        self.0.as_ptr().addr()
+    }
+
+    /// Overwrites the whole storage with zeroes.
+    pub(crate) fn zero(&mut self) {
+        let block = self.block();
+        // SAFETY: an idle block has no holder; its `capacity` bytes are ours
+        // to write.
+        unsafe { std::ptr::write_bytes(block.data.as_ptr(), 0, block.capacity) };
     }
 
     pub(crate) fn tier(&self) -> usize {
@@ -95,8 +156,10 @@ impl IdleStorage {
     }
 
     /// Hands the block out to a single holder.
+    #[inline]
     pub(crate) fn into_storage(self) -> Storage {
         debug_assert_eq!(self.block().refs.load(Ordering::Relaxed), 1);
+        self.uncount_idle();
         let this = ManuallyDrop::new(self);
         Storage(this.0)
     }
@@ -104,6 +167,7 @@ impl IdleStorage {
 
 impl Drop for IdleStorage {
     fn drop(&mut self) {
+        self.uncount_idle();
         // SAFETY: `self` is the only handle to a block created by
         // `Box::leak` in `allocate`; nothing uses it after this point.
         let block = unsafe { Box::from_raw(self.0.as_ptr()) };
@@ -155,6 +219,11 @@ impl Storage {
         &self.block().pool
     }
 
+    /// Address of the block, as a key for the outstanding-buffer report.
+    pub(crate) fn key(&self) -> usize {
+        self.0.as_ptr().addr()
+    }
+
     /// Whether `self` is the only reference to the block.
     ///
     /// `Acquire` pairs with the `Release` decrement of holders that dropped
@@ -194,7 +263,9 @@ impl Storage {
             // Idle blocks keep a count of 1; we are the only one left.
             refs.store(1, Ordering::Relaxed);
         }
-        Some(IdleStorage(this.0))
+        let idle = IdleStorage(this.0);
+        idle.count_idle();
+        Some(idle)
     }
 }
 

@@ -19,17 +19,32 @@
 use crate::error::PoolError;
 use crate::pool::Shared;
 use crate::stats::{add_local, add_shared, ThreadCounters};
-use crate::storage::{IdleStorage, UNPOOLED};
+use crate::storage::{flags, IdleStorage, UNPOOLED};
 use crate::sync::{Arc, Ordering, UnsafeCell};
 
 /// Most slots a cache preallocates per tier, however deep it may grow.
 const PREALLOCATED_SLOTS: usize = 256;
 
+/// Gets and returns through one thread's cache between two idle
+/// collections (see [`LocalCache::collect`]).
+pub(crate) const COLLECT_INTERVAL: u32 = 4096;
+
+/// Share of the blocks that stayed unused for a whole collection period
+/// that a collection releases: three quarters, rounded up (as jemalloc's
+/// tcache GC does), so retained memory decays geometrically toward the
+/// working set without thrashing when demand comes back.
+pub(crate) fn idle_share(low_water: usize) -> usize {
+    low_water - low_water / 4
+}
+
 /// One tier's stack in a thread cache.
 #[derive(Debug)]
 struct LocalStack {
+    /// Oldest at the bottom, newest on top.
     blocks: Vec<IdleStorage>,
     limit: usize,
+    /// Fewest blocks held since the last collection.
+    low_water: usize,
 }
 
 /// One thread's cache for one pool.
@@ -38,6 +53,8 @@ struct LocalCache {
     pool: Arc<Shared>,
     counters: Arc<ThreadCounters>,
     stacks: Box<[LocalStack]>,
+    /// Operations left before the next idle collection.
+    until_collect: u32,
 }
 
 impl LocalCache {
@@ -50,20 +67,66 @@ impl LocalCache {
             .map(|t| LocalStack {
                 blocks: Vec::with_capacity(t.spec.thread_cache.min(PREALLOCATED_SLOTS)),
                 limit: t.spec.thread_cache,
+                low_water: 0,
             })
             .collect();
         Self {
             pool,
             counters,
             stacks,
+            until_collect: COLLECT_INTERVAL,
+        }
+    }
+
+    /// Counts one operation; runs an idle collection every
+    /// [`COLLECT_INTERVAL`] operations.
+    #[inline(always)]
+    fn tick(&mut self) {
+        self.until_collect -= 1;
+        if self.until_collect == 0 {
+            self.collect(idle_share, false);
         }
     }
 
     #[inline]
     fn take_cached(&mut self, tier: usize) -> Option<IdleStorage> {
-        let idle = self.stacks[tier].blocks.pop()?;
+        let stack = &mut self.stacks[tier];
+        let idle = stack.blocks.pop()?;
+        stack.low_water = stack.low_water.min(stack.blocks.len());
         add_local(&self.counters.tiers[tier].hits, 1);
+        self.tick();
         Some(idle)
+    }
+
+    /// Releases blocks that stayed unused for a whole collection period.
+    ///
+    /// Per tier, `share(low_water)` of the depot's unused blocks are freed,
+    /// and the same share of this thread's unused blocks either moves to the
+    /// depot (`free_local == false`: another thread may want them; they are
+    /// freed by a later collection if not) or is freed. Both low-water marks
+    /// then restart from the current level.
+    #[cold]
+    #[inline(never)]
+    fn collect(&mut self, share: fn(usize) -> usize, free_local: bool) {
+        self.until_collect = COLLECT_INTERVAL;
+        for tier in 0..self.stacks.len() {
+            let shared = &self.pool.tiers[tier];
+            let mut freed = shared.depot.collect(share).len();
+            let stack = &mut self.stacks[tier];
+            let count = share(stack.low_water).min(stack.blocks.len());
+            let rejected = if count == 0 {
+                0
+            } else if free_local {
+                count
+            } else {
+                shared
+                    .depot
+                    .put_batch(&mut stack.blocks, count, &self.pool.closed)
+            };
+            freed += stack.blocks.drain(..rejected).count();
+            stack.low_water = stack.blocks.len();
+            add_local(&self.counters.tiers[tier].trimmed, freed as u64);
+        }
     }
 
     #[cold]
@@ -88,6 +151,7 @@ impl LocalCache {
         if stack.blocks.len() < stack.limit {
             stack.blocks.push(idle);
             add_local(&self.counters.tiers[tier].returns, 1);
+            self.tick();
             None
         } else {
             Some(idle)
@@ -121,6 +185,7 @@ impl LocalCache {
         stack.blocks.drain(..rejected);
         add_local(&self.counters.tiers[tier].dropped, rejected as u64);
         stack.blocks.extend(keep);
+        stack.low_water = stack.low_water.min(stack.blocks.len());
     }
 }
 
@@ -242,6 +307,48 @@ pub(crate) fn take_slow(pool: &Arc<Shared>, tier: usize) -> Result<IdleStorage, 
 /// Returns a block nobody holds any more to its pool.
 #[inline]
 pub(crate) fn recycle(idle: IdleStorage) {
+    if idle.flags() != 0 {
+        return recycle_governed(idle);
+    }
+    recycle_plain(idle);
+}
+
+/// Applies the pool's opt-in behaviours to a returning block, then returns
+/// it like any other.
+#[cold]
+#[inline(never)]
+fn recycle_governed(mut idle: IdleStorage) {
+    let flags = idle.flags();
+    if flags & flags::ZERO_ON_RETURN != 0 {
+        idle.zero();
+    }
+    let pool = idle.pool();
+    if flags & flags::IN_USE_BUDGET != 0 {
+        if let Some(budget) = &pool.in_use_budget {
+            budget.sub(idle.capacity());
+        }
+    }
+    if flags & flags::TRACKED != 0 {
+        if let Some(tracker) = &pool.tracker {
+            tracker.remove(idle.key());
+        }
+    }
+    if flags & flags::CACHED_BUDGET != 0 && !pool.closed.load(Ordering::Relaxed) {
+        if let Some(budget) = &pool.cached_budget {
+            if budget.is_over() {
+                let counters = &pool.fallback.tiers[idle.tier()];
+                add_shared(&counters.returns, 1);
+                add_shared(&counters.dropped_over_budget, 1);
+                drop(idle);
+                return;
+            }
+        }
+    }
+    recycle_plain(idle);
+}
+
+#[inline(always)]
+fn recycle_plain(idle: IdleStorage) {
     let tier = idle.tier();
     let pool = idle.pool();
     if tier == UNPOOLED || pool.closed.load(Ordering::Relaxed) {
@@ -326,6 +433,25 @@ pub(crate) fn trim_local(pool: &Shared) -> Vec<u64> {
     });
     drop(blocks);
     freed
+}
+
+/// Runs an idle collection on this thread's cache for `pool` that releases
+/// every block unused since the previous collection (and the same in the
+/// depots). Returns whether this thread had a cache for the pool.
+pub(crate) fn collect_local(pool: &Shared) -> bool {
+    LOCAL
+        .try_with(|table| {
+            table.with(|entries| {
+                if find(entries, pool, pool.slot) {
+                    if let Some(cache) = &mut entries[pool.slot] {
+                        cache.collect(|low_water| low_water, true);
+                        return true;
+                    }
+                }
+                false
+            })
+        })
+        .unwrap_or(false)
 }
 
 /// Drops this thread's cache for `pool`, if it has one.

@@ -302,7 +302,9 @@ impl SharedBuf {
         if !self.storage.is_unique() {
             return Err(self);
         }
-        let offset = self.ptr.as_ptr() as usize - self.storage.data().as_ptr() as usize;
+        // SAFETY: both pointers are in the same storage allocation, and the
+        // view starts at or after the start of the storage.
+        let offset = unsafe { self.ptr.offset_from(self.storage.data()) } as usize;
         let cap = self.storage.capacity() - offset;
         // SAFETY: this view is the only reference, so `[ptr, end of
         // storage)` belongs to it alone; the first `len` bytes are

@@ -1,0 +1,328 @@
+//! Memory governance: byte budgets, idle trimming, alignment, zero on
+//! return and the outstanding-buffer report.
+
+use tierpool::{Pool, PoolError, TierConfig};
+
+const KIB: usize = 1024;
+
+fn assert_all_returned(pool: &Pool) {
+    let stats = pool.stats();
+    for tier in &stats.tiers {
+        assert_eq!(
+            tier.in_use, 0,
+            "tier {} still has buffers out",
+            tier.capacity
+        );
+    }
+    assert_eq!(stats.oversize.in_use, 0);
+}
+
+#[test]
+fn max_cached_bytes_caps_idle_bytes_across_tiers_and_counts_the_drops() {
+    let pool = Pool::builder()
+        .max_cached_bytes(64 * KIB + 8 * KIB)
+        .build()
+        .unwrap();
+    let small: Vec<_> = (0..4).map(|_| pool.get(4 * KIB)).collect();
+    let large: Vec<_> = (0..2).map(|_| pool.get(64 * KIB)).collect();
+    drop(large); // 64 KiB cached, the second is over the cap
+    drop(small); // 2 x 4 KiB fit, 2 more do not
+    let stats = pool.stats();
+    assert_eq!(stats.cached_bytes(), 64 * KIB as u64 + 8 * KIB as u64);
+    assert_eq!(stats.tiers[1].dropped_over_budget, 1);
+    assert_eq!(stats.tiers[0].dropped_over_budget, 2);
+    assert_eq!(stats.cached_bytes_limit, Some(72 * KIB));
+    assert!(stats.to_string().contains("3 returns freed over it"));
+
+    // Cached buffers are reused, which makes room again.
+    let again = pool.get(64 * KIB);
+    assert_eq!(pool.stats().cached_bytes(), 8 * KIB as u64);
+    drop(again);
+    assert_eq!(pool.stats().cached_bytes(), 72 * KIB as u64);
+    assert_all_returned(&pool);
+}
+
+#[test]
+fn max_cached_bytes_holds_under_two_threads() {
+    let limit = 16 * 4 * KIB;
+    let pool = Pool::builder()
+        .tier(TierConfig::new(4 * KIB).thread_cache(64).depot(1000))
+        .max_cached_bytes(limit)
+        .build()
+        .unwrap();
+    let rounds = if cfg!(miri) { 2 } else { 50 };
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..rounds {
+                    let bufs: Vec<_> = (0..40).map(|_| pool.get(100)).collect();
+                    drop(bufs);
+                    let cached = pool.stats().cached_bytes();
+                    assert!(cached <= limit as u64, "{cached} bytes cached over {limit}");
+                }
+            });
+        }
+    });
+    assert!(pool.stats().cached_bytes() <= limit as u64);
+    assert!(pool.stats().tiers[0].dropped_over_budget > 0);
+    assert_all_returned(&pool);
+}
+
+#[test]
+fn max_in_use_bytes_refuses_try_get_and_counts_get_overruns() {
+    let pool = Pool::builder().max_in_use_bytes(8 * KIB).build().unwrap();
+    let a = pool.try_get(1).unwrap();
+    let b = pool.try_get(1).unwrap();
+    let err = pool.try_get(1).unwrap_err();
+    assert_eq!(
+        err,
+        PoolError::Exhausted {
+            requested: 4 * KIB,
+            limit: 8 * KIB
+        }
+    );
+    assert!(err.to_string().contains("in-use limit of 8192 bytes"));
+
+    // `get` never fails because of the cap: it serves and counts.
+    let c = pool.get(1);
+    let stats = pool.stats();
+    assert_eq!((stats.exhausted, stats.over_budget), (1, 1));
+    assert_eq!(stats.in_use_bytes(), 12 * KIB as u64);
+
+    drop((a, c));
+    let d = pool.try_get(1).expect("room again after returns");
+
+    // Growth under the cap: try_reserve reports, reserve serves and counts.
+    let mut grown = d;
+    assert!(matches!(
+        grown.try_reserve(5 * KIB),
+        Err(PoolError::Exhausted { .. })
+    ));
+    assert_eq!(
+        grown.capacity(),
+        4 * KIB,
+        "a failed try_reserve changes nothing"
+    );
+    grown.reserve(5 * KIB);
+    assert_eq!(grown.capacity(), 64 * KIB);
+    assert_eq!(pool.stats().over_budget, 2);
+    drop((b, grown));
+    assert_all_returned(&pool);
+    assert_eq!(pool.stats().in_use_bytes(), 0);
+}
+
+#[test]
+fn views_and_oversize_count_against_the_in_use_cap() {
+    let pool = Pool::builder()
+        .tiers([4 * KIB])
+        .max_in_use_bytes(12 * KIB)
+        .build()
+        .unwrap();
+    let mut buf = pool.try_get(10).unwrap();
+    buf.extend_from_slice(b"hello");
+    let view = buf.freeze();
+    let big = pool.get(8 * KIB); // oversize, 8 KiB
+    assert!(matches!(pool.try_get(1), Err(PoolError::Exhausted { .. })));
+    drop(big);
+    let other = pool.try_get(1).unwrap();
+    drop(other);
+    let clone = view.clone();
+    drop(view);
+    assert!(pool.try_get(1).is_ok(), "4 + 4 KiB fit");
+    drop(clone);
+    assert_eq!(pool.stats().in_use_bytes(), 0);
+    assert_all_returned(&pool);
+}
+
+/// After a burst of `burst` outstanding buffers, a long steady phase that
+/// holds one buffer at a time lets the automatic collection (every 4096
+/// operations per thread) shrink what the pool retains to at most two
+/// buffers: the one in use and at most one idle spare.
+#[test]
+fn idle_memory_decays_to_the_working_set_without_a_background_thread() {
+    let pool = Pool::builder()
+        .tier(TierConfig::new(4 * KIB).thread_cache(64).depot(2048))
+        .build()
+        .unwrap();
+    let burst = if cfg!(miri) { 100 } else { 1000 };
+    let bufs: Vec<_> = (0..burst).map(|_| pool.get(4 * KIB)).collect();
+    drop(bufs);
+    assert_eq!(pool.stats().tiers[0].cached, burst as u64);
+
+    let periods = if cfg!(miri) { 6 } else { 12 };
+    for _ in 0..periods * 4096 {
+        let buf = pool.get(4 * KIB);
+        std::hint::black_box(&buf);
+    }
+    let tier = pool.stats().tiers[0];
+    assert!(
+        tier.cached <= 2,
+        "{} idle buffers left after the steady phase",
+        tier.cached
+    );
+    assert!(tier.trimmed >= burst as u64 - 2);
+    assert_eq!(
+        tier.misses, burst as u64,
+        "the steady phase never allocated"
+    );
+    assert_all_returned(&pool);
+}
+
+#[test]
+fn trim_idle_frees_what_was_unused_since_the_last_call() {
+    let pool = Pool::builder()
+        .tier(TierConfig::new(4 * KIB).thread_cache(8).depot(100))
+        .build()
+        .unwrap();
+    let bufs: Vec<_> = (0..50).map(|_| pool.get(1)).collect();
+    drop(bufs);
+    pool.trim_idle(); // starts a period
+    assert_eq!(pool.stats().tiers[0].cached, 50);
+    let held: Vec<_> = (0..3).map(|_| pool.get(1)).collect();
+    drop(held);
+    pool.trim_idle();
+    let tier = pool.stats().tiers[0];
+    assert_eq!(tier.cached, 3, "only the three buffers used since stay");
+    assert_eq!(tier.trimmed, 47);
+
+    // From another thread (no thread cache there), only the depot is trimmed.
+    let other = pool.clone();
+    std::thread::spawn(move || other.trim_idle())
+        .join()
+        .unwrap();
+    assert!(pool.stats().tiers[0].cached <= 3);
+    assert_all_returned(&pool);
+}
+
+#[test]
+fn thread_cache_bytes_sets_the_default_depth() {
+    // 128 KiB per tier: 2 buffers of 64 KiB per thread, the rest to the
+    // depot (batch = 1).
+    let pool = Pool::builder()
+        .tiers([64 * KIB])
+        .thread_cache_bytes(128 * KIB)
+        .depot(0)
+        .build()
+        .unwrap();
+    let bufs: Vec<_> = (0..5).map(|_| pool.get(1)).collect();
+    drop(bufs);
+    let tier = pool.stats().tiers[0];
+    assert_eq!(tier.cached, 2);
+    assert_eq!(tier.dropped, 3);
+}
+
+#[test]
+fn every_buffer_is_aligned_pooled_or_not_grown_or_not() {
+    for alignment in [1, 64, 4096] {
+        let pool = Pool::builder()
+            .tiers([512, 8 * KIB])
+            .alignment(alignment)
+            .build()
+            .unwrap();
+        let mut bufs = vec![pool.get(10), pool.get(600), pool.get(100 * KIB)];
+        let mut grown = pool.get(10);
+        grown.resize(9 * KIB, 1); // moves to an oversize allocation
+        bufs.push(grown);
+        for mut buf in bufs {
+            let addr = buf.spare_capacity_mut().as_ptr() as usize - buf.len();
+            assert_eq!(addr % alignment, 0, "alignment {alignment}, {buf:?}");
+        }
+        assert_all_returned(&pool);
+    }
+}
+
+fn spare_bytes(buf: &mut tierpool::PooledBuf, n: usize) -> Vec<u8> {
+    // Every byte of these blocks was written (by the pattern or by the
+    // zeroing), so reading them as initialised is sound.
+    buf.spare_capacity_mut()[..n]
+        .iter()
+        .map(|b| unsafe { b.assume_init() })
+        .collect()
+}
+
+#[test]
+fn zero_on_return_zeroes_the_whole_storage_before_reuse() {
+    for zero in [false, true] {
+        let pool = Pool::builder()
+            .tiers([4 * KIB])
+            .zero_on_return(zero)
+            .build()
+            .unwrap();
+        let mut secret = pool.get(4 * KIB);
+        secret.resize(4 * KIB, 0xAB);
+        let addr = secret.as_ptr();
+        drop(secret);
+        let mut reused = pool.get(4 * KIB);
+        assert_eq!(reused.spare_capacity_mut().as_ptr().cast::<u8>(), addr);
+        assert!(reused.is_empty());
+        let expected = if zero { 0 } else { 0xAB };
+        assert!(
+            spare_bytes(&mut reused, 4 * KIB)
+                .iter()
+                .all(|&b| b == expected),
+            "zero_on_return({zero})"
+        );
+
+        // Views: the storage is zeroed when the last view drops.
+        reused.resize(100, 0xCD);
+        let view = reused.freeze();
+        let clone = view.slice(10..20);
+        drop(view);
+        drop(clone);
+        let mut again = pool.get(1);
+        let expected = if zero { 0 } else { 0xCD };
+        assert!(spare_bytes(&mut again, 100).iter().all(|&b| b == expected));
+    }
+}
+
+#[test]
+fn outstanding_report_lists_buffers_pinned_by_views() {
+    let pool = Pool::builder().track_outstanding(true).build().unwrap();
+    assert!(pool.outstanding().is_empty());
+    let mut buf = pool.get(100);
+    buf.extend_from_slice(b"pinned");
+    let view = buf.freeze();
+    let pinned = view.slice(1..3);
+    drop(view);
+    let big = pool.get(3 << 20);
+    let report = pool.outstanding();
+    assert_eq!(report.len(), 2);
+    assert_eq!(report[0].tier, Some(4 * KIB));
+    assert_eq!(report[1].tier, None);
+    assert_eq!(report[1].capacity, 3 << 20);
+    assert!(report[0].age >= report[1].age);
+    assert!(report.iter().all(|r| r.backtrace.is_none()));
+    drop(big);
+    assert_eq!(
+        pool.outstanding().len(),
+        1,
+        "the slice still pins the storage"
+    );
+
+    // Growth re-registers the buffer under its new storage.
+    let mut growing = pool.get(10);
+    growing.resize(10 * KIB, 0);
+    let tiers: Vec<_> = pool.outstanding().iter().map(|r| r.tier).collect();
+    assert!(tiers.contains(&Some(64 * KIB)));
+    assert_eq!(tiers.len(), 2);
+    drop((growing, pinned));
+    assert!(pool.outstanding().is_empty());
+    assert_all_returned(&pool);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "capturing backtraces is very slow under Miri")]
+fn outstanding_report_can_capture_backtraces() {
+    let pool = Pool::builder().capture_backtraces(true).build().unwrap();
+    let _buf = pool.get(100);
+    let report = pool.outstanding();
+    let backtrace = report[0].backtrace.as_deref().unwrap();
+    assert!(!backtrace.is_empty());
+}
+
+#[test]
+fn untracked_pools_report_nothing() {
+    let pool = Pool::new();
+    let _buf = pool.get(1);
+    assert!(pool.outstanding().is_empty());
+}
