@@ -295,7 +295,7 @@ impl PooledBuf {
                 }
             }
         };
-        let new = pool.handout(target, strict)?;
+        let new = pool.handout(target, needed, strict)?;
         // SAFETY: the new storage has room for `needed >= len` bytes and is
         // a different allocation from ours; `[ptr, ptr + len)` is
         // initialised.

@@ -7,7 +7,7 @@ use crate::pool::Pool;
 pub const DEFAULT_TIERS: [usize; 3] = [4 << 10, 64 << 10, 1 << 20];
 
 /// Bytes a thread may cache per tier by default (see [`TierConfig`]).
-const DEFAULT_THREAD_CACHE_BYTES: usize = 512 << 10;
+pub(crate) const DEFAULT_THREAD_CACHE_BYTES: usize = 512 << 10;
 /// Most buffers a thread caches per tier by default.
 const DEFAULT_THREAD_CACHE_MAX: usize = 64;
 /// Bytes each tier's global depot may keep by default.
@@ -131,6 +131,7 @@ pub(crate) struct PoolConfig {
     pub(crate) zero_on_return: bool,
     pub(crate) track_outstanding: bool,
     pub(crate) capture_backtraces: bool,
+    pub(crate) record_sizes: bool,
 }
 
 /// Builds a [`Pool`] with custom tiers and limits.
@@ -163,6 +164,7 @@ pub struct PoolBuilder {
     zero_on_return: bool,
     track_outstanding: bool,
     capture_backtraces: bool,
+    record_sizes: bool,
 }
 
 impl PoolBuilder {
@@ -363,6 +365,27 @@ impl PoolBuilder {
         self
     }
 
+    /// Records the size of every request (gets, `try_get`s and growth) in
+    /// per-thread histograms, for [`Pool::size_histogram`](crate::Pool::size_histogram)
+    /// and the tier advisor ([`SizeHistogram::advise`](crate::SizeHistogram::advise)).
+    ///
+    /// Off by default: recording takes `get` off its inlined fast path and
+    /// costs a few nanoseconds per request (see `BENCHMARKS.md`), and each
+    /// thread that uses the pool keeps an 8 KiB histogram.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::builder().record_sizes(true).build()?;
+    /// drop(pool.get(1234));
+    /// assert_eq!(pool.size_histogram().requested_bytes(), 1234);
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn record_sizes(mut self, record: bool) -> Self {
+        self.record_sizes = record;
+        self
+    }
+
     /// Sets the depot capacity of every tier that does not set its own (see
     /// [`TierConfig::depot`]).
     ///
@@ -485,11 +508,12 @@ impl PoolBuilder {
             zero_on_return: self.zero_on_return,
             track_outstanding: self.track_outstanding,
             capture_backtraces: self.capture_backtraces,
+            record_sizes: self.record_sizes,
         })
     }
 }
 
-fn default_thread_cache(size: usize, bytes: usize) -> usize {
+pub(crate) fn default_thread_cache(size: usize, bytes: usize) -> usize {
     (bytes / size).clamp(1, DEFAULT_THREAD_CACHE_MAX)
 }
 

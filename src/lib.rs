@@ -30,6 +30,7 @@
 )]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod advisor;
 mod budget;
 mod buf;
 mod bytes_interop;
@@ -47,6 +48,7 @@ mod views;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use crate::advisor::{SizeHistogram, TierAdvice, TierReport};
 pub use crate::buf::PooledBuf;
 pub use crate::config::{PoolBuilder, TierConfig, DEFAULT_TIERS};
 pub use crate::error::{ConfigError, PoolError};

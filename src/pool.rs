@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::advisor::SizeHistogram;
 use crate::budget::Budget;
 use crate::buf::PooledBuf;
 use crate::config::{PoolBuilder, PoolConfig, TierSpec};
@@ -58,6 +59,7 @@ pub(crate) struct TierShared {
 struct Registry {
     threads: Vec<Arc<ThreadCounters>>,
     retired: Vec<TierTotals>,
+    retired_sizes: SizeHistogram,
 }
 
 /// State shared by every handle and every block of one pool.
@@ -80,9 +82,11 @@ pub(crate) struct Shared {
     pub(crate) oversize: OversizeCounters,
     /// Opt-in behaviours copied into every block's header.
     pub(crate) block_flags: u8,
-    /// Whether hand-outs need bookkeeping (in-use cap or tracking): such
-    /// pools skip the inlined fast path of `get`.
+    /// Whether hand-outs need bookkeeping (in-use cap, tracking or size
+    /// recording): such pools skip the inlined fast path of `get`.
     governed: bool,
+    /// Whether each thread records the sizes it is asked for.
+    pub(crate) record_sizes: bool,
     pub(crate) cached_budget: Option<Budget>,
     pub(crate) in_use_budget: Option<Budget>,
     pub(crate) tracker: Option<Tracker>,
@@ -114,8 +118,12 @@ impl Shared {
     pub(crate) fn handout(
         self: &Arc<Self>,
         target: Target,
+        requested: usize,
         strict: bool,
     ) -> Result<Storage, PoolError> {
+        if self.record_sizes {
+            thread_cache::record_size(self, requested);
+        }
         let capacity = match target {
             Target::Tier(tier) => self.tiers[tier].spec.capacity,
             Target::Oversize(capacity) => capacity,
@@ -186,7 +194,22 @@ impl Shared {
             for (total, c) in registry.retired.iter_mut().zip(counters.tiers.iter()) {
                 total.add(c);
             }
+            if let Some(sizes) = &counters.sizes {
+                sizes.add_to(&mut registry.retired_sizes);
+            }
         }
+    }
+
+    /// The requested sizes recorded so far, summed over all threads.
+    fn size_histogram(&self) -> SizeHistogram {
+        let registry = self.registry.lock();
+        let mut histogram = registry.retired_sizes.clone();
+        for thread in &registry.threads {
+            if let Some(sizes) = &thread.sizes {
+                sizes.add_to(&mut histogram);
+            }
+        }
+        histogram
     }
 
     /// Allocates an unpooled block of exactly `capacity` bytes.
@@ -386,11 +409,15 @@ impl Pool {
             registry: Mutex::new(Registry {
                 threads: Vec::new(),
                 retired: vec![TierTotals::default(); tier_count],
+                retired_sizes: SizeHistogram::new(),
             }),
-            fallback: ThreadCounters::new(tier_count),
+            fallback: ThreadCounters::new(tier_count, false),
+            record_sizes: config.record_sizes,
             oversize: OversizeCounters::default(),
             block_flags,
-            governed: config.max_in_use_bytes.is_some() || config.track_outstanding,
+            governed: config.max_in_use_bytes.is_some()
+                || config.track_outstanding
+                || config.record_sizes,
             cached_budget: config.max_cached_bytes.map(Budget::new),
             in_use_budget: config.max_in_use_bytes.map(Budget::new),
             tracker: config
@@ -452,7 +479,7 @@ impl Pool {
             Some(tier) => Target::Tier(tier),
             None => Target::Oversize(capacity),
         };
-        match self.shared.handout(target, false) {
+        match self.shared.handout(target, capacity, false) {
             Ok(storage) => PooledBuf::from_storage(storage),
             Err(err) => allocation_panic(err),
         }
@@ -480,6 +507,9 @@ impl Pool {
     #[inline]
     pub fn try_get(&self, capacity: usize) -> Result<PooledBuf, PoolError> {
         let Some(tier) = self.shared.route(capacity) else {
+            if self.shared.record_sizes {
+                thread_cache::record_size(&self.shared, capacity);
+            }
             return Err(PoolError::Oversize {
                 requested: capacity,
                 largest_tier: self.shared.largest_tier(),
@@ -491,7 +521,7 @@ impl Pool {
             }
         }
         self.shared
-            .handout(Target::Tier(tier), true)
+            .handout(Target::Tier(tier), capacity, true)
             .map(PooledBuf::from_storage)
     }
 
@@ -592,6 +622,28 @@ impl Pool {
             .tracker
             .as_ref()
             .map_or_else(Vec::new, Tracker::report)
+    }
+
+    /// The sizes requested from this pool so far (by `get`, `try_get` and
+    /// growth), summed over all threads, when it was built with
+    /// [`record_sizes`](crate::PoolBuilder::record_sizes); empty otherwise.
+    /// Feed it to [`SizeHistogram::advise`] to choose tiers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::builder().record_sizes(true).build()?;
+    /// for size in [100, 1500, 1500, 9000] {
+    ///     drop(pool.get(size));
+    /// }
+    /// let histogram = pool.size_histogram();
+    /// assert_eq!(histogram.requests(), 4);
+    /// println!("{}", histogram.advise(&pool.tiers(), 2));
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn size_histogram(&self) -> SizeHistogram {
+        self.shared.size_histogram()
     }
 
     /// Whether two handles refer to the same pool.

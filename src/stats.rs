@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::advisor::SizeRecorder;
 use crate::sync::{AtomicU64, CachePadded, Ordering};
 
 /// Event counters of one tier, written by one thread.
@@ -24,12 +25,15 @@ pub(crate) struct TierCounters {
 #[derive(Debug)]
 pub(crate) struct ThreadCounters {
     pub(crate) tiers: Box<[CachePadded<TierCounters>]>,
+    /// Requested sizes, when the pool records them.
+    pub(crate) sizes: Option<SizeRecorder>,
 }
 
 impl ThreadCounters {
-    pub(crate) fn new(tiers: usize) -> Self {
+    pub(crate) fn new(tiers: usize, record_sizes: bool) -> Self {
         Self {
             tiers: (0..tiers).map(|_| CachePadded::default()).collect(),
+            sizes: record_sizes.then(SizeRecorder::new),
         }
     }
 }

@@ -59,7 +59,7 @@ struct LocalCache {
 
 impl LocalCache {
     fn new(pool: Arc<Shared>) -> Self {
-        let counters = Arc::new(ThreadCounters::new(pool.tiers.len()));
+        let counters = Arc::new(ThreadCounters::new(pool.tiers.len(), pool.record_sizes));
         pool.register(Arc::clone(&counters));
         let stacks = pool
             .tiers
@@ -412,6 +412,24 @@ fn recycle_slow(idle: IdleStorage) {
         let pool = Arc::clone(idle.pool());
         pool.put_uncached(tier, idle);
     }
+}
+
+/// Records a requested size in this thread's counters for `pool` (skipped
+/// while the thread is exiting).
+pub(crate) fn record_size(pool: &Arc<Shared>, size: usize) {
+    let _ = LOCAL.try_with(|table| {
+        table.with(|entries| {
+            let slot = pool.slot;
+            if !find(entries, Arc::as_ptr(pool), slot) {
+                install(entries, Arc::clone(pool));
+            }
+            if let Some(Some(cache)) = entries.get(slot) {
+                if let Some(sizes) = &cache.counters.sizes {
+                    sizes.record(size);
+                }
+            }
+        })
+    });
 }
 
 /// Frees the idle blocks this thread caches for `pool`; returns how many per

@@ -1,0 +1,673 @@
+//! The tier advisor: record the sizes an application asks for, and turn
+//! that distribution into a tier configuration that wastes less memory.
+//!
+//! ```
+//! use tierpool::SizeHistogram;
+//!
+//! // Sizes seen in production (or recorded by a pool with `record_sizes`).
+//! let sizes = (0..1000).map(|i| if i % 10 == 0 { 20_000 } else { 1_500 });
+//! let histogram: SizeHistogram = sizes.collect();
+//! let advice = histogram.advise(&tierpool::DEFAULT_TIERS, 2);
+//! assert!(advice.recommended.waste_ratio() < advice.current.waste_ratio());
+//! println!("{advice}");
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::BufRead;
+
+use crate::config::default_thread_cache;
+use crate::stats::ByteSize;
+use crate::sync::{AtomicU64, Ordering};
+
+/// Sub-buckets per power of two: bucket bounds are at most 12.5% apart.
+const SUB_BUCKET_BITS: u32 = 3;
+const SUB_BUCKETS: usize = 1 << SUB_BUCKET_BITS;
+/// Sizes up to this are bucketed exactly (one bucket per size).
+const LINEAR_LIMIT: usize = 2 * SUB_BUCKETS;
+/// Number of buckets covering every `usize`.
+pub(crate) const BUCKETS: usize =
+    LINEAR_LIMIT + (usize::BITS - SUB_BUCKET_BITS) as usize * SUB_BUCKETS;
+
+/// The bucket of `size`: sizes are grouped so that bucket bounds are at
+/// most 12.5% apart (sizes below 16 get a bucket each).
+pub(crate) fn bucket_of(size: usize) -> usize {
+    if size < LINEAR_LIMIT {
+        return size;
+    }
+    // `v` lies in [2^e, 2^(e+1)) with e >= 3; the bucket's bound is the
+    // next multiple of 2^(e-3) at or above `size`.
+    let v = size - 1;
+    let e = usize::BITS - 1 - v.leading_zeros();
+    let shift = e - SUB_BUCKET_BITS;
+    let sub = (v >> shift) - SUB_BUCKETS;
+    LINEAR_LIMIT + (e - SUB_BUCKET_BITS) as usize * SUB_BUCKETS + sub
+}
+
+/// The largest size that falls into `bucket` (saturating at `usize::MAX`).
+pub(crate) fn bucket_bound(bucket: usize) -> usize {
+    if bucket < LINEAR_LIMIT {
+        return bucket;
+    }
+    let index = bucket - LINEAR_LIMIT;
+    let shift = (index / SUB_BUCKETS) as u32;
+    let sub = (index % SUB_BUCKETS) as u128;
+    let bound = (SUB_BUCKETS as u128 + sub + 1) << shift;
+    usize::try_from(bound).unwrap_or(usize::MAX)
+}
+
+/// A distribution of requested buffer sizes: per bucket (bounds at most
+/// 12.5% apart), how many requests and how many bytes in total.
+///
+/// Fill it from any iterator of sizes, from a trace file
+/// ([`read_trace`](Self::read_trace)), or let a pool record what it is asked
+/// for ([`PoolBuilder::record_sizes`](crate::PoolBuilder::record_sizes),
+/// [`Pool::size_histogram`](crate::Pool::size_histogram)).
+///
+/// # Examples
+///
+/// ```
+/// let mut histogram = tierpool::SizeHistogram::new();
+/// histogram.record(1500);
+/// histogram.record_n(9000, 3);
+/// assert_eq!(histogram.requests(), 4);
+/// assert_eq!(histogram.requested_bytes(), 1500 + 27_000);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SizeHistogram {
+    /// bucket -> (requests, requested bytes)
+    buckets: BTreeMap<usize, (u64, u128)>,
+}
+
+impl SizeHistogram {
+    /// An empty histogram.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(tierpool::SizeHistogram::new().requests(), 0);
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records one request of `size` bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut histogram = tierpool::SizeHistogram::new();
+    /// histogram.record(100);
+    /// assert_eq!(histogram.requests(), 1);
+    /// ```
+    pub fn record(&mut self, size: usize) {
+        self.record_n(size, 1);
+    }
+
+    /// Records `count` requests of `size` bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut histogram = tierpool::SizeHistogram::new();
+    /// histogram.record_n(100, 5);
+    /// assert_eq!(histogram.requested_bytes(), 500);
+    /// ```
+    pub fn record_n(&mut self, size: usize, count: u64) {
+        if count == 0 {
+            return;
+        }
+        let entry = self.buckets.entry(bucket_of(size)).or_default();
+        entry.0 += count;
+        entry.1 += size as u128 * u128::from(count);
+    }
+
+    pub(crate) fn add_bucket(&mut self, bucket: usize, count: u64, bytes: u128) {
+        if count > 0 {
+            let entry = self.buckets.entry(bucket).or_default();
+            entry.0 += count;
+            entry.1 += bytes;
+        }
+    }
+
+    /// Adds every request recorded in `other`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut a: tierpool::SizeHistogram = [1, 2].into_iter().collect();
+    /// let b: tierpool::SizeHistogram = [3].into_iter().collect();
+    /// a.merge(&b);
+    /// assert_eq!(a.requests(), 3);
+    /// ```
+    pub fn merge(&mut self, other: &SizeHistogram) {
+        for (&bucket, &(count, bytes)) in &other.buckets {
+            self.add_bucket(bucket, count, bytes);
+        }
+    }
+
+    /// Number of requests recorded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let histogram: tierpool::SizeHistogram = [10, 20].into_iter().collect();
+    /// assert_eq!(histogram.requests(), 2);
+    /// ```
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        self.buckets.values().map(|&(count, _)| count).sum()
+    }
+
+    /// Total bytes requested.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let histogram: tierpool::SizeHistogram = [10, 20].into_iter().collect();
+    /// assert_eq!(histogram.requested_bytes(), 30);
+    /// ```
+    #[must_use]
+    pub fn requested_bytes(&self) -> u128 {
+        self.buckets.values().map(|&(_, bytes)| bytes).sum()
+    }
+
+    /// The buckets with requests, smallest first: `(largest size in the
+    /// bucket, requests, requested bytes)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let histogram: tierpool::SizeHistogram = [4000, 4090, 100].into_iter().collect();
+    /// let buckets: Vec<_> = histogram.buckets().collect();
+    /// assert_eq!(buckets, vec![(104, 1, 100), (4096, 2, 8090)]);
+    /// ```
+    pub fn buckets(&self) -> impl Iterator<Item = (usize, u64, u128)> + '_ {
+        self.buckets
+            .iter()
+            .map(|(&bucket, &(count, bytes))| (bucket_bound(bucket), count, bytes))
+    }
+
+    /// Reads a size trace: one request per line, either `SIZE` or
+    /// `SIZE COUNT` (whitespace- or comma-separated). Blank lines and lines
+    /// starting with `#` are skipped.
+    ///
+    /// # Errors
+    ///
+    /// An `InvalidData` error naming the line that is not a size, or the
+    /// reader's own error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let trace = "# size count\n1500\n9000 3\n";
+    /// let histogram = tierpool::SizeHistogram::read_trace(trace.as_bytes())?;
+    /// assert_eq!(histogram.requests(), 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn read_trace(reader: impl BufRead) -> std::io::Result<Self> {
+        let mut histogram = SizeHistogram::new();
+        for (index, line) in reader.lines().enumerate() {
+            let line = line?;
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut fields = line
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|f| !f.is_empty());
+            let bad = || {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "line {}: expected `SIZE` or `SIZE COUNT`, found {line:?}",
+                        index + 1
+                    ),
+                )
+            };
+            let size: usize = fields.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
+            let count: u64 = match fields.next() {
+                Some(count) => count.parse().map_err(|_| bad())?,
+                None => 1,
+            };
+            if fields.next().is_some() {
+                return Err(bad());
+            }
+            histogram.record_n(size, count);
+        }
+        Ok(histogram)
+    }
+
+    /// How `tiers` (ascending capacities) would serve these requests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let histogram: tierpool::SizeHistogram = [1000, 3000, 5000].into_iter().collect();
+    /// let report = histogram.evaluate(&[4096]);
+    /// assert_eq!(report.pooled_requests, 2);
+    /// assert_eq!(report.oversize_requests, 1);
+    /// assert_eq!(report.handed_out_bytes, 2 * 4096);
+    /// ```
+    #[must_use]
+    pub fn evaluate(&self, tiers: &[usize]) -> TierReport {
+        let mut report = TierReport {
+            tiers: tiers.to_vec(),
+            requests: 0,
+            pooled_requests: 0,
+            oversize_requests: 0,
+            pooled_requested_bytes: 0,
+            handed_out_bytes: 0,
+            requests_per_tier: vec![0; tiers.len()],
+            thread_cache_bytes: tiers
+                .iter()
+                .map(|&t| default_thread_cache(t, crate::config::DEFAULT_THREAD_CACHE_BYTES) * t)
+                .collect(),
+        };
+        for (&bucket, &(count, bytes)) in &self.buckets {
+            report.requests += count;
+            // Every size in the bucket is at most its bound; a tier serves the
+            // whole bucket only if it holds the bound, so split buckets that
+            // straddle a tier by assuming sizes spread evenly is avoided:
+            // bucket bounds are candidate tiers, and other tiers are judged
+            // conservatively.
+            let bound = bucket_bound(bucket);
+            match tiers.iter().position(|&t| t >= bound) {
+                Some(index) => {
+                    report.pooled_requests += count;
+                    report.pooled_requested_bytes += bytes;
+                    report.handed_out_bytes += tiers[index] as u128 * u128::from(count);
+                    report.requests_per_tier[index] += count;
+                }
+                None => report.oversize_requests += count,
+            }
+        }
+        report
+    }
+
+    /// The `k` tier capacities that minimise wasted capacity (capacity
+    /// handed out minus bytes requested) for these requests, with the
+    /// largest tier holding every recorded size.
+    ///
+    /// Tier capacities are bucket bounds (at most 12.5% above a recorded
+    /// size); the choice is exact over those candidates (dynamic
+    /// programming). Fewer than `k` tiers come back when there are fewer
+    /// distinct buckets; none for an empty histogram.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let histogram: tierpool::SizeHistogram =
+    ///     [512, 512, 512, 8192, 8192, 60_000].into_iter().collect();
+    /// assert_eq!(histogram.recommend(3), vec![512, 8192, 61_440]);
+    /// assert_eq!(histogram.recommend(1), vec![61_440]);
+    /// ```
+    #[must_use]
+    pub fn recommend(&self, k: usize) -> Vec<usize> {
+        self.recommend_covering(k, 1.0)
+    }
+
+    /// Like [`recommend`](Self::recommend), but the largest tier only has to
+    /// hold `coverage` (0.0 to 1.0) of the requests: the rarest, largest
+    /// requests are left to plain allocations instead of making the pool
+    /// keep huge buffers for them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut sizes = vec![4096; 999];
+    /// sizes.push(50 << 20); // one 50 MiB request
+    /// let histogram: tierpool::SizeHistogram = sizes.into_iter().collect();
+    /// assert_eq!(histogram.recommend_covering(2, 0.99), vec![4096]);
+    /// ```
+    #[must_use]
+    pub fn recommend_covering(&self, k: usize, coverage: f64) -> Vec<usize> {
+        let buckets: Vec<(usize, u64, u128)> = self.buckets().collect();
+        if k == 0 || buckets.is_empty() {
+            return Vec::new();
+        }
+        // Keep the smallest prefix of buckets that reaches `coverage`.
+        let total = self.requests() as f64;
+        let mut seen = 0u64;
+        let mut keep = buckets.len();
+        for (i, &(_, count, _)) in buckets.iter().enumerate() {
+            seen += count;
+            if seen as f64 >= total * coverage.clamp(0.0, 1.0) {
+                keep = i + 1;
+                break;
+            }
+        }
+        let buckets = &buckets[..keep];
+        let m = buckets.len();
+        let k = k.min(m);
+        // Prefix sums of counts and bytes, for the waste of serving buckets
+        // a..=b with a tier of capacity bound(b).
+        let mut counts = vec![0u128; m + 1];
+        let mut bytes = vec![0u128; m + 1];
+        for (i, &(_, count, b)) in buckets.iter().enumerate() {
+            counts[i + 1] = counts[i] + u128::from(count);
+            bytes[i + 1] = bytes[i] + b;
+        }
+        let waste = |a: usize, b: usize| {
+            (counts[b + 1] - counts[a]) * buckets[b].0 as u128 - (bytes[b + 1] - bytes[a])
+        };
+        // best[j][i]: least waste serving buckets 0..=i with j+1 tiers, the
+        // largest at bound(i).
+        let mut best = vec![vec![u128::MAX; m]; k];
+        let mut from = vec![vec![usize::MAX; m]; k];
+        for (i, cost) in best[0].iter_mut().enumerate() {
+            *cost = waste(0, i);
+        }
+        for j in 1..k {
+            for i in j..m {
+                for p in (j - 1)..i {
+                    if best[j - 1][p] == u128::MAX {
+                        continue;
+                    }
+                    let cost = best[j - 1][p] + waste(p + 1, i);
+                    if cost < best[j][i] {
+                        best[j][i] = cost;
+                        from[j][i] = p;
+                    }
+                }
+            }
+        }
+        let mut tiers = Vec::with_capacity(k);
+        let mut i = m - 1;
+        for j in (0..k).rev() {
+            tiers.push(buckets[i].0);
+            if j > 0 {
+                i = from[j][i];
+            }
+        }
+        tiers.reverse();
+        tiers
+    }
+
+    /// Compares `current` tiers with the best `k` tiers for these requests
+    /// that serve at least the same share of them (so both waste ratios are
+    /// over comparable requests: if the current largest tier leaves the
+    /// biggest 0.1% to plain allocations, so does the recommendation).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let histogram: tierpool::SizeHistogram = (1..=100).map(|i| i * 300).collect();
+    /// let advice = histogram.advise(&tierpool::DEFAULT_TIERS, 3);
+    /// assert_eq!(advice.recommended.tiers.len(), 3);
+    /// assert!(advice.recommended.waste_ratio() <= advice.current.waste_ratio());
+    /// ```
+    #[must_use]
+    pub fn advise(&self, current: &[usize], k: usize) -> TierAdvice {
+        let current = self.evaluate(current);
+        let recommended = self.evaluate(&self.recommend_covering(k, current.pooled_share()));
+        TierAdvice {
+            current,
+            recommended,
+        }
+    }
+}
+
+impl FromIterator<usize> for SizeHistogram {
+    fn from_iter<I: IntoIterator<Item = usize>>(iter: I) -> Self {
+        let mut histogram = SizeHistogram::new();
+        histogram.extend(iter);
+        histogram
+    }
+}
+
+impl Extend<usize> for SizeHistogram {
+    fn extend<I: IntoIterator<Item = usize>>(&mut self, iter: I) {
+        for size in iter {
+            self.record(size);
+        }
+    }
+}
+
+/// How a tier set serves a [`SizeHistogram`], from
+/// [`SizeHistogram::evaluate`].
+///
+/// # Examples
+///
+/// ```
+/// let histogram: tierpool::SizeHistogram = [1000, 1000].into_iter().collect();
+/// let report = histogram.evaluate(&[1024]);
+/// assert_eq!(report.waste_ratio(), 48.0 / 2048.0);
+/// assert_eq!(report.pooled_share(), 1.0);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TierReport {
+    /// The tier capacities evaluated.
+    pub tiers: Vec<usize>,
+    /// All requests.
+    pub requests: u64,
+    /// Requests a tier would serve.
+    pub pooled_requests: u64,
+    /// Requests above the largest tier (plain allocations).
+    pub oversize_requests: u64,
+    /// Bytes asked for by the pooled requests.
+    pub pooled_requested_bytes: u128,
+    /// Tier capacity handed out for the pooled requests.
+    pub handed_out_bytes: u128,
+    /// Pooled requests per tier.
+    pub requests_per_tier: Vec<u64>,
+    /// Bytes a thread cache of each tier pins at the default depth
+    /// (see [`TierConfig`](crate::TierConfig)).
+    pub thread_cache_bytes: Vec<usize>,
+}
+
+impl TierReport {
+    /// Share of the handed-out capacity that requests did not ask for:
+    /// `(handed out - requested) / handed out`, over pooled requests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let histogram: tierpool::SizeHistogram = [512].into_iter().collect();
+    /// assert_eq!(histogram.evaluate(&[1024]).waste_ratio(), 0.5);
+    /// ```
+    #[must_use]
+    pub fn waste_ratio(&self) -> f64 {
+        if self.handed_out_bytes == 0 {
+            0.0
+        } else {
+            (self.handed_out_bytes - self.pooled_requested_bytes) as f64
+                / self.handed_out_bytes as f64
+        }
+    }
+
+    /// Share of requests served by a tier rather than a plain allocation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let histogram: tierpool::SizeHistogram = [10, 10_000].into_iter().collect();
+    /// assert_eq!(histogram.evaluate(&[4096]).pooled_share(), 0.5);
+    /// ```
+    #[must_use]
+    pub fn pooled_share(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.pooled_requests as f64 / self.requests as f64
+        }
+    }
+}
+
+/// Current and recommended tiers side by side, from
+/// [`SizeHistogram::advise`]. `Display` prints a comparison table.
+///
+/// # Examples
+///
+/// ```
+/// let histogram: tierpool::SizeHistogram = [700, 700, 30_000].into_iter().collect();
+/// let advice = histogram.advise(&[4096, 65536], 2);
+/// assert_eq!(advice.recommended.tiers, vec![704, 30_720]);
+/// let table = advice.to_string();
+/// assert!(table.contains("waste"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TierAdvice {
+    /// How the current tiers serve the requests.
+    pub current: TierReport,
+    /// How the recommended tiers would.
+    pub recommended: TierReport,
+}
+
+fn tier_list(tiers: &[usize]) -> String {
+    let list: Vec<String> = tiers
+        .iter()
+        .map(|&t| ByteSize(t as u64).to_string())
+        .collect();
+    list.join(", ")
+}
+
+impl fmt::Display for TierAdvice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (c, r) = (&self.current, &self.recommended);
+        writeln!(f, "{:<34} {:>26} {:>26}", "", "current", "recommended")?;
+        writeln!(
+            f,
+            "{:<34} {:>26} {:>26}",
+            "tiers",
+            tier_list(&c.tiers),
+            tier_list(&r.tiers)
+        )?;
+        writeln!(
+            f,
+            "{:<34} {:>26} {:>26}",
+            "requests", c.requests, r.requests
+        )?;
+        writeln!(
+            f,
+            "{:<34} {:>25.2}% {:>25.2}%",
+            "served by tiers",
+            c.pooled_share() * 100.0,
+            r.pooled_share() * 100.0
+        )?;
+        writeln!(
+            f,
+            "{:<34} {:>26} {:>26}",
+            "oversize (plain allocations)", c.oversize_requests, r.oversize_requests
+        )?;
+        writeln!(
+            f,
+            "{:<34} {:>25.2}% {:>25.2}%",
+            "waste (unused share of capacity)",
+            c.waste_ratio() * 100.0,
+            r.waste_ratio() * 100.0
+        )?;
+        writeln!(
+            f,
+            "{:<34} {:>26} {:>26}",
+            "capacity handed out",
+            ByteSize(c.handed_out_bytes.min(u128::from(u64::MAX)) as u64).to_string(),
+            ByteSize(r.handed_out_bytes.min(u128::from(u64::MAX)) as u64).to_string()
+        )?;
+        let pinned = |report: &TierReport| report.thread_cache_bytes.iter().sum::<usize>() as u64;
+        write!(
+            f,
+            "{:<34} {:>26} {:>26}",
+            "thread cache pins (per thread)",
+            ByteSize(pinned(c)).to_string(),
+            ByteSize(pinned(r)).to_string()
+        )
+    }
+}
+
+/// Per-thread recording of requested sizes: bucket counters written by one
+/// thread with plain loads and stores, summed on read.
+#[derive(Debug)]
+pub(crate) struct SizeRecorder {
+    counts: Box<[AtomicU64]>,
+    bytes: Box<[AtomicU64]>,
+}
+
+impl SizeRecorder {
+    pub(crate) fn new() -> Self {
+        Self {
+            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            bytes: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Records one request; only the owning thread calls this.
+    pub(crate) fn record(&self, size: usize) {
+        let bucket = bucket_of(size);
+        crate::stats::add_local(&self.counts[bucket], 1);
+        crate::stats::add_local(&self.bytes[bucket], size as u64);
+    }
+
+    pub(crate) fn add_to(&self, histogram: &mut SizeHistogram) {
+        for (bucket, (count, bytes)) in self.counts.iter().zip(self.bytes.iter()).enumerate() {
+            histogram.add_bucket(
+                bucket,
+                count.load(Ordering::Relaxed),
+                u128::from(bytes.load(Ordering::Relaxed)),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_monotonic_tight_and_cover_their_sizes() {
+        let mut previous_bound = 0;
+        let mut sizes: Vec<usize> = (0..70_000).collect();
+        sizes.extend([usize::MAX / 2, usize::MAX - 1, usize::MAX]);
+        for size in sizes {
+            let bucket = bucket_of(size);
+            assert!(bucket < BUCKETS, "size {size} -> bucket {bucket}");
+            let bound = bucket_bound(bucket);
+            assert!(bound >= size, "size {size} above its bucket bound {bound}");
+            assert!(bound >= previous_bound);
+            previous_bound = bound;
+            if (LINEAR_LIMIT..usize::MAX / 2).contains(&size) {
+                assert!(
+                    (bound - size) as f64 <= size as f64 * 0.125,
+                    "bound {bound} too far above {size}"
+                );
+            }
+        }
+        // Powers of two and their sub-bucket bounds are exact.
+        for size in [16, 4096, 4608, 65536, 1 << 20] {
+            assert_eq!(bucket_bound(bucket_of(size)), size);
+        }
+    }
+
+    #[test]
+    fn recommendation_is_exact_for_few_buckets() {
+        let histogram: SizeHistogram = [100, 100, 100, 1000, 5000].into_iter().collect();
+        assert_eq!(histogram.recommend(5), vec![104, 1024, 5120]);
+        // 3 x 924 wasted at 1024 beats 4120 wasted on the 1000-byte request.
+        assert_eq!(histogram.recommend(2), vec![1024, 5120]);
+        let one = histogram.recommend(1);
+        assert_eq!(one, vec![5120]);
+        // Brute force over pairs of candidates agrees with the DP.
+        let bounds: Vec<usize> = histogram.buckets().map(|b| b.0).collect();
+        let mut best = (u128::MAX, vec![]);
+        for a in 0..bounds.len() {
+            let tiers = vec![bounds[a], bounds[bounds.len() - 1]];
+            let report = histogram.evaluate(&tiers);
+            let waste = report.handed_out_bytes - report.pooled_requested_bytes;
+            if report.oversize_requests == 0 && waste < best.0 {
+                best = (waste, tiers);
+            }
+        }
+        assert_eq!(best.1, histogram.recommend(2));
+    }
+
+    #[test]
+    fn read_trace_reports_the_bad_line() {
+        let err = SizeHistogram::read_trace("10\nten\n".as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("line 2"));
+        let err = SizeHistogram::read_trace("10 2 3\n".as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("line 1"));
+    }
+}
