@@ -38,7 +38,11 @@ fn main() -> std::io::Result<()> {
     let frame = response.freeze();
     let header = frame.slice(..17);
     let body = frame.slice(19..);
-    assert_eq!(body.as_ptr(), frame[19..].as_ptr(), "slices share the storage");
+    assert_eq!(
+        body.as_ptr(),
+        frame[19..].as_ptr(),
+        "slices share the storage"
+    );
 
     let workers: Vec<_> = (0..4)
         .map(|i| {
@@ -55,7 +59,10 @@ fn main() -> std::io::Result<()> {
 
     // 4. Hand the header to the `bytes` ecosystem without copying.
     let header: Bytes = header.into_bytes();
-    println!("header as Bytes: {:?}", std::str::from_utf8(&header).unwrap());
+    println!(
+        "header as Bytes: {:?}",
+        std::str::from_utf8(&header).unwrap()
+    );
     drop((frame, body, header));
 
     // 5. Buffers got on one thread and dropped on another go back too.

@@ -61,7 +61,11 @@ fn fill(buf: &mut PooledBuf, tag: u64, len: usize) {
 
 fn check(bytes: &[u8], tag: u64, offset: usize) {
     for (i, &b) in bytes.iter().enumerate() {
-        assert_eq!(b, pattern(tag, offset + i), "holder {tag:#x} found foreign bytes");
+        assert_eq!(
+            b,
+            pattern(tag, offset + i),
+            "holder {tag:#x} found foreign bytes"
+        );
     }
 }
 
@@ -99,7 +103,11 @@ fn worker(
     while Instant::now() < deadline {
         // Bursts: sometimes fill up, sometimes drain everything.
         let burst = rng.below(20) == 0;
-        let ops = if burst { MAX_HELD } else { 1 + rng.below(8) as usize };
+        let ops = if burst {
+            MAX_HELD
+        } else {
+            1 + rng.below(8) as usize
+        };
         for _ in 0..ops {
             while let Ok(foreign) = inbox.try_recv() {
                 foreign.verify();
@@ -113,7 +121,11 @@ fn worker(
                     let size = rng.size();
                     let mut buf = pool.get(size);
                     // Sometimes write past the request to exercise growth.
-                    let len = if rng.below(10) == 0 { size + size / 2 } else { size.min(4096) };
+                    let len = if rng.below(10) == 0 {
+                        size + size / 2
+                    } else {
+                        size.min(4096)
+                    };
                     fill(&mut buf, tag, len);
                     if rng.below(3) == 0 {
                         let view = buf.freeze();
@@ -156,7 +168,10 @@ fn worker(
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "a timed multi-threaded soak is far too slow under Miri")]
+#[cfg_attr(
+    miri,
+    ignore = "a timed multi-threaded soak is far too slow under Miri"
+)]
 fn rss_stays_within_budgets_under_a_bursty_cross_thread_workload() {
     let secs: u64 = std::env::var("TIERPOOL_SOAK_SECS")
         .ok()
@@ -225,7 +240,11 @@ fn rss_stays_within_budgets_under_a_bursty_cross_thread_workload() {
 
     let stats = pool.stats();
     for tier in &stats.tiers {
-        assert_eq!(tier.in_use, 0, "tier {} still has buffers out", tier.capacity);
+        assert_eq!(
+            tier.in_use, 0,
+            "tier {} still has buffers out",
+            tier.capacity
+        );
     }
     assert_eq!(stats.oversize.in_use, 0);
     assert!(stats.cached_bytes() <= CACHED_LIMIT);
