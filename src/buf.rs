@@ -368,6 +368,56 @@ impl PooledBuf {
         self.len = new_len;
     }
 
+    /// Reads once from `reader` into the spare capacity and returns how
+    /// many bytes were appended (0 at end of stream). A full buffer first
+    /// grows like a `Vec` would, to the next tier that fits.
+    ///
+    /// `std::io::Read` needs initialised memory, so the spare capacity is
+    /// zeroed before the read; async readers that accept uninitialised
+    /// memory can use the [`BufMut`](bytes::BufMut) implementation instead
+    /// (e.g. tokio's `read_buf`).
+    ///
+    /// # Errors
+    ///
+    /// Whatever `reader.read` returns (`Interrupted` is retried).
+    ///
+    /// # Panics
+    ///
+    /// If growing a full buffer fails (see [`reserve`](Self::reserve)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(16);
+    /// let mut input: &[u8] = b"streamed bytes";
+    /// while buf.read_from(&mut input)? > 0 {}
+    /// assert_eq!(&buf[..], b"streamed bytes");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn read_from(&mut self, reader: &mut impl std::io::Read) -> std::io::Result<usize> {
+        if self.len == self.cap {
+            self.reserve(self.cap.max(64));
+        }
+        let start = self.len;
+        let spare = self.cap - start;
+        // SAFETY: `[ptr + len, ptr + cap)` is our spare capacity; zeroing it
+        // makes it initialised, so it can be handed to `read` as `&mut [u8]`.
+        let target = unsafe {
+            let spare_ptr = self.ptr.as_ptr().add(start);
+            std::ptr::write_bytes(spare_ptr, 0, spare);
+            std::slice::from_raw_parts_mut(spare_ptr, spare)
+        };
+        let n = loop {
+            match reader.read(target) {
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                result => break result?,
+            }
+        };
+        assert!(n <= spare, "a reader claimed {n} bytes read into {spare}");
+        self.len = start + n;
+        Ok(n)
+    }
+
     /// The written bytes.
     ///
     /// # Examples
