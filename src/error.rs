@@ -103,8 +103,9 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PoolError {
-    /// The request is larger than the largest tier. [`Pool::get`]
-    /// (crate::Pool::get) would serve it from a plain allocation instead.
+    /// The request is larger than the largest tier.
+    /// [`Pool::get`](crate::Pool::get) would serve it from a plain
+    /// allocation instead.
     Oversize {
         /// The capacity asked for.
         requested: usize,

@@ -1,27 +1,73 @@
 //! A zero-copy, tiered buffer pool for programs that move a lot of bytes.
 //!
-//! [`Pool::get`] hands out a [`PooledBuf`] from the smallest tier that fits
-//! (4 KiB, 64 KiB and 1 MiB by default). Dropping it returns the storage to
-//! the pool, on any thread. Each thread keeps a small cache per tier in
-//! front of a bounded global depot, so the common get and drop touch no lock
-//! and no shared atomic.
+//! Services that move bytes (brokers, proxies, RPC servers, storage engines,
+//! encoders) allocate and free the same few buffer sizes millions of times a
+//! second. `tierpool` keeps those buffers alive and hands them back out:
+//! [`Pool::get`] returns a [`PooledBuf`] from the smallest tier that fits
+//! (4 KiB, 64 KiB and 1 MiB by default), and dropping it returns the storage
+//! to the pool, on any thread. A written buffer freezes into a
+//! [`SharedBuf`]: an immutable, refcounted, sliceable view that converts
+//! into [`bytes::Bytes`] without copying.
 //!
 //! ```
 //! use std::io::Write;
 //!
 //! let pool = tierpool::Pool::new();
-//! let mut buf = pool.get(1500); // from the 4 KiB tier
-//! write!(buf, "GET / HTTP/1.1\r\n\r\n")?;
-//! assert_eq!(buf.capacity(), 4096);
-//! drop(buf); // back to this thread's cache
-//!
-//! let again = pool.get(100);
-//! assert!(again.is_empty()); // never shows what the last holder wrote
-//! assert_eq!(pool.stats().tiers[0].hits, 1);
+//! let mut buf = pool.get(1500); // from the 4 KiB tier, empty
+//! write!(buf, "HTTP/1.1 200 OK\r\n\r\nhello")?;
+//! let response = buf.freeze(); // no copy, no allocation
+//! let body = response.slice(19..); // shares the storage
+//! let bytes: bytes::Bytes = body.into_bytes(); // same memory
+//! assert_eq!(&bytes[..], b"hello");
+//! drop((response, bytes)); // the storage goes back to the pool
+//! assert_eq!(pool.stats().tiers[0].in_use, 0);
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! # How a request is served
+//!
+//! A request for `n` bytes is served by the smallest tier whose capacity is
+//! at least `n`. Above the largest tier, [`Pool::get`] makes a plain
+//! allocation of exactly `n` bytes, counted in [`PoolStats::oversize`] and
+//! freed on drop; [`Pool::try_get`] returns [`PoolError::Oversize`] instead.
+//! Buffers always start empty, and bytes an earlier holder wrote are never
+//! readable through a safe API. Writing past the capacity moves the
+//! contents to the next tier that fits, like a `Vec` growing.
+//!
+//! Tiers and limits are set with [`Pool::builder`]; to choose them from
+//! data, record the sizes an application asks for
+//! ([`PoolBuilder::record_sizes`]) or read a trace, and let the
+//! [`SizeHistogram`] advisor recommend tiers.
+//!
+//! # Threads and memory
+//!
+//! [`Pool`] is a cheap, cloneable handle; [`PooledBuf`] and [`SharedBuf`]
+//! are `Send + Sync + 'static` and borrow nothing.
+//!
+//! - Each thread keeps a small cache per tier and pool (by default at most
+//!   512 KiB per tier: 64 × 4 KiB, 8 × 64 KiB, 1 × 1 MiB); a get or a drop
+//!   touches only that cache: no lock, no shared atomic.
+//! - Caches exchange buffers in batches with a bounded depot per tier
+//!   (by default at most 8 MiB per tier). Beyond both, returns are freed.
+//! - A buffer goes back to the cache of the thread that drops it. A thread
+//!   that exits gives its cache to the depots. When the last `Pool` handle
+//!   drops, the depots are freed, buffers still out are freed when dropped,
+//!   and other threads' caches for the pool are freed as those threads exit
+//!   (or reuse the pool's slot for a new pool).
+//! - Idle buffers decay back to the allocator when demand falls, without a
+//!   background thread ([`Pool::trim_idle`], [`Pool::trim`] on demand);
+//!   [`PoolBuilder::max_cached_bytes`] and
+//!   [`PoolBuilder::max_in_use_bytes`] cap what the pool holds and hands
+//!   out.
+//!
+//! The [`implementation`] module describes the design in more detail.
+//!
+//! # Features and MSRV
+//!
+//! The crate has no cargo features. The minimum supported Rust version is
+//! 1.84; raising it is a minor-version change.
+#![deny(missing_docs)]
 #![warn(
-    missing_docs,
     missing_debug_implementations,
     rust_2018_idioms,
     unreachable_pub,
@@ -37,6 +83,7 @@ mod bytes_interop;
 mod config;
 mod depot;
 mod error;
+pub mod implementation;
 mod pool;
 mod stats;
 mod storage;

@@ -1,0 +1,80 @@
+//! How the pool works inside: a design note (this module has no items).
+//!
+//! # Architecture
+//!
+//! ```text
+//!  get(n) ──► route: smallest tier >= n ──(none)──► plain allocation, counted,
+//!             │                                    freed when dropped
+//!             ▼
+//!   thread cache[pool slot][tier]  ── hit: pop, no lock, no shared atomic ──► PooledBuf
+//!             │ empty: take a batch (half the cache depth) under one lock
+//!             ▼
+//!   depot[tier] (bounded stack, mutex) ── empty: allocate a block
+//!             ▲
+//!             │ cache full: move a batch of the oldest blocks; depot full: free
+//!   drop(PooledBuf / last SharedBuf / last Bytes) ──► dropping thread's cache[tier]
+//! ```
+//!
+//! # Storage blocks
+//!
+//! Every buffer's memory is a *block*: one allocation of the tier's capacity
+//! (aligned as configured) plus a small header allocated with it once and
+//! reused with it. The header holds:
+//!
+//! - the reference count shared by the mutable [`PooledBuf`](crate::PooledBuf)
+//!   and every [`SharedBuf`](crate::SharedBuf) view of the block, so freeze,
+//!   clone and slice allocate nothing;
+//! - the tier, and a strong reference to the pool, so a block can be
+//!   returned from any thread, after every `Pool` handle is gone;
+//! - copies of the pool's opt-in flags (zero on return, budgets, tracking),
+//!   so the hot path reads them from a cache line it already holds.
+//!
+//! A block that nobody holds is *idle*: it sits in a thread cache or a depot
+//! with a reference count of 1. The last holder to let go (the `PooledBuf`
+//! or a view, with an acquire fence after its release decrement, as `Arc`
+//! does) recycles it.
+//!
+//! # Thread caches
+//!
+//! Each thread has one table of caches indexed by the pools' *slots* (a
+//! small number each pool takes from a process-wide registry when built and
+//! gives back when its last handle drops). Two pools used from one thread
+//! therefore never evict each other. An entry holds a stack of idle blocks
+//! per tier, its own event counters, and a strong reference to its pool; a
+//! slot reused by a new pool is recognised by pointer and the stale entry
+//! freed.
+//!
+//! A get pops from the stack; a drop pushes onto the dropping thread's
+//! stack. When a stack is empty it takes a batch from the depot; when full
+//! it moves a batch of its oldest blocks there, so the depot's lock is taken
+//! once per batch, not once per operation (Bonwick's magazines, jemalloc's
+//! tcache). A thread that exits hands its cached blocks to the depots.
+//!
+//! # Statistics
+//!
+//! Counters live in the thread's cache entry and are written with a plain
+//! load and store (no read-modify-write); `stats()` sums every thread's
+//! counters plus those of threads that have exited. Gauges (`in_use`,
+//! `cached`) are derived from the counters and clamped at zero, since a
+//! snapshot taken while threads work may see a return before its get.
+//!
+//! # Idle memory
+//!
+//! Each thread cache and each depot remembers its low-water mark: the fewest
+//! idle blocks it held since the last collection. Blocks below that mark
+//! were not needed by anyone in the meantime. Every 4096 operations a thread
+//! moves three quarters of its unneeded blocks to the depot and frees three
+//! quarters of the depot's, so retained memory decays geometrically toward
+//! the working set without a background thread;
+//! [`Pool::trim_idle`](crate::Pool::trim_idle) does a full collection on
+//! demand and [`Pool::trim`](crate::Pool::trim) frees everything idle.
+//!
+//! # Verification
+//!
+//! `src/sync.rs` is the only module that imports synchronisation primitives;
+//! under `--cfg loom` it switches to loom's, and the loom models in
+//! `src/loom_tests.rs` explore batch transfer, cross-thread returns, last-view
+//! drops racing clones, thread exit, pool drop with buffers out, trimming and
+//! stats reads. Miri runs the unit and integration tests under stacked and
+//! tree borrows; a proptest state machine and a fuzz target check every
+//! operation against a reference model.
