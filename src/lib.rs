@@ -137,3 +137,44 @@ pub fn global() -> &'static Pool {
 pub fn get(capacity: usize) -> PooledBuf {
     global().get(capacity)
 }
+
+/// Locks in `#[must_use]` on the values whose result is the point: each
+/// snippet must fail to compile under `deny(unused_must_use)`.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let pool = tierpool::Pool::new();
+/// pool.get(10);
+/// ```
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let buf = tierpool::Pool::new().get(10);
+/// buf.freeze();
+/// ```
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let view = tierpool::Pool::new().get(10).freeze();
+/// view.slice(..);
+/// ```
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let mut buf = tierpool::Pool::new().get(10);
+/// buf.extend_from_slice(b"ab");
+/// buf.split_to(1);
+/// ```
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let view = tierpool::Pool::new().get(10).freeze();
+/// view.into_bytes();
+/// ```
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// tierpool::Pool::builder().tiers([64]);
+/// ```
+#[allow(dead_code)]
+fn must_use_checks() {}

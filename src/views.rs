@@ -39,6 +39,7 @@ use crate::storage::{Storage, UNPOOLED};
 /// drop(body);
 /// assert_eq!(pool.stats().tiers[0].in_use, 0);
 /// ```
+#[must_use = "dropping the last view returns the storage at once"]
 pub struct SharedBuf {
     storage: Storage,
     ptr: NonNull<u8>,
