@@ -597,7 +597,8 @@ unsafe impl bytes::BufMut for PooledBuf {
     #[inline]
     fn chunk_mut(&mut self) -> &mut UninitSlice {
         if self.len == self.cap {
-            self.reserve(64);
+            // Double, like `Vec`: the next tier that holds twice the length.
+            self.reserve(self.cap.max(64));
         }
         UninitSlice::uninit(self.spare_capacity_mut())
     }

@@ -16,7 +16,10 @@ pub(crate) use self::loom_impl::*;
 /// A process-wide mutex for registries that outlive any single pool (and,
 /// under loom, any single model execution). Critical sections guarded by it
 /// never block on anything else, so it cannot deadlock a loom model.
+#[cfg(not(miri))]
 pub(crate) type StaticMutex<T> = parking_lot::Mutex<T>;
+#[cfg(miri)]
+pub(crate) type StaticMutex<T> = self::std_impl::StdMutex<T>;
 
 #[cfg(not(loom))]
 mod std_impl {
@@ -26,7 +29,30 @@ mod std_impl {
     pub(crate) use std::thread_local;
 
     /// `parking_lot::Mutex`, whose `lock` cannot be poisoned.
+    #[cfg(not(miri))]
     pub(crate) type Mutex<T> = parking_lot::Mutex<T>;
+    /// Under Miri, `std`'s mutex: `parking_lot` casts integers to pointers
+    /// when a lock is contended, which `-Zmiri-strict-provenance` rejects.
+    #[cfg(miri)]
+    pub(crate) type Mutex<T> = StdMutex<T>;
+
+    /// `std::sync::Mutex` behind `parking_lot`'s API (no poisoning).
+    #[cfg(miri)]
+    #[derive(Debug)]
+    pub(crate) struct StdMutex<T>(std::sync::Mutex<T>);
+
+    #[cfg(miri)]
+    impl<T> StdMutex<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            Self(std::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+            self.0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+    }
 
     /// `std::cell::UnsafeCell` with loom's closure-based access API, so every
     /// access goes through one checked path in both builds.
