@@ -9,7 +9,7 @@ use bytes::buf::UninitSlice;
 
 use crate::error::PoolError;
 use crate::pool::allocation_panic;
-use crate::pool::Target;
+use crate::pool::{Shared, Target};
 use crate::storage::{Storage, UNPOOLED};
 use crate::views::SharedBuf;
 
@@ -295,7 +295,7 @@ impl PooledBuf {
                 }
             }
         };
-        let new = pool.handout(target, needed, strict)?;
+        let new = Shared::handout(pool, target, needed, strict)?;
         // SAFETY: the new storage has room for `needed >= len` bytes and is
         // a different allocation from ours; `[ptr, ptr + len)` is
         // initialised.
@@ -487,7 +487,6 @@ impl PooledBuf {
     /// let copy = view.clone(); // a refcount increment
     /// assert_eq!(copy, b"frozen"[..]);
     /// ```
-    #[must_use = "dropping the view returns the storage at once"]
     pub fn freeze(self) -> SharedBuf {
         let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so moving the
@@ -521,7 +520,6 @@ impl PooledBuf {
     /// buf.extend_from_slice(b" continues");
     /// assert_eq!(&buf[..], b"-partial continues");
     /// ```
-    #[must_use = "the split-off bytes are returned as a view"]
     #[track_caller]
     pub fn split_to(&mut self, at: usize) -> SharedBuf {
         assert!(

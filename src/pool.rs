@@ -116,46 +116,46 @@ impl Shared {
     /// outstanding-buffer report. `strict` turns a cap overrun into
     /// [`PoolError::Exhausted`]; otherwise the overrun is served and counted.
     pub(crate) fn handout(
-        self: &Arc<Self>,
+        this: &Arc<Self>,
         target: Target,
         requested: usize,
         strict: bool,
     ) -> Result<Storage, PoolError> {
-        if self.record_sizes {
-            thread_cache::record_size(self, requested);
+        if this.record_sizes {
+            thread_cache::record_size(this, requested);
         }
         let capacity = match target {
-            Target::Tier(tier) => self.tiers[tier].spec.capacity,
+            Target::Tier(tier) => this.tiers[tier].spec.capacity,
             Target::Oversize(capacity) => capacity,
         };
-        if let Some(budget) = &self.in_use_budget {
+        if let Some(budget) = &this.in_use_budget {
             if !budget.try_add(capacity) {
                 if strict {
-                    add_shared(&self.exhausted, 1);
+                    add_shared(&this.exhausted, 1);
                     return Err(PoolError::Exhausted {
                         requested: capacity,
                         limit: budget.limit(),
                     });
                 }
                 budget.add(capacity);
-                add_shared(&self.over_budget, 1);
+                add_shared(&this.over_budget, 1);
             }
         }
         let storage = match target {
             // A closed pool's slot may belong to another pool by now: do not
             // touch the thread cache for it (only growth gets here closed).
-            Target::Tier(tier) if self.closed.load(Ordering::Relaxed) => {
-                IdleStorage::allocate(self, tier, capacity).map(IdleStorage::into_storage)
+            Target::Tier(tier) if this.closed.load(Ordering::Relaxed) => {
+                IdleStorage::allocate(this, tier, capacity).map(IdleStorage::into_storage)
             }
-            Target::Tier(tier) => match thread_cache::take_cached(self, tier) {
+            Target::Tier(tier) => match thread_cache::take_cached(this, tier) {
                 Some(idle) => Ok(idle.into_storage()),
-                None => thread_cache::take_slow(self, tier).map(IdleStorage::into_storage),
+                None => thread_cache::take_slow(this, tier).map(IdleStorage::into_storage),
             },
-            Target::Oversize(capacity) => self.allocate_oversize(capacity),
+            Target::Oversize(capacity) => Shared::allocate_oversize(this, capacity),
         };
         match storage {
             Ok(storage) => {
-                if let Some(tracker) = &self.tracker {
+                if let Some(tracker) = &this.tracker {
                     let tier = match target {
                         Target::Tier(_) => Some(capacity),
                         Target::Oversize(_) => None,
@@ -165,7 +165,7 @@ impl Shared {
                 Ok(storage)
             }
             Err(err) => {
-                if let Some(budget) = &self.in_use_budget {
+                if let Some(budget) = &this.in_use_budget {
                     budget.sub(capacity);
                 }
                 Err(err)
@@ -214,26 +214,26 @@ impl Shared {
 
     /// Allocates an unpooled block of exactly `capacity` bytes.
     pub(crate) fn allocate_oversize(
-        self: &Arc<Self>,
+        this: &Arc<Self>,
         capacity: usize,
     ) -> Result<Storage, PoolError> {
-        let idle = IdleStorage::allocate(self, UNPOOLED, capacity)?;
-        add_shared(&self.oversize.bytes_allocated, capacity as u64);
-        add_shared(&self.oversize.allocations, 1);
+        let idle = IdleStorage::allocate(this, UNPOOLED, capacity)?;
+        add_shared(&this.oversize.bytes_allocated, capacity as u64);
+        add_shared(&this.oversize.allocations, 1);
         Ok(idle.into_storage())
     }
 
     /// A block for `tier` without a thread cache (used while the calling
     /// thread's cache is being torn down).
-    pub(crate) fn take_uncached(self: &Arc<Self>, tier: usize) -> Result<IdleStorage, PoolError> {
-        let shared = &self.tiers[tier];
-        let counters = &self.fallback.tiers[tier];
+    pub(crate) fn take_uncached(this: &Arc<Self>, tier: usize) -> Result<IdleStorage, PoolError> {
+        let shared = &this.tiers[tier];
+        let counters = &this.fallback.tiers[tier];
         let mut one = Vec::with_capacity(1);
         if shared.depot.take_batch(&mut one, 1) == 1 {
             add_shared(&counters.hits, 1);
             return Ok(one.pop().expect("one block was taken"));
         }
-        let idle = IdleStorage::allocate(self, tier, shared.spec.capacity)?;
+        let idle = IdleStorage::allocate(this, tier, shared.spec.capacity)?;
         add_shared(&counters.misses, 1);
         Ok(idle)
     }
@@ -479,7 +479,7 @@ impl Pool {
             Some(tier) => Target::Tier(tier),
             None => Target::Oversize(capacity),
         };
-        match self.shared.handout(target, capacity, false) {
+        match Shared::handout(&self.shared, target, capacity, false) {
             Ok(storage) => PooledBuf::from_storage(storage),
             Err(err) => allocation_panic(err),
         }
@@ -520,8 +520,7 @@ impl Pool {
                 return Ok(PooledBuf::from_storage(idle.into_storage()));
             }
         }
-        self.shared
-            .handout(Target::Tier(tier), capacity, true)
+        Shared::handout(&self.shared, Target::Tier(tier), capacity, true)
             .map(PooledBuf::from_storage)
     }
 

@@ -39,11 +39,16 @@ impl ThreadCounters {
 }
 
 /// Adds `n` to a counter that only the calling thread writes.
+///
+/// The `Release` store (a plain store on x86) pairs with the `Acquire`
+/// loads in [`TierTotals::add`]: a reader that sees a count also sees every
+/// count the thread made before it, so reading `hits` before `returns` can
+/// never report more buffers in use than the thread really had out.
 #[inline(always)]
 pub(crate) fn add_local(counter: &AtomicU64, n: u64) {
     counter.store(
         counter.load(Ordering::Relaxed).wrapping_add(n),
-        Ordering::Relaxed,
+        Ordering::Release,
     );
 }
 
@@ -65,13 +70,15 @@ pub(crate) struct TierTotals {
 }
 
 impl TierTotals {
+    /// Adds one thread's counters. Gets are read before returns, and
+    /// returns before frees, so the derived gauges err low, never high.
     pub(crate) fn add(&mut self, c: &TierCounters) {
-        self.hits += c.hits.load(Ordering::Relaxed);
-        self.misses += c.misses.load(Ordering::Relaxed);
-        self.returns += c.returns.load(Ordering::Relaxed);
-        self.dropped += c.dropped.load(Ordering::Relaxed);
-        self.dropped_over_budget += c.dropped_over_budget.load(Ordering::Relaxed);
-        self.trimmed += c.trimmed.load(Ordering::Relaxed);
+        self.hits += c.hits.load(Ordering::Acquire);
+        self.misses += c.misses.load(Ordering::Acquire);
+        self.returns += c.returns.load(Ordering::Acquire);
+        self.dropped += c.dropped.load(Ordering::Acquire);
+        self.dropped_over_budget += c.dropped_over_budget.load(Ordering::Acquire);
+        self.trimmed += c.trimmed.load(Ordering::Acquire);
     }
 }
 

@@ -234,6 +234,14 @@ impl Drop for LocalTable {
     fn drop(&mut self) {
         // The thread is exiting: hand every cache back to its pool.
         let entries = self.with(std::mem::take);
+        // A failed loom model drops the remaining threads' locals outside
+        // the model, where touching loom's primitives panics again and
+        // aborts the whole test run; leak them so the first failure shows.
+        #[cfg(loom)]
+        if std::thread::panicking() {
+            std::mem::forget(entries);
+            return;
+        }
         drop(entries);
     }
 }
@@ -300,7 +308,7 @@ pub(crate) fn take_slow(pool: &Arc<Shared>, tier: usize) -> Result<IdleStorage, 
     match local {
         Ok(result) => result,
         // The thread is exiting and its table is gone.
-        Err(_) => pool.take_uncached(tier),
+        Err(_) => Shared::take_uncached(pool, tier),
     }
 }
 

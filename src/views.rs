@@ -136,7 +136,6 @@ impl SharedBuf {
     /// assert_eq!(view.slice(1..3), b"bc"[..]);
     /// assert_eq!(view.slice(4..), b"ef"[..]);
     /// ```
-    #[must_use]
     #[track_caller]
     pub fn slice(&self, range: impl RangeBounds<usize>) -> SharedBuf {
         let (start, end) = bounds(&range, self.len);
@@ -191,7 +190,6 @@ impl SharedBuf {
     /// let head = rest.split_to(2);
     /// assert_eq!((head.as_slice(), rest.as_slice()), (&b"ab"[..], &b"cdef"[..]));
     /// ```
-    #[must_use = "the split-off bytes are returned; use `Buf::advance` to discard them"]
     #[track_caller]
     pub fn split_to(&mut self, at: usize) -> SharedBuf {
         assert!(
@@ -224,7 +222,6 @@ impl SharedBuf {
     /// let tail = head.split_off(4);
     /// assert_eq!((head.as_slice(), tail.as_slice()), (&b"abcd"[..], &b"ef"[..]));
     /// ```
-    #[must_use = "the split-off bytes are returned; use `truncate` to discard them"]
     #[track_caller]
     pub fn split_off(&mut self, at: usize) -> SharedBuf {
         assert!(

@@ -1,0 +1,533 @@
+//! Loom models of every place where threads meet.
+//!
+//! Run with:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
+//!     CARGO_TARGET_DIR=target/loom cargo test --release --lib loom_tests
+//! ```
+//!
+//! Every model checks three kinds of property:
+//!
+//! * **Ownership of the bytes.** Each holder writes a holder-unique pattern
+//!   and verifies it before dropping the buffer (or its views). The bytes
+//!   themselves are raw memory that loom cannot see, so each block also gets
+//!   a *shadow cell*: a `loom::cell::UnsafeCell` that every holder writes
+//!   when it takes the block and reads when it verifies it. Loom then checks
+//!   that each holder's accesses happen before the next holder's, i.e. that
+//!   the pool's hand-over (refcount orderings, depot lock, thread caches)
+//!   really transfers ownership. See [`Tracker`].
+//! * **Stats.** After every thread has finished, `in_use == 0`,
+//!   `hits + misses` equals the number of gets, and every buffer the stats
+//!   call `cached` can really be taken again without allocating
+//!   ([`assert_settled`]).
+//! * **No leak.** Block memory comes from `loom::alloc::alloc` and every
+//!   block header holds a `loom::sync::Arc` to the pool, so loom fails the
+//!   model if any block is neither freed nor returned once the last `Pool`
+//!   handle, every buffer and every thread (their caches included) are gone.
+//!   loom drops the main thread's thread-locals at the end of each
+//!   execution, before it checks for leaks, so the main thread may use the
+//!   pool too.
+//!
+//! Two loom quirks shape the models:
+//!
+//! * loom's `join` returns before the joined thread's thread-locals are
+//!   dropped (std's waits for them), so a joined thread may still be
+//!   flushing its cache: [`let_exited_threads_finish`] yields to it before
+//!   the final checks.
+//! * When a model fails, loom unwinds and then drops the remaining threads'
+//!   thread-locals outside the model; the thread cache's destructor then
+//!   touches loom state and panics again, which aborts the test process.
+//!   The first panic message (printed before the abort) is the failure; run
+//!   one model at a time (`--exact`) when chasing one.
+
+use std::sync::{Arc as StdArc, Mutex as StdMutex};
+use std::time::Instant;
+
+use loom::thread;
+
+use crate::{Pool, PoolStats, PooledBuf, SharedBuf, TierConfig};
+
+/// Bytes of the per-block header a holder writes: a tag and a shadow index.
+const HEADER: usize = 16;
+/// Bytes of holder-unique pattern after the header.
+const PATTERN: usize = 8;
+/// The one tier every model uses.
+const TIER: usize = 64;
+/// Tags a block header written by this module ("tierpool").
+const MAGIC: u64 = 0x7469_6572_706f_6f6c;
+
+/// Runs `f` as a loom model, reporting its name, iterations and run time.
+///
+/// The preemption bound comes from `LOOM_MAX_PREEMPTIONS`, or 2.
+fn run_model(name: &'static str, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(preemption_bound());
+    let iterations = StdArc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = StdArc::clone(&iterations);
+    let start = Instant::now();
+    builder.check(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f();
+    });
+    eprintln!(
+        "loom model {name}: {} iterations in {:.2?} (preemption bound {})",
+        iterations.load(std::sync::atomic::Ordering::Relaxed),
+        start.elapsed(),
+        preemption_bound(),
+    );
+}
+
+/// `LOOM_MAX_PREEMPTIONS`, or 2.
+fn preemption_bound() -> usize {
+    std::env::var("LOOM_MAX_PREEMPTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2)
+}
+
+/// A pool with one tier of [`TIER`] bytes and tiny limits, so that spills,
+/// refills and full depots happen within a few operations.
+fn tiny_pool(thread_cache: usize, depot: usize) -> Pool {
+    Pool::builder()
+        .tier(
+            TierConfig::new(TIER)
+                .thread_cache(thread_cache)
+                .depot(depot),
+        )
+        .build()
+        .expect("a valid configuration")
+}
+
+/// A loom cell that shadows the bytes of one block.
+struct ShadowCell(loom::cell::UnsafeCell<u64>);
+
+// SAFETY: the cell is only accessed through `with`/`with_mut`, which loom
+// checks for data races: sharing it between threads is exactly what the
+// models want loom to verify.
+unsafe impl Sync for ShadowCell {}
+// SAFETY: as above; the value is a plain `u64`.
+unsafe impl Send for ShadowCell {}
+
+/// Gives every block a shadow cell, found again through the header that a
+/// holder writes into the block's first bytes.
+///
+/// The registry is deliberately guarded by a `std` mutex, which loom does
+/// not see: looking up a shadow must not add a happens-before edge that
+/// the pool itself does not provide. The mutex is never held across a loom
+/// operation, so it cannot block a loom thread switch.
+///
+/// A block that comes back from the pool still holds the header its last
+/// holder wrote (the pool never clears storage); a fresh block does not
+/// (the header also holds the registry's address, and the allocator
+/// overwrites the first word of every chunk it frees), so it gets a new
+/// shadow cell.
+#[derive(Clone)]
+struct Tracker(StdArc<StdMutex<Vec<StdArc<ShadowCell>>>>);
+
+/// A holder's claim on a block: its shadow cell and its pattern byte.
+struct Stamp {
+    cell: StdArc<ShadowCell>,
+    id: u8,
+}
+
+impl Tracker {
+    fn new() -> Self {
+        Tracker(StdArc::new(StdMutex::new(Vec::new())))
+    }
+
+    fn tag(&self) -> u64 {
+        MAGIC ^ (StdArc::as_ptr(&self.0) as usize as u64)
+    }
+
+    /// Takes ownership of the empty buffer `buf` as holder `id`: writes the
+    /// shadow cell (loom checks that every earlier holder's accesses happen
+    /// before this), then the header and `PATTERN` bytes of `id`.
+    fn fill(&self, buf: &mut PooledBuf, id: u8) -> Stamp {
+        assert!(buf.is_empty(), "holder {id}: a fresh buffer must be empty");
+        assert!(buf.capacity() >= HEADER + PATTERN);
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: the spare capacity is at least `HEADER` bytes. They are
+        // either what the block's previous holder wrote or what the
+        // allocator left in a fresh block; a volatile read of plain bytes
+        // that are only compared is fine for this test-only bookkeeping.
+        let old = unsafe { std::ptr::read_volatile(spare.as_ptr().cast::<[u8; HEADER]>()) };
+        let old_tag = u64::from_le_bytes(old[..8].try_into().unwrap());
+        let old_index = u64::from_le_bytes(old[8..].try_into().unwrap()) as usize;
+        let known = {
+            let cells = self.0.lock().unwrap();
+            (old_tag == self.tag())
+                .then(|| cells.get(old_index).cloned())
+                .flatten()
+        };
+        let (index, cell) = match known {
+            Some(cell) => (old_index, cell),
+            None => {
+                let cell = StdArc::new(ShadowCell(loom::cell::UnsafeCell::new(0)));
+                let mut cells = self.0.lock().unwrap();
+                cells.push(StdArc::clone(&cell));
+                (cells.len() - 1, cell)
+            }
+        };
+        // SAFETY: loom checks this access against every other one.
+        cell.0.with_mut(|value| unsafe { *value = u64::from(id) });
+        buf.extend_from_slice(&self.tag().to_le_bytes());
+        buf.extend_from_slice(&(index as u64).to_le_bytes());
+        buf.extend_from_slice(&[id; PATTERN]);
+        Stamp { cell, id }
+    }
+}
+
+impl Stamp {
+    /// Checks that `bytes` (all or part of the pattern) still read `id`,
+    /// and reads the shadow cell: loom checks this read happens after the
+    /// holder's write and before the next holder's.
+    fn check(&self, bytes: &[u8]) {
+        let id = self.id;
+        // SAFETY: loom checks this access against every other one.
+        let shadow = self.cell.0.with(|value| unsafe { *value });
+        assert_eq!(shadow, u64::from(id), "holder {id}: shadow overwritten");
+        assert!(
+            bytes.iter().all(|&b| b == id),
+            "holder {id}: pattern overwritten: {bytes:?}"
+        );
+    }
+
+    /// Checks a whole buffer filled by [`Tracker::fill`].
+    fn check_buf(&self, buf: &PooledBuf) {
+        assert_eq!(buf.len(), HEADER + PATTERN);
+        self.check(&buf[HEADER..]);
+    }
+}
+
+/// Gets a buffer, fills it as holder `id` and checks it.
+fn get_filled(pool: &Pool, tracker: &Tracker, id: u8) -> (PooledBuf, Stamp) {
+    let mut buf = pool.get(HEADER + PATTERN);
+    assert_eq!(buf.tier(), Some(TIER));
+    let stamp = tracker.fill(&mut buf, id);
+    stamp.check_buf(&buf);
+    (buf, stamp)
+}
+
+/// Lets threads that were joined finish their thread-local destructors.
+///
+/// `loom::thread::JoinHandle::join` (loom 0.7.3) returns as soon as the
+/// thread's closure has returned, *before* loom drops the thread's
+/// thread-locals (`rt::thread_done`), whereas `std`'s `join` waits for them.
+/// So a joined thread may still be flushing its cache to the depot. Yielding
+/// hands the processor to such threads; loom only switches back to this one
+/// early by preempting them, which it does at most `preemption_bound` times,
+/// so a few more yields than that let every pending teardown complete.
+fn let_exited_threads_finish() {
+    // More than the preemption bound plus the threads a model joins.
+    for _ in 0..preemption_bound() + 6 {
+        thread::yield_now();
+    }
+}
+
+/// The stats of the one tier.
+fn tier_stats(pool: &Pool) -> crate::TierStats {
+    pool.stats().tiers[0]
+}
+
+/// Checks the stats once every buffer is back and every other thread has
+/// exited: nothing is in use, `hits + misses == gets`, and each of the
+/// `cached` idle blocks is really there: taking that many buffers (from
+/// this thread's cache and the depot) allocates nothing.
+fn assert_settled(pool: &Pool, tracker: &Tracker, gets: u64) {
+    let_exited_threads_finish();
+    let before = tier_stats(pool);
+    assert_eq!(before.in_use, 0, "everything was dropped: {before:?}");
+    assert_eq!(before.hits + before.misses, gets, "{before:?}");
+    assert_eq!(before.returns, gets, "every get was returned: {before:?}");
+    let held: Vec<_> = (0..before.cached)
+        .map(|i| get_filled(pool, tracker, 200 + i as u8))
+        .collect();
+    let after = tier_stats(pool);
+    assert_eq!(
+        (after.hits - before.hits, after.misses),
+        (before.cached, before.misses),
+        "the cached blocks must be reusable: before {before:?}, after {after:?}"
+    );
+    assert_eq!(after.in_use, before.cached);
+    for (buf, stamp) in held {
+        stamp.check_buf(&buf);
+    }
+}
+
+/// Fields of `later` that must not be below `earlier`'s.
+fn assert_monotonic(earlier: &PoolStats, later: &PoolStats) {
+    let (a, b) = (&earlier.tiers[0], &later.tiers[0]);
+    let pairs = [
+        ("hits", a.hits, b.hits),
+        ("misses", a.misses, b.misses),
+        ("returns", a.returns, b.returns),
+        ("dropped", a.dropped, b.dropped),
+        ("trimmed", a.trimmed, b.trimmed),
+    ];
+    for (name, x, y) in pairs {
+        assert!(x <= y, "{name} went backwards: {a:?} then {b:?}");
+    }
+}
+
+/// Two threads work one tier whose thread caches hold 2 and whose depot
+/// holds 2 (batches of 1): one gets three buffers and drops them, so the
+/// third drop spills to the depot and its exit flushes the rest (the depot
+/// may be full: the excess is freed); the other gets two at once, refilling
+/// from the depot when it can.
+#[test]
+fn depot_refill_and_spill() {
+    run_model("depot_refill_and_spill", || {
+        let pool = tiny_pool(2, 2);
+        let tracker = Tracker::new();
+        let spiller = {
+            let (pool, tracker) = (pool.clone(), tracker.clone());
+            thread::spawn(move || {
+                let held: Vec<_> = (1..=3).map(|id| get_filled(&pool, &tracker, id)).collect();
+                for (buf, stamp) in held {
+                    stamp.check_buf(&buf);
+                    drop(buf);
+                }
+            })
+        };
+        let taker = {
+            let (pool, tracker) = (pool.clone(), tracker.clone());
+            thread::spawn(move || {
+                let a = get_filled(&pool, &tracker, 4);
+                let b = get_filled(&pool, &tracker, 5);
+                a.1.check_buf(&a.0);
+                b.1.check_buf(&b.0);
+            })
+        };
+        spiller.join().unwrap();
+        taker.join().unwrap();
+        assert_settled(&pool, &tracker, 5);
+    });
+}
+
+/// Buffers got on one thread are verified and dropped on another, while
+/// the first keeps getting. The returning thread's cache holds two, so its
+/// third return spills a block to the depot, where the getting thread (two
+/// buffers at once, so its own cache runs dry) may pick it up.
+#[test]
+fn cross_thread_return() {
+    run_model("cross_thread_return", || {
+        let pool = tiny_pool(2, 2);
+        let tracker = Tracker::new();
+        let sent: Vec<_> = (1..=3).map(|id| get_filled(&pool, &tracker, id)).collect();
+        let returner = thread::spawn(move || {
+            for (buf, stamp) in sent {
+                stamp.check_buf(&buf);
+                drop(buf);
+            }
+        });
+        let a = get_filled(&pool, &tracker, 4);
+        let b = get_filled(&pool, &tracker, 5);
+        a.1.check_buf(&a.0);
+        b.1.check_buf(&b.0);
+        drop((a, b));
+        returner.join().unwrap();
+        assert_settled(&pool, &tracker, 5);
+    });
+}
+
+/// Two views of one storage on two threads: one thread clones, slices and
+/// converts its view into `Bytes`, the other drops its view; whichever
+/// drops the last reference recycles the block into its own cache, and both
+/// threads then get a buffer, so the recycler reuses the block at once.
+/// Loom checks that every read through a view happens before the reuse.
+#[test]
+fn last_view_drop_races_clone() {
+    run_model("last_view_drop_races_clone", || {
+        let pool = tiny_pool(2, 2);
+        let tracker = Tracker::new();
+        let (buf, stamp) = get_filled(&pool, &tracker, 1);
+        let frame = buf.freeze();
+        let mine: SharedBuf = frame.slice(HEADER..);
+        let theirs = mine.clone();
+        drop(frame);
+        let stamp = StdArc::new(stamp);
+        let cloner = {
+            let (pool, tracker, stamp) = (pool.clone(), tracker.clone(), StdArc::clone(&stamp));
+            thread::spawn(move || {
+                let copy = mine.clone();
+                let head = copy.slice(..PATTERN / 2);
+                let bytes = mine.into_bytes();
+                stamp.check(&copy);
+                stamp.check(&head);
+                stamp.check(&bytes);
+                drop((copy, head, bytes));
+                let (buf, again) = get_filled(&pool, &tracker, 2);
+                again.check_buf(&buf);
+            })
+        };
+        let dropper = {
+            let (pool, tracker) = (pool.clone(), tracker.clone());
+            thread::spawn(move || {
+                stamp.check(&theirs);
+                drop(theirs);
+                let (buf, again) = get_filled(&pool, &tracker, 3);
+                again.check_buf(&buf);
+            })
+        };
+        cloner.join().unwrap();
+        dropper.join().unwrap();
+        assert_settled(&pool, &tracker, 3);
+    });
+}
+
+/// A thread fills its cache and exits, flushing the cache to the depot,
+/// while another thread gets two buffers from the same tier (refilling from
+/// the depot, possibly mid-flush).
+#[test]
+fn thread_exit_flush_races_get() {
+    run_model("thread_exit_flush_races_get", || {
+        let pool = tiny_pool(2, 2);
+        let tracker = Tracker::new();
+        let exiting = {
+            let (pool, tracker) = (pool.clone(), tracker.clone());
+            thread::spawn(move || {
+                let a = get_filled(&pool, &tracker, 1);
+                let b = get_filled(&pool, &tracker, 2);
+                a.1.check_buf(&a.0);
+                b.1.check_buf(&b.0);
+                // Both go to this thread's cache, flushed when it exits.
+            })
+        };
+        let getter = {
+            let (pool, tracker) = (pool.clone(), tracker.clone());
+            thread::spawn(move || {
+                let c = get_filled(&pool, &tracker, 3);
+                let d = get_filled(&pool, &tracker, 4);
+                c.1.check_buf(&c.0);
+                d.1.check_buf(&d.0);
+            })
+        };
+        exiting.join().unwrap();
+        getter.join().unwrap();
+        assert_settled(&pool, &tracker, 4);
+    });
+}
+
+/// The last `Pool` handle is dropped while buffers are out and being
+/// returned on another thread, which also holds a handle and gets a buffer
+/// with it: either thread may close the pool. Whatever the order, every
+/// block must be freed: returned after the close, cached by a thread and
+/// flushed (or refused) at its exit, or drained by the close.
+#[test]
+fn pool_drop_while_buffers_out() {
+    run_model("pool_drop_while_buffers_out", || {
+        let pool = tiny_pool(2, 2);
+        let tracker = Tracker::new();
+        let (a, stamp_a) = get_filled(&pool, &tracker, 1);
+        let (b, stamp_b) = get_filled(&pool, &tracker, 2);
+        let returner = {
+            let (pool, tracker) = (pool.clone(), tracker.clone());
+            thread::spawn(move || {
+                stamp_a.check_buf(&a);
+                drop(a);
+                let (c, stamp_c) = get_filled(&pool, &tracker, 3);
+                drop(pool);
+                let view = b.freeze().slice(HEADER..);
+                let copy = view.clone();
+                stamp_b.check(&view);
+                drop(view);
+                stamp_b.check(&copy);
+                drop(copy);
+                stamp_c.check_buf(&c);
+            })
+        };
+        drop(pool);
+        returner.join().unwrap();
+    });
+}
+
+/// `trim` on two threads, each racing the other's gets and drops: one
+/// thread spills a block to the depot, and both trim their own cache and
+/// the depot, then get again. Trimmed blocks are freed exactly once (loom
+/// tracks the frees), and the `trimmed` counter adds up: the blocks the
+/// stats still call cached are really there.
+#[test]
+fn trim_races_get_and_drop() {
+    run_model("trim_races_get_and_drop", || {
+        let pool = tiny_pool(1, 2);
+        let tracker = Tracker::new();
+        let spiller = {
+            let (pool, tracker) = (pool.clone(), tracker.clone());
+            thread::spawn(move || {
+                let a = get_filled(&pool, &tracker, 1);
+                let b = get_filled(&pool, &tracker, 2);
+                drop(a); // to the thread cache (it holds one)
+                drop(b); // spills `a` to the depot, caches `b`
+                pool.trim();
+                let (c, stamp) = get_filled(&pool, &tracker, 3);
+                stamp.check_buf(&c);
+            })
+        };
+        let trimmer = {
+            let (pool, tracker) = (pool.clone(), tracker.clone());
+            thread::spawn(move || {
+                let (d, stamp) = get_filled(&pool, &tracker, 4);
+                stamp.check_buf(&d);
+                drop(d);
+                pool.trim();
+                let (e, stamp) = get_filled(&pool, &tracker, 5);
+                stamp.check_buf(&e);
+            })
+        };
+        spiller.join().unwrap();
+        trimmer.join().unwrap();
+        assert_settled(&pool, &tracker, 5);
+    });
+}
+
+/// `stats` read on one thread while another thread gets, returns and exits
+/// (its counters move from the live list to the retired totals): totals
+/// never go backwards between successive reads, and `in_use` never exceeds
+/// the gets made.
+///
+/// The reader first waits (yielding) until the worker's counts show, so that
+/// a later read can race the worker's exit within two preemptions.
+#[test]
+fn stats_while_counting() {
+    run_model("stats_while_counting", || {
+        let pool = tiny_pool(2, 2);
+        let tracker = Tracker::new();
+        let worker = {
+            let (pool, tracker) = (pool.clone(), tracker.clone());
+            thread::spawn(move || {
+                let (a, stamp) = get_filled(&pool, &tracker, 1);
+                stamp.check_buf(&a);
+                drop(a);
+                let (b, stamp) = get_filled(&pool, &tracker, 2);
+                stamp.check_buf(&b);
+            })
+        };
+        let check = |stats: &PoolStats| {
+            let t = &stats.tiers[0];
+            assert!(t.hits + t.misses <= 2, "more gets than made: {t:?}");
+            // The worker never holds more than one buffer at a time.
+            assert!(t.in_use <= 1, "more in use than ever held: {t:?}");
+        };
+        let mut last = loop {
+            let stats = pool.stats();
+            check(&stats);
+            if stats.tiers[0].returns > 0 {
+                break stats;
+            }
+            thread::yield_now();
+        };
+        for _ in 0..2 {
+            thread::yield_now();
+            let stats = pool.stats();
+            check(&stats);
+            assert_monotonic(&last, &stats);
+            last = stats;
+        }
+        worker.join().unwrap();
+        let_exited_threads_finish();
+        let stats = pool.stats();
+        assert_monotonic(&last, &stats);
+        assert_settled(&pool, &tracker, 2);
+    });
+}
