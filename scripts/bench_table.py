@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Print a Markdown table of tierpool's benchmark ratios from criterion's saved results.
+
+Reads every ``**/new/estimates.json`` (with the ``benchmark.json`` beside it)
+under
+
+* ``benches/compare/target/criterion``  (the comparison suite: groups named
+  ``<scenario>/<allocator>``, ids ``<impl>/<size>``), and
+* ``target/criterion``                   (the root ``pool_vs_alloc`` bench:
+  group ``hot_path``, reported as allocator ``sys:root``),
+
+and prints, for every scenario, allocator and size, tierpool's time divided by
+each alternative's time (< 1 means the pool wins), then the DESIGN.md §5
+targets with pass/fail, then the machine, the rustc version and the commands.
+
+Usage (from the repository root)::
+
+    python3 scripts/bench_table.py                 # criterion's typical estimate
+    python3 scripts/bench_table.py --stat median   # median of the samples
+    python3 scripts/bench_table.py --root /work/main -o bench-table.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shlex
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+POOL = "tierpool"
+# Implementations that allocate instead of pooling; "the fastest allocator"
+# in the targets is the fastest of these over every allocator binary.
+PLAIN = ("vec_with_capacity", "vec_zeroed", "bytesmut_with_capacity", "vec_into_bytes")
+PEERS = ("zeropool", "opool", "object_pool", "lockfree_object_pool", "byte_pool", "santh_bufpool")
+FLOOR = "tls_floor"
+BASELINES = ("channel_hop",)
+SCENARIO_ORDER = ("hot_path", "fill_freeze", "producer_consumer", "scaling")
+ALLOCATOR_ORDER = ("sys", "jemalloc", "mimalloc", "sys:root")
+SIZE_ORDER = ("4KiB", "64KiB", "1MiB", "mixed")
+IMPL_ORDER = (POOL, "tierpool_into_bytes", FLOOR) + PLAIN + PEERS + BASELINES
+
+DEFAULT_BENCH_COMMAND = (
+    "cd benches/compare && for a in sys jemalloc mimalloc; do cargo bench --bench $a; done; "
+    "cd ../.. && cargo bench --bench pool_vs_alloc"
+)
+
+
+def order_key(value: str, order: tuple[str, ...]) -> tuple[int, str]:
+    return (order.index(value), value) if value in order else (len(order), value)
+
+
+def size_key(label: str) -> tuple:
+    base, _, threads = label.partition("_")
+    return (order_key(base, SIZE_ORDER), threads)
+
+
+def load(criterion_dir: Path, stat: str, root_bench: bool) -> list[dict]:
+    """One record per benchmark: scenario, allocator, impl, size, ns, bytes, mtime."""
+    records = []
+    if not criterion_dir.is_dir():
+        return records
+    for est_path in sorted(criterion_dir.rglob("new/estimates.json")):
+        meta_path = est_path.with_name("benchmark.json")
+        if not meta_path.is_file():
+            continue
+        meta = json.loads(meta_path.read_text())
+        est = json.loads(est_path.read_text())
+        group = meta["group_id"]
+        scenario, _, allocator = group.partition("/")
+        if root_bench:
+            allocator = f"{allocator or 'sys'}:root"
+        elif not allocator:
+            continue
+        if stat == "typical":
+            chosen = est.get("slope") or est["mean"]
+        else:
+            chosen = est[stat]
+        throughput = meta.get("throughput") or {}
+        records.append(
+            {
+                "scenario": scenario,
+                "allocator": allocator,
+                "impl": meta["function_id"],
+                "size": meta.get("value_str") or "-",
+                "ns": float(chosen["point_estimate"]),
+                "bytes": throughput.get("Bytes"),
+                "mtime": est_path.stat().st_mtime,
+            }
+        )
+    return records
+
+
+def fmt_ns(ns: float) -> str:
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    return f"{ns:.1f} ns"
+
+
+def fmt_ratio(r: float) -> str:
+    return f"**{r:.2f}**" if r < 1.0 else f"{r:.2f}"
+
+
+def machine() -> tuple[str, str]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return model, str(os.cpu_count() or "?")
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    try:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> int:
+    here = Path(__file__).resolve().parent.parent
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--root", type=Path, default=here, help="repository root (default: this script's repo)")
+    ap.add_argument(
+        "--stat",
+        choices=("typical", "mean", "median"),
+        default="typical",
+        help="criterion estimate: typical = slope if present else mean (what criterion prints)",
+    )
+    ap.add_argument("--bench-command", default=DEFAULT_BENCH_COMMAND, help="the command that produced the results, for the footer")
+    ap.add_argument("-o", "--output", type=Path, help="write the Markdown here as well as to stdout")
+    args = ap.parse_args()
+
+    root = args.root.resolve()
+    compare_dir = root / "benches" / "compare"
+    records = load(compare_dir / "target" / "criterion", args.stat, root_bench=False)
+    records += load(root / "target" / "criterion", args.stat, root_bench=True)
+    if not records:
+        print(f"no criterion results under {compare_dir / 'target/criterion'} or {root / 'target/criterion'}", file=sys.stderr)
+        return 1
+
+    # times[scenario][allocator][size][impl] = record
+    times: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+    for r in records:
+        times[r["scenario"]][r["allocator"]][r["size"]][r["impl"]] = r
+
+    out: list[str] = []
+    emit = out.append
+    emit("# tierpool benchmark ratios")
+    emit("")
+    emit(
+        f"Each cell: **tierpool time / alternative time** (< 1, in bold, means tierpool wins), "
+        f"then the alternative's own time per operation. Estimate: `{args.stat}`."
+    )
+
+    for scenario in sorted(times, key=lambda s: order_key(s, SCENARIO_ORDER)):
+        for allocator in sorted(times[scenario], key=lambda a: order_key(a, ALLOCATOR_ORDER)):
+            by_size = times[scenario][allocator]
+            impls = sorted({i for row in by_size.values() for i in row}, key=lambda i: order_key(i, IMPL_ORDER))
+            pools = [i for i in impls if i.startswith(POOL)]
+            alts = [i for i in impls if not i.startswith(POOL)]
+            for pool in pools:
+                emit("")
+                title = f"## {scenario} — {allocator}"
+                if pool != POOL:
+                    title += f" — `{pool}`"
+                emit(title)
+                emit("")
+                emit("| size | " + pool + " | " + " | ".join(alts) + " |")
+                emit("|---|---:|" + "---:|" * len(alts))
+                for size in sorted(by_size, key=size_key):
+                    row = by_size[size]
+                    if pool not in row:
+                        continue
+                    p = row[pool]["ns"]
+                    cells = []
+                    for alt in alts:
+                        if alt in row:
+                            a = row[alt]["ns"]
+                            cells.append(f"{fmt_ratio(p / a)} ({fmt_ns(a)})")
+                        else:
+                            cells.append("—")
+                    emit(f"| {size} | {fmt_ns(p)} | " + " | ".join(cells) + " |")
+
+    # Scaling: aggregate throughput of 2 threads over 1 thread, per impl.
+    if "scaling" in times:
+        emit("")
+        emit("## scaling — aggregate throughput, 2 threads / 1 thread (target ≥ 1.8 for tierpool)")
+        for allocator in sorted(times["scaling"], key=lambda a: order_key(a, ALLOCATOR_ORDER)):
+            by_size = times["scaling"][allocator]
+            bases = sorted({s.rsplit("_", 1)[0] for s in by_size if "_" in s}, key=size_key)
+            impls = sorted({i for row in by_size.values() for i in row}, key=lambda i: order_key(i, IMPL_ORDER))
+            emit("")
+            emit(f"### {allocator}")
+            emit("")
+            emit("| size | " + " | ".join(impls) + " |")
+            emit("|---|" + "---:|" * len(impls))
+            for base in bases:
+                one, two = by_size.get(f"{base}_1t", {}), by_size.get(f"{base}_2t", {})
+                cells = []
+                for i in impls:
+                    if i in one and i in two and one[i]["bytes"] and two[i]["bytes"]:
+                        speedup = (two[i]["bytes"] / two[i]["ns"]) / (one[i]["bytes"] / one[i]["ns"])
+                        cells.append(f"{speedup:.2f}x")
+                    else:
+                        cells.append("—")
+                emit(f"| {base} | " + " | ".join(cells) + " |")
+
+    emit("")
+    emit("## DESIGN.md §5 targets")
+    emit("")
+    emit("\"Fastest allocator\" = the fastest plain allocation (Vec/BytesMut) at that size over every allocator binary.")
+    emit("")
+    emit("| scenario | allocator | size | check | value | target | ok |")
+    emit("|---|---|---|---|---:|---:|:-:|")
+
+    def target(scenario, allocator, size, check, value, limit, at_most=True):
+        ok = value <= limit if at_most else value >= limit
+        op = "≤" if at_most else "≥"
+        emit(f"| {scenario} | {allocator} | {size} | {check} | {value:.2f} | {op} {limit} | {'yes' if ok else '**no**'} |")
+
+    def fastest_plain(scenario, size):
+        best = None
+        for allocator, by_size in times[scenario].items():
+            if allocator.endswith(":root"):
+                continue
+            for impl, rec in by_size.get(size, {}).items():
+                if impl in PLAIN and (best is None or rec["ns"] < best[0]):
+                    best = (rec["ns"], f"{impl}@{allocator}")
+        return best
+
+    for scenario in sorted(times, key=lambda s: order_key(s, SCENARIO_ORDER)):
+        for allocator in sorted(times[scenario], key=lambda a: order_key(a, ALLOCATOR_ORDER)):
+            if allocator.endswith(":root"):
+                continue
+            for size in sorted(times[scenario][allocator], key=size_key):
+                row = times[scenario][allocator][size]
+                if POOL not in row:
+                    continue
+                p = row[POOL]["ns"]
+                if scenario == "hot_path":
+                    if FLOOR in row:
+                        target(scenario, allocator, size, "tierpool / tls_floor", p / row[FLOOR]["ns"], 1.5)
+                    best = fastest_plain(scenario, size)
+                    if best and size != "mixed":
+                        limit = 1.0 if size == "4KiB" else 0.5
+                        target(scenario, allocator, size, f"tierpool / fastest allocator ({best[1]})", p / best[0], limit)
+                elif scenario == "fill_freeze" and "bytesmut_with_capacity" in row:
+                    target(scenario, allocator, size, "tierpool / bytesmut_with_capacity", p / row["bytesmut_with_capacity"]["ns"], 0.8)
+                elif scenario == "producer_consumer":
+                    best = fastest_plain(scenario, size)
+                    if best:
+                        target(scenario, allocator, size, f"tierpool / fastest allocator ({best[1]})", p / best[0], 0.5)
+                peers = [(row[i]["ns"], i) for i in PEERS if i in row]
+                if peers:
+                    ns, name = min(peers)
+                    target(scenario, allocator, size, f"tierpool / best peer ({name})", p / ns, 1.0)
+    if "scaling" in times:
+        for allocator, by_size in sorted(times["scaling"].items(), key=lambda kv: order_key(kv[0], ALLOCATOR_ORDER)):
+            for base in sorted({s.rsplit("_", 1)[0] for s in by_size if "_" in s}, key=size_key):
+                one, two = by_size.get(f"{base}_1t", {}), by_size.get(f"{base}_2t", {})
+                if POOL in one and POOL in two:
+                    speedup = (two[POOL]["bytes"] / two[POOL]["ns"]) / (one[POOL]["bytes"] / one[POOL]["ns"])
+                    target("scaling", allocator, base, "tierpool 2-thread / 1-thread throughput", speedup, 1.8, at_most=False)
+
+    model, cpus = machine()
+    rustc = run(["rustc", "--version"], compare_dir if compare_dir.is_dir() else root)
+    mtimes = [r["mtime"] for r in records]
+    first = dt.datetime.fromtimestamp(min(mtimes)).isoformat(timespec="seconds")
+    last = dt.datetime.fromtimestamp(max(mtimes)).isoformat(timespec="seconds")
+    emit("")
+    emit("## Environment")
+    emit("")
+    emit(f"- machine: {model}, {cpus} CPUs (nproc)")
+    emit(f"- rustc: {rustc}")
+    emit(f"- results measured between {first} and {last} ({len(records)} benchmarks)")
+    emit(f"- bench command: `{args.bench_command}`")
+    emit(f"- table command: `{' '.join(shlex.quote(a) for a in ['python3', 'scripts/bench_table.py', *sys.argv[1:]])}`")
+
+    text = "\n".join(out) + "\n"
+    sys.stdout.write(text)
+    if args.output:
+        args.output.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
