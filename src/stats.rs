@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::advisor::SizeRecorder;
-use crate::sync::{AtomicU64, CachePadded, Ordering};
+use crate::sync::{Arc, AtomicU64, CachePadded, Ordering};
 
 /// Event counters of one tier, written by one thread.
 #[derive(Debug, Default)]
@@ -24,7 +24,8 @@ pub(crate) struct TierCounters {
 /// threads' counters never share one.
 #[derive(Debug)]
 pub(crate) struct ThreadCounters {
-    pub(crate) tiers: Box<[CachePadded<TierCounters>]>,
+    /// Shared with the thread's cache stacks, which bump them directly.
+    pub(crate) tiers: Box<[Arc<CachePadded<TierCounters>>]>,
     /// Requested sizes, when the pool records them.
     pub(crate) sizes: Option<SizeRecorder>,
 }
@@ -32,7 +33,9 @@ pub(crate) struct ThreadCounters {
 impl ThreadCounters {
     pub(crate) fn new(tiers: usize, record_sizes: bool) -> Self {
         Self {
-            tiers: (0..tiers).map(|_| CachePadded::default()).collect(),
+            tiers: (0..tiers)
+                .map(|_| Arc::new(CachePadded::default()))
+                .collect(),
             sizes: record_sizes.then(SizeRecorder::new),
         }
     }

@@ -48,6 +48,9 @@ pub(crate) struct Block {
     data: NonNull<u8>,
     capacity: usize,
     tier: usize,
+    /// The pool's slot in the thread cache tables (copied from the pool so
+    /// that returning a block reads only this header).
+    slot: usize,
     flags: u8,
     /// Holders of this block: the mutable buffer plus every live view.
     /// Exactly 1 while the block is idle or held by one `PooledBuf`.
@@ -90,6 +93,7 @@ impl IdleStorage {
             data,
             capacity,
             tier,
+            slot: pool.slot,
             flags,
             refs: AtomicUsize::new(1),
             pool: Arc::clone(pool),
@@ -99,6 +103,7 @@ impl IdleStorage {
         Ok(idle)
     }
 
+    #[inline]
     fn block(&self) -> &Block {
         // SAFETY: the block stays allocated until this handle frees it.
         unsafe { self.0.as_ref() }
@@ -126,8 +131,21 @@ impl IdleStorage {
         }
     }
 
+    #[inline]
     pub(crate) fn flags(&self) -> u8 {
         self.block().flags
+    }
+
+    /// The pool's slot in the thread cache tables.
+    #[inline]
+    pub(crate) fn slot(&self) -> usize {
+        self.block().slot
+    }
+
+    /// The pool, as a pointer for identity checks (no reference counting).
+    #[inline]
+    pub(crate) fn pool_ptr(&self) -> *const Shared {
+        Arc::as_ptr(&self.block().pool)
     }
 
     /// Address of the block, as a key for the outstanding-buffer report.
@@ -194,6 +212,7 @@ unsafe impl Send for Storage {}
 unsafe impl Sync for Storage {}
 
 impl Storage {
+    #[inline]
     fn block(&self) -> &Block {
         // SAFETY: a `Storage` is a counted reference, so the block is live.
         unsafe { self.0.as_ref() }
@@ -249,6 +268,7 @@ impl Storage {
     }
 
     /// Gives up this reference. Returns the block when it was the last one.
+    #[inline]
     fn release(self) -> Option<IdleStorage> {
         let this = ManuallyDrop::new(self);
         let refs = &this.block().refs;
@@ -270,6 +290,7 @@ impl Storage {
 }
 
 impl Drop for Storage {
+    #[inline]
     fn drop(&mut self) {
         let this = Storage(self.0);
         if let Some(idle) = this.release() {

@@ -18,9 +18,9 @@
 
 use crate::error::PoolError;
 use crate::pool::Shared;
-use crate::stats::{add_local, add_shared, ThreadCounters};
+use crate::stats::{add_local, add_shared, ThreadCounters, TierCounters};
 use crate::storage::{flags, IdleStorage, UNPOOLED};
-use crate::sync::{Arc, Ordering, UnsafeCell};
+use crate::sync::{Arc, CachePadded, Ordering, UnsafeCell};
 
 /// Most slots a cache preallocates per tier, however deep it may grow.
 const PREALLOCATED_SLOTS: usize = 256;
@@ -45,6 +45,8 @@ struct LocalStack {
     limit: usize,
     /// Fewest blocks held since the last collection.
     low_water: usize,
+    /// This thread's counters for the tier (also in the pool's registry).
+    counters: Arc<CachePadded<TierCounters>>,
 }
 
 /// One thread's cache for one pool.
@@ -64,10 +66,12 @@ impl LocalCache {
         let stacks = pool
             .tiers
             .iter()
-            .map(|t| LocalStack {
+            .zip(counters.tiers.iter())
+            .map(|(t, tier_counters)| LocalStack {
                 blocks: Vec::with_capacity(t.spec.thread_cache.min(PREALLOCATED_SLOTS)),
                 limit: t.spec.thread_cache,
                 low_water: 0,
+                counters: Arc::clone(tier_counters),
             })
             .collect();
         Self {
@@ -93,7 +97,7 @@ impl LocalCache {
         let stack = &mut self.stacks[tier];
         let idle = stack.blocks.pop()?;
         stack.low_water = stack.low_water.min(stack.blocks.len());
-        add_local(&self.counters.tiers[tier].hits, 1);
+        add_local(&self.stacks[tier].counters.hits, 1);
         self.tick();
         Some(idle)
     }
@@ -125,7 +129,7 @@ impl LocalCache {
             };
             freed += stack.blocks.drain(..rejected).count();
             stack.low_water = stack.blocks.len();
-            add_local(&self.counters.tiers[tier].trimmed, freed as u64);
+            add_local(&self.stacks[tier].counters.trimmed, freed as u64);
         }
     }
 
@@ -136,11 +140,11 @@ impl LocalCache {
         let stack = &mut self.stacks[tier].blocks;
         shared.depot.take_batch(stack, shared.spec.batch);
         if let Some(idle) = stack.pop() {
-            add_local(&self.counters.tiers[tier].hits, 1);
+            add_local(&self.stacks[tier].counters.hits, 1);
             return Ok(idle);
         }
         let idle = IdleStorage::allocate(&self.pool, tier, shared.spec.capacity)?;
-        add_local(&self.counters.tiers[tier].misses, 1);
+        add_local(&self.stacks[tier].counters.misses, 1);
         Ok(idle)
     }
 
@@ -150,7 +154,7 @@ impl LocalCache {
         let stack = &mut self.stacks[tier];
         if stack.blocks.len() < stack.limit {
             stack.blocks.push(idle);
-            add_local(&self.counters.tiers[tier].returns, 1);
+            add_local(&self.stacks[tier].counters.returns, 1);
             self.tick();
             None
         } else {
@@ -160,7 +164,7 @@ impl LocalCache {
 
     fn put(&mut self, tier: usize, idle: IdleStorage) {
         if let Some(idle) = self.put_cached(tier, idle) {
-            add_local(&self.counters.tiers[tier].returns, 1);
+            add_local(&self.stacks[tier].counters.returns, 1);
             self.spill(tier, idle);
         }
     }
@@ -183,7 +187,7 @@ impl LocalCache {
             .depot
             .put_batch(&mut stack.blocks, count, &self.pool.closed);
         stack.blocks.drain(..rejected);
-        add_local(&self.counters.tiers[tier].dropped, rejected as u64);
+        add_local(&stack.counters.dropped, rejected as u64);
         stack.blocks.extend(keep);
         stack.low_water = stack.low_water.min(stack.blocks.len());
     }
@@ -200,7 +204,7 @@ impl Drop for LocalCache {
                     .depot
                     .put_batch(&mut stack.blocks, count, &self.pool.closed);
             stack.blocks.clear();
-            add_local(&self.counters.tiers[tier].dropped, rejected as u64);
+            add_local(&stack.counters.dropped, rejected as u64);
         }
         self.pool.retire(&self.counters);
     }
@@ -358,12 +362,14 @@ fn recycle_governed(mut idle: IdleStorage) {
 #[inline(always)]
 fn recycle_plain(idle: IdleStorage) {
     let tier = idle.tier();
-    let pool = idle.pool();
-    if tier == UNPOOLED || pool.closed.load(Ordering::Relaxed) {
+    if tier == UNPOOLED {
         return recycle_slow(idle);
     }
-    let key = Arc::as_ptr(pool);
-    let slot = pool.slot;
+    // Only the block header is read here. A block of a closed pool may land
+    // in this thread's entry for that pool if the entry still exists; it is
+    // freed with the entry (thread exit, or a new pool taking the slot).
+    let key = idle.pool_ptr();
+    let slot = idle.slot();
     let mut pending = Some(idle);
     let _ = LOCAL.try_with(|table| {
         table.with(|entries| {
