@@ -1,0 +1,1579 @@
+//! The operation language shared by `tests/model.rs` (proptest),
+//! `tests/regressions.rs` (fixed sequences) and `fuzz/fuzz_targets/ops.rs`
+//! (cargo fuzz), and the reference model every operation is checked against.
+//!
+//! A [`Scenario`] is a pool configuration plus a list of [`Op`]s. [`run`]
+//! builds the pool, starts a long-lived helper thread, applies the ops to the
+//! real buffers and to a model in which every holder is a `Vec<u8>`, and
+//! after every op checks:
+//!
+//! * contents and lengths of every holder (on either thread) match the model;
+//! * every holder points where the model says (base of its storage plus its
+//!   offset: no copies), `capacity()` and `tier()` are the predicted ones;
+//! * no two live `PooledBuf`s have overlapping `[ptr, ptr + capacity)`, and no
+//!   `PooledBuf`'s region overlaps bytes a `SharedBuf` or `Bytes` can read;
+//! * `stats().tiers[i].in_use` equals the number of distinct live storages of
+//!   tier `i` (the model tracks storage identity through every operation),
+//!   and the oversize gauges match the live plain allocations;
+//! * `cached` never exceeds the depot plus one thread cache per thread that
+//!   has touched the pool, and right after `trim` only the helper's cache;
+//! * a get is counted exactly once, in the routed tier;
+//! * `same_storage` and `is_unique` agree with the model; `try_into_mut`
+//!   succeeds exactly when the model has one reference to the storage;
+//! * with the opt-in behaviours on: `try_get` is refused with `Exhausted`
+//!   exactly when `max_in_use_bytes` would be exceeded (and `stats().exhausted`
+//!   counts the refusals), cached bytes stay within `max_cached_bytes`,
+//!   `outstanding()` lists exactly the live storages (tier and capacity), and
+//!   `size_histogram()` counts every get and every growth.
+//!
+//! Op parameters are raw small integers, interpreted against the current
+//! state (an index is taken modulo the number of eligible holders; an op with
+//! no eligible holder does nothing), so every byte string decodes to a valid
+//! scenario and shrinking keeps scenarios meaningful.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc;
+use std::thread;
+
+use bytes::{Buf, Bytes};
+use tierpool::{Pool, PoolError, PoolStats, PooledBuf, SharedBuf, TierConfig};
+
+/// Tier sets a scenario can use; small, so that growth and oversize are cheap.
+pub const TIER_SETS: [&[usize]; 4] = [&[64, 256, 1024], &[16], &[100, 1000, 4096], &[1, 7, 64]];
+/// Alignments a scenario can use.
+pub const ALIGNMENTS: [usize; 3] = [1, 8, 64];
+/// Per-tier thread cache and depot limits a scenario can use.
+pub const LIMITS: [usize; 5] = [0, 1, 2, 3, 5];
+/// Most holders alive at once; ops that would add one do nothing beyond it.
+const MAX_HOLDERS: usize = 24;
+/// Largest buffer a `Fill` may produce (it doubles oversize buffers).
+const FILL_LIMIT: usize = if cfg!(miri) { 2048 } else { 1 << 16 };
+
+/// A pool configuration, as raw choices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Index into [`TIER_SETS`] (modulo).
+    pub tier_set: u8,
+    /// Index into [`ALIGNMENTS`] (modulo).
+    pub alignment: u8,
+    /// Per tier: indexes into [`LIMITS`] for the thread cache and the depot.
+    pub limits: [(u8, u8); 3],
+    /// Opt-in behaviours, one bit each: 0 `zero_on_return`, 1
+    /// `track_outstanding`, 2 `record_sizes`, 3 `max_in_use_bytes` (bits 4-5
+    /// pick 1, 2, 4 or 8 times the largest tier), 6 `max_cached_bytes`
+    /// (bit 7 picks 1 or 3 times the largest tier).
+    pub governance: u8,
+}
+
+/// A request size relative to the tiers: `class` picks a tier (modulo
+/// `tiers + 1`; the extra class is "oversize"), `delta` moves around its
+/// capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    /// Which tier, or the oversize class.
+    pub class: u8,
+    /// Offset from the tier's capacity (from largest + 1 for oversize).
+    pub delta: i8,
+}
+
+/// One operation. `h` selects a holder among the eligible ones (modulo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `pool.get(size)` on the main thread.
+    Get(Size),
+    /// `pool.try_get(size)` on the main thread.
+    TryGet(Size),
+    /// `pool.get(size)` on the helper thread, sent back to the main thread.
+    HelperGet(Size),
+    /// `extend_from_slice` of `len` bytes into a `PooledBuf`.
+    Extend { h: u8, len: u16 },
+    /// `Extend<u8>` with an iterator that hides its length: grows a byte at
+    /// a time.
+    ExtendIter { h: u8, len: u8 },
+    /// Writes up to the capacity plus `over` bytes (growth when `over > 0`).
+    Fill { h: u8, over: u8 },
+    /// `resize(len, val)`.
+    Resize { h: u8, len: u16, val: u8 },
+    /// Overwrites one written byte through `DerefMut`.
+    Poke { h: u8, pos: u16, val: u8 },
+    /// `truncate` on a `PooledBuf` or a `SharedBuf`.
+    Truncate { h: u8, len: u16 },
+    /// `PooledBuf::clear`.
+    Clear { h: u8 },
+    /// `PooledBuf::freeze`.
+    Freeze { h: u8 },
+    /// `PooledBuf::split_to`.
+    BufSplitTo { h: u8, at: u16 },
+    /// `SharedBuf::clone`.
+    Clone { h: u8 },
+    /// `SharedBuf::slice` / `try_slice`, sometimes out of bounds.
+    Slice { h: u8, start: u16, end: u16 },
+    /// `SharedBuf::split_to`.
+    ViewSplitTo { h: u8, at: u16 },
+    /// `SharedBuf::split_off`.
+    ViewSplitOff { h: u8, at: u16 },
+    /// `Buf::advance` on a `SharedBuf`.
+    Advance { h: u8, n: u16 },
+    /// `Buf::copy_to_bytes` on a `SharedBuf`.
+    CopyToBytes { h: u8, n: u16 },
+    /// `SharedBuf::into_bytes`.
+    IntoBytes { h: u8 },
+    /// `Bytes::clone` of a `Bytes` made from a view.
+    BytesClone { h: u8 },
+    /// `Bytes::slice` of a `Bytes` made from a view, as a new holder.
+    BytesSlice { h: u8, start: u16, end: u16 },
+    /// `SharedBuf::try_into_mut`.
+    TryIntoMut { h: u8 },
+    /// Drops a holder on the main thread.
+    Drop { h: u8 },
+    /// `pool.trim()` on the main thread.
+    Trim,
+    /// Moves a holder to the helper thread.
+    Send { h: u8 },
+    /// Drops a holder the helper thread has.
+    HelperDrop { h: u8 },
+    /// Moves a holder from the helper thread back.
+    HelperReturn { h: u8 },
+    /// Drops a holder on a fresh thread, which then exits.
+    DropOnNewThread { h: u8 },
+    /// `pool.trim_idle()` on the main thread.
+    TrimIdle,
+    /// `rounds * 64` get-and-drop pairs of one size on the main thread
+    /// (a few under Miri): enough to run the thread cache's periodic idle
+    /// collection.
+    Churn { size: Size, rounds: u8 },
+    /// `PooledBuf::read_from` a reader holding `len` bytes.
+    ReadFrom { h: u8, len: u16 },
+    /// Drops both pool handles (helper's last when `helper_last`) while
+    /// buffers are still out. Later gets and trims do nothing and stats are
+    /// no longer checked; buffers keep working and growing.
+    ClosePool { helper_last: bool },
+}
+
+/// A pool configuration and the ops to run on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scenario {
+    /// The pool.
+    pub config: Config,
+    /// What to do with it.
+    pub ops: Vec<Op>,
+}
+
+// ---------------------------------------------------------------------------
+// Decoding raw bytes (the fuzzer's input) into a scenario.
+
+/// Reads bytes, yielding zeros once the input is used up.
+struct Reader<'a> {
+    data: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn u8(&mut self) -> u8 {
+        match self.data.split_first() {
+            Some((&b, rest)) => {
+                self.data = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.u8(), self.u8()])
+    }
+
+    fn size(&mut self) -> Size {
+        Size {
+            class: self.u8(),
+            delta: self.u8() as i8,
+        }
+    }
+}
+
+/// Number of distinct opcodes [`decode`] knows.
+const OPCODES: u8 = 32;
+
+/// Decodes any byte string into a scenario: five bytes of configuration,
+/// then one opcode byte per op followed by its parameters.
+pub fn decode(data: &[u8]) -> Scenario {
+    let mut r = Reader { data };
+    let tier_set = r.u8();
+    let alignment = r.u8();
+    let a = r.u8();
+    let b = r.u8();
+    let governance = r.u8();
+    let config = Config {
+        tier_set,
+        alignment,
+        limits: [
+            (a & 7, a >> 5),
+            ((a >> 3) & 3, b & 7),
+            ((b >> 3) & 7, b >> 6),
+        ],
+        governance,
+    };
+    let mut ops = Vec::new();
+    while !r.data.is_empty() && ops.len() < 256 {
+        let op = match r.u8() % OPCODES {
+            0 => Op::Get(r.size()),
+            1 => Op::TryGet(r.size()),
+            2 => Op::HelperGet(r.size()),
+            3 => Op::Extend {
+                h: r.u8(),
+                len: r.u16() % 1024,
+            },
+            4 => Op::ExtendIter {
+                h: r.u8(),
+                len: r.u8(),
+            },
+            5 => Op::Fill {
+                h: r.u8(),
+                over: r.u8(),
+            },
+            6 => Op::Resize {
+                h: r.u8(),
+                len: r.u16() % 2048,
+                val: r.u8(),
+            },
+            7 => Op::Poke {
+                h: r.u8(),
+                pos: r.u16(),
+                val: r.u8(),
+            },
+            8 => Op::Truncate {
+                h: r.u8(),
+                len: r.u16(),
+            },
+            9 => Op::Clear { h: r.u8() },
+            10 => Op::Freeze { h: r.u8() },
+            11 => Op::BufSplitTo {
+                h: r.u8(),
+                at: r.u16(),
+            },
+            12 => Op::Clone { h: r.u8() },
+            13 => Op::Slice {
+                h: r.u8(),
+                start: r.u16(),
+                end: r.u16(),
+            },
+            14 => Op::ViewSplitTo {
+                h: r.u8(),
+                at: r.u16(),
+            },
+            15 => Op::ViewSplitOff {
+                h: r.u8(),
+                at: r.u16(),
+            },
+            16 => Op::Advance {
+                h: r.u8(),
+                n: r.u16(),
+            },
+            17 => Op::CopyToBytes {
+                h: r.u8(),
+                n: r.u16(),
+            },
+            18 => Op::IntoBytes { h: r.u8() },
+            19 => Op::BytesClone { h: r.u8() },
+            20 => Op::BytesSlice {
+                h: r.u8(),
+                start: r.u16(),
+                end: r.u16(),
+            },
+            21 => Op::TryIntoMut { h: r.u8() },
+            22 => Op::Drop { h: r.u8() },
+            23 => Op::Trim,
+            24 => Op::Send { h: r.u8() },
+            25 => Op::HelperDrop { h: r.u8() },
+            26 => Op::HelperReturn { h: r.u8() },
+            27 => Op::DropOnNewThread { h: r.u8() },
+            28 => Op::TrimIdle,
+            29 => Op::Churn {
+                size: r.size(),
+                rounds: r.u8(),
+            },
+            30 => Op::ReadFrom {
+                h: r.u8(),
+                len: r.u16() % 2048,
+            },
+            _ => Op::ClosePool {
+                helper_last: r.u8() & 1 == 1,
+            },
+        };
+        ops.push(op);
+    }
+    Scenario { config, ops }
+}
+
+// ---------------------------------------------------------------------------
+// The real holders and what can be observed of them.
+
+/// A real object that keeps (part of) a storage alive.
+#[derive(Debug)]
+enum Real {
+    Buf(PooledBuf),
+    View(SharedBuf),
+    Bytes(Bytes),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Buf,
+    View,
+    Bytes,
+}
+
+impl Real {
+    fn kind(&self) -> Kind {
+        match self {
+            Real::Buf(_) => Kind::Buf,
+            Real::View(_) => Kind::View,
+            Real::Bytes(_) => Kind::Bytes,
+        }
+    }
+}
+
+/// What the checks look at, taken on whichever thread holds the object.
+#[derive(Debug)]
+struct Seen {
+    kind: Kind,
+    addr: usize,
+    /// `capacity()` for a buffer, `len()` otherwise.
+    cap: usize,
+    contents: Vec<u8>,
+    /// `tier()` for buffers and views.
+    tier: Option<Option<usize>>,
+}
+
+fn observe(real: &Real) -> Seen {
+    match real {
+        Real::Buf(b) => Seen {
+            kind: Kind::Buf,
+            addr: b.as_ptr() as usize,
+            cap: b.capacity(),
+            contents: b.to_vec(),
+            tier: Some(b.tier()),
+        },
+        Real::View(v) => Seen {
+            kind: Kind::View,
+            addr: v.as_ptr() as usize,
+            cap: v.len(),
+            contents: v.to_vec(),
+            tier: Some(v.tier()),
+        },
+        Real::Bytes(b) => Seen {
+            kind: Kind::Bytes,
+            addr: b.as_ptr() as usize,
+            cap: b.len(),
+            contents: b.to_vec(),
+            tier: None,
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The helper thread.
+
+enum Cmd {
+    Keep(u64, Real),
+    Drop(u64),
+    Return(u64),
+    Get(usize),
+    Snapshot,
+    ClosePool,
+    Exit,
+}
+
+enum Reply {
+    Done,
+    Real(Real),
+    Got(PooledBuf),
+    Snapshot(Vec<(u64, Seen)>),
+}
+
+struct Helper {
+    commands: mpsc::Sender<Cmd>,
+    replies: mpsc::Receiver<Reply>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Helper {
+    fn start(pool: Pool) -> Self {
+        let (commands, rx) = mpsc::channel::<Cmd>();
+        let (tx, replies) = mpsc::channel::<Reply>();
+        let thread = thread::spawn(move || {
+            let mut pool = Some(pool);
+            let mut held: BTreeMap<u64, Real> = BTreeMap::new();
+            for cmd in rx {
+                let reply = match cmd {
+                    Cmd::Keep(id, real) => {
+                        held.insert(id, real);
+                        Reply::Done
+                    }
+                    Cmd::Drop(id) => {
+                        drop(held.remove(&id).expect("the helper holds it"));
+                        Reply::Done
+                    }
+                    Cmd::Return(id) => Reply::Real(held.remove(&id).expect("the helper holds it")),
+                    Cmd::Get(size) => Reply::Got(pool.as_ref().expect("pool is open").get(size)),
+                    Cmd::Snapshot => {
+                        Reply::Snapshot(held.iter().map(|(&id, r)| (id, observe(r))).collect())
+                    }
+                    Cmd::ClosePool => {
+                        pool = None;
+                        Reply::Done
+                    }
+                    Cmd::Exit => break,
+                };
+                if tx.send(reply).is_err() {
+                    break;
+                }
+            }
+            // Everything still held is dropped here, on this thread, before
+            // its thread cache is torn down.
+            drop(held);
+            drop(pool);
+        });
+        Helper {
+            commands,
+            replies,
+            thread: Some(thread),
+        }
+    }
+
+    fn call(&self, cmd: Cmd) -> Reply {
+        self.commands.send(cmd).expect("helper thread is alive");
+        self.replies.recv().expect("helper thread replied")
+    }
+
+    fn exit(&mut self) {
+        let _ = self.commands.send(Cmd::Exit);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("helper thread did not panic");
+        }
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        // On a failed check, do not hang or double-panic: just let it go.
+        let _ = self.commands.send(Cmd::Exit);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The model.
+
+/// A storage the model knows about.
+#[derive(Debug, Clone, Copy)]
+struct StorageModel {
+    /// Tier index, or `None` for an oversize allocation.
+    tier: Option<usize>,
+    cap: usize,
+    /// Address of the first byte, learned when the storage was handed out.
+    base: usize,
+}
+
+/// A holder as the model sees it.
+#[derive(Debug, Clone)]
+struct Holder {
+    kind: Kind,
+    /// `None` only for an empty `Bytes`, which holds no storage.
+    storage: Option<u64>,
+    /// Offset of the first byte from the storage's base.
+    offset: usize,
+    data: Vec<u8>,
+    /// Capacity from `offset` to the end of the storage (buffers only).
+    cap: usize,
+    /// `Bytes` clones share one reference to the storage: one group each.
+    group: u64,
+    at_helper: bool,
+}
+
+struct Limits {
+    tiers: Vec<usize>,
+    thread_cache: Vec<usize>,
+    depot: Vec<usize>,
+    alignment: usize,
+    zero_on_return: bool,
+    track_outstanding: bool,
+    record_sizes: bool,
+    max_in_use_bytes: Option<usize>,
+    max_cached_bytes: Option<usize>,
+}
+
+impl Limits {
+    fn of(config: &Config) -> Self {
+        let tiers = TIER_SETS[usize::from(config.tier_set) % TIER_SETS.len()].to_vec();
+        let pick = |i: u8| LIMITS[usize::from(i) % LIMITS.len()];
+        let g = config.governance;
+        let largest = *tiers.last().expect("at least one tier");
+        Limits {
+            thread_cache: (0..tiers.len()).map(|t| pick(config.limits[t].0)).collect(),
+            depot: (0..tiers.len()).map(|t| pick(config.limits[t].1)).collect(),
+            alignment: ALIGNMENTS[usize::from(config.alignment) % ALIGNMENTS.len()],
+            zero_on_return: g & 1 != 0,
+            track_outstanding: g & 2 != 0,
+            record_sizes: g & 4 != 0,
+            max_in_use_bytes: (g & 8 != 0).then(|| largest << ((g >> 4) & 3)),
+            max_cached_bytes: (g & 64 != 0).then(|| largest * (1 + 2 * usize::from(g >> 7))),
+            tiers,
+        }
+    }
+
+    fn build(&self) -> Pool {
+        let mut builder = Pool::builder()
+            .alignment(self.alignment)
+            .zero_on_return(self.zero_on_return)
+            .track_outstanding(self.track_outstanding)
+            .record_sizes(self.record_sizes);
+        if let Some(bytes) = self.max_in_use_bytes {
+            builder = builder.max_in_use_bytes(bytes);
+        }
+        if let Some(bytes) = self.max_cached_bytes {
+            builder = builder.max_cached_bytes(bytes);
+        }
+        for t in 0..self.tiers.len() {
+            builder = builder.tier(
+                TierConfig::new(self.tiers[t])
+                    .thread_cache(self.thread_cache[t])
+                    .depot(self.depot[t]),
+            );
+        }
+        builder
+            .build()
+            .expect("the model's configurations are valid")
+    }
+
+    fn largest(&self) -> usize {
+        *self.tiers.last().expect("at least one tier")
+    }
+
+    fn route(&self, n: usize) -> Option<usize> {
+        self.tiers.iter().position(|&t| n <= t)
+    }
+
+    fn size(&self, s: Size) -> usize {
+        let class = usize::from(s.class) % (self.tiers.len() + 1);
+        let delta = isize::from(s.delta);
+        if class == self.tiers.len() {
+            self.largest() + 1 + delta.unsigned_abs()
+        } else {
+            self.tiers[class].saturating_add_signed(delta)
+        }
+    }
+
+    /// Tier and capacity of a fresh get of `n` bytes.
+    fn get_shape(&self, n: usize) -> (Option<usize>, usize) {
+        match self.route(n) {
+            Some(t) => (Some(t), self.tiers[t]),
+            None => (None, n),
+        }
+    }
+}
+
+struct Model {
+    limits: Limits,
+    pool: Option<Pool>,
+    helper: Helper,
+    real: BTreeMap<u64, Real>,
+    holders: BTreeMap<u64, Holder>,
+    storages: BTreeMap<u64, StorageModel>,
+    next_id: u64,
+    next_byte: u8,
+    /// Whether the last op was a trim (tightens the `cached` bound).
+    trimmed: bool,
+    /// Requests `size_histogram` must have seen: failed `try_get`s may or
+    /// may not be recorded, so a range.
+    requests: (u64, u64),
+    /// `try_get`s refused by `max_in_use_bytes`.
+    exhausted: u64,
+}
+
+/// Runs a scenario, panicking with a description at the first mismatch.
+pub fn run(scenario: &Scenario) {
+    let limits = Limits::of(&scenario.config);
+    let pool = limits.build();
+    let helper = Helper::start(pool.clone());
+    let mut model = Model {
+        limits,
+        pool: Some(pool),
+        helper,
+        real: BTreeMap::new(),
+        holders: BTreeMap::new(),
+        storages: BTreeMap::new(),
+        next_id: 0,
+        next_byte: 0,
+        trimmed: false,
+        requests: (0, 0),
+        exhausted: 0,
+    };
+    let trace = !cfg!(miri) && std::env::var_os("TIERPOOL_MODEL_TRACE").is_some();
+    model.check("start");
+    for (i, op) in scenario.ops.iter().enumerate() {
+        model.trimmed = false;
+        model.apply(*op);
+        if trace {
+            model.trace(i, op);
+        }
+        model.check(&format!("after op {i}: {op:?}"));
+    }
+    model.finish();
+}
+
+impl Model {
+    /// Prints the holders after op `i` (set `TIERPOOL_MODEL_TRACE=1`).
+    fn trace(&self, i: usize, op: &Op) {
+        eprintln!("op {i}: {op:?}");
+        for (id, h) in &self.holders {
+            let storage = h.storage.map(|sid| self.storages[&sid]);
+            eprintln!(
+                "    #{id} {:?}{} len {} cap {} offset {} storage {:?} {:?}",
+                h.kind,
+                if h.at_helper { " (helper)" } else { "" },
+                h.data.len(),
+                h.cap,
+                h.offset,
+                h.storage,
+                storage.map(|s| (s.tier, s.cap)),
+            );
+        }
+        if let Some(stats) = self.stats() {
+            let gauges: Vec<(u64, u64)> =
+                stats.tiers.iter().map(|t| (t.in_use, t.cached)).collect();
+            eprintln!("    (in_use, cached) per tier: {gauges:?}");
+        }
+    }
+
+    /// Records `sure` requests that `size_histogram` must count and `maybe`
+    /// that it may count.
+    fn count_requests(&mut self, sure: u64, maybe: u64) {
+        self.requests.0 += sure;
+        self.requests.1 += sure + maybe;
+    }
+
+    /// Capacity of every live storage, tiers and oversize: what
+    /// `max_in_use_bytes` counts.
+    fn in_use_bytes(&self) -> usize {
+        let sids: BTreeSet<u64> = self.holders.values().filter_map(|h| h.storage).collect();
+        sids.iter().map(|sid| self.storages[sid].cap).sum()
+    }
+
+    fn fresh_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn pattern(&mut self, len: usize) -> Vec<u8> {
+        let salt = self.next_byte;
+        self.next_byte = self.next_byte.wrapping_add(37);
+        (0..len)
+            .map(|i| salt.wrapping_add((i as u8).wrapping_mul(13)) ^ (i >> 8) as u8)
+            .collect()
+    }
+
+    /// Ids of holders at `at_helper` whose kind is in `kinds`.
+    fn eligible(&self, kinds: &[Kind], at_helper: bool) -> Vec<u64> {
+        self.holders
+            .iter()
+            .filter(|(_, h)| h.at_helper == at_helper && kinds.contains(&h.kind))
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    fn pick(&self, h: u8, kinds: &[Kind], at_helper: bool) -> Option<u64> {
+        let ids = self.eligible(kinds, at_helper);
+        if ids.is_empty() {
+            None
+        } else {
+            Some(ids[usize::from(h) % ids.len()])
+        }
+    }
+
+    fn room(&self) -> bool {
+        self.holders.len() < MAX_HOLDERS
+    }
+
+    fn stats(&self) -> Option<PoolStats> {
+        self.pool.as_ref().map(Pool::stats)
+    }
+
+    /// Gets counted so far in `tier` (`None`: allocations beyond the tiers).
+    fn handed_out(stats: &PoolStats, tier: Option<usize>) -> u64 {
+        match tier {
+            Some(t) => stats.tiers[t].hits + stats.tiers[t].misses,
+            None => stats.oversize.allocations,
+        }
+    }
+
+    /// Checks that between `before` and now exactly the gets in `expected`
+    /// were counted (one entry per get: its tier, `None` beyond the tiers).
+    fn check_counted(&self, before: Option<PoolStats>, expected: &[Option<usize>], what: &str) {
+        let (Some(before), Some(after)) = (before, self.stats()) else {
+            return;
+        };
+        for tier in (0..self.limits.tiers.len()).map(Some).chain([None]) {
+            let want = expected.iter().filter(|&&g| g == tier).count() as u64;
+            let got = Self::handed_out(&after, tier) - Self::handed_out(&before, tier);
+            assert_eq!(got, want, "{what}: gets counted in tier {tier:?}");
+        }
+    }
+
+    /// Records a fresh buffer: checks its shape and learns its base address.
+    fn adopt_buf(&mut self, buf: PooledBuf, tier: Option<usize>, cap: usize, what: &str) {
+        assert!(
+            buf.is_empty(),
+            "{what}: a fresh buffer has length {}",
+            buf.len()
+        );
+        assert_eq!(buf.capacity(), cap, "{what}: capacity");
+        assert_eq!(
+            buf.tier(),
+            tier.map(|t| self.limits.tiers[t]),
+            "{what}: tier()"
+        );
+        let base = buf.as_ptr() as usize;
+        assert_eq!(base % self.limits.alignment, 0, "{what}: alignment");
+        let sid = self.fresh_id();
+        self.storages.insert(sid, StorageModel { tier, cap, base });
+        let id = self.fresh_id();
+        self.holders.insert(
+            id,
+            Holder {
+                kind: Kind::Buf,
+                storage: Some(sid),
+                offset: 0,
+                data: Vec::new(),
+                cap,
+                group: 0,
+                at_helper: false,
+            },
+        );
+        self.real.insert(id, Real::Buf(buf));
+    }
+
+    fn take_real(&mut self, id: u64) -> Real {
+        self.real.remove(&id).expect("main thread holds it")
+    }
+
+    fn buf_mut(&mut self, id: u64) -> &mut PooledBuf {
+        match self.real.get_mut(&id) {
+            Some(Real::Buf(b)) => b,
+            _ => panic!("holder {id} is not a PooledBuf on the main thread"),
+        }
+    }
+
+    fn view_mut(&mut self, id: u64) -> &mut SharedBuf {
+        match self.real.get_mut(&id) {
+            Some(Real::View(v)) => v,
+            _ => panic!("holder {id} is not a SharedBuf on the main thread"),
+        }
+    }
+
+    fn bytes_ref(&self, id: u64) -> &Bytes {
+        match self.real.get(&id) {
+            Some(Real::Bytes(b)) => b,
+            _ => panic!("holder {id} is not a Bytes on the main thread"),
+        }
+    }
+
+    /// Adds a holder on the main thread that shares `template`'s storage
+    /// (and `Bytes` group); returns its id.
+    fn add_derived(
+        &mut self,
+        template: &Holder,
+        kind: Kind,
+        offset: usize,
+        data: Vec<u8>,
+        real: Real,
+    ) -> u64 {
+        let mut holder = template.clone();
+        holder.kind = kind;
+        holder.offset = offset;
+        holder.data = data;
+        holder.cap = 0;
+        holder.at_helper = false;
+        let id = self.fresh_id();
+        self.holders.insert(id, holder);
+        self.real.insert(id, real);
+        id
+    }
+
+    /// Adds a `Bytes` made from a view modelled by `template`.
+    fn add_bytes(&mut self, template: &Holder, offset: usize, data: Vec<u8>, bytes: Bytes) {
+        let empty = data.is_empty();
+        let group = self.fresh_id();
+        let id = self.add_derived(template, Kind::Bytes, offset, data, Real::Bytes(bytes));
+        let holder = self.holders.get_mut(&id).expect("just added");
+        holder.group = group;
+        if empty {
+            // An empty view becomes `Bytes::new()` and lets go of its storage.
+            holder.storage = None;
+        }
+    }
+
+    /// References to storage `sid`: buffers, views, and `Bytes` groups.
+    fn refs(&self, sid: u64) -> usize {
+        let mut groups = BTreeSet::new();
+        let mut refs = 0;
+        for h in self.holders.values().filter(|h| h.storage == Some(sid)) {
+            match h.kind {
+                Kind::Bytes => {
+                    groups.insert(h.group);
+                }
+                _ => refs += 1,
+            }
+        }
+        refs + groups.len()
+    }
+
+    /// Models the growth a write of `additional` bytes causes, if any, and
+    /// returns the tier that hands out the new storage.
+    fn grow_model(&mut self, id: u64, additional: usize) -> Option<Option<usize>> {
+        let h = &self.holders[&id];
+        let needed = h.data.len() + additional;
+        if needed <= h.cap {
+            return None;
+        }
+        let (tier, cap) = match self.limits.route(needed) {
+            Some(t) => (Some(t), self.limits.tiers[t]),
+            None => (None, (h.cap * 2).max(needed)),
+        };
+        let sid = self.fresh_id();
+        // The base is learned after the real operation (`relearn_base`).
+        self.storages
+            .insert(sid, StorageModel { tier, cap, base: 0 });
+        let h = self.holders.get_mut(&id).expect("holder exists");
+        h.storage = Some(sid);
+        h.offset = 0;
+        h.cap = cap;
+        Some(tier)
+    }
+
+    /// After a growth, records where the new storage is.
+    fn relearn_base(&mut self, id: u64) {
+        let addr = self.buf_mut(id).as_ptr() as usize;
+        let sid = self.holders[&id].storage.expect("buffers hold storage");
+        let storage = self.storages.get_mut(&sid).expect("storage exists");
+        assert_eq!(addr % self.limits.alignment, 0, "grown buffer alignment");
+        storage.base = addr;
+    }
+
+    /// Writes `bytes` into buffer `id` the way `extend_from_slice` does,
+    /// checking that growth is counted in the right tier.
+    fn write(&mut self, id: u64, bytes: &[u8], how: Write) {
+        let before = self.stats();
+        let mut grown = Vec::new();
+        match how {
+            Write::Slice => {
+                grown.extend(self.grow_model(id, bytes.len()));
+                self.buf_mut(id).extend_from_slice(bytes);
+                let data = &mut self.holders.get_mut(&id).expect("holder").data;
+                data.extend_from_slice(bytes);
+            }
+            Write::ByteAtATime => {
+                for &byte in bytes {
+                    grown.extend(self.grow_model(id, 1));
+                    self.holders.get_mut(&id).expect("holder").data.push(byte);
+                }
+                // `filter` hides the length, so `Extend` reserves a byte at
+                // a time.
+                self.buf_mut(id)
+                    .extend(bytes.iter().copied().filter(|_| true));
+            }
+        }
+        if !grown.is_empty() {
+            self.relearn_base(id);
+        }
+        self.count_requests(grown.len() as u64, 0);
+        self.check_counted(before, &grown, "growth");
+    }
+
+    fn get(&mut self, size: Size, on_helper: bool, fallible: bool) {
+        if self.pool.is_none() || !self.room() {
+            return;
+        }
+        let n = self.limits.size(size);
+        let (tier, cap) = self.limits.get_shape(n);
+        let before = self.stats();
+        let over_cap = self
+            .limits
+            .max_in_use_bytes
+            .is_some_and(|limit| self.in_use_bytes() + cap > limit);
+        let buf = if on_helper {
+            match self.helper.call(Cmd::Get(n)) {
+                Reply::Got(buf) => buf,
+                _ => panic!("helper answered a get with something else"),
+            }
+        } else if fallible {
+            let pool = self.pool.as_ref().expect("open");
+            match (pool.try_get(n), tier) {
+                (Ok(buf), Some(_)) if !over_cap => buf,
+                (Err(err), None) => {
+                    assert_eq!(
+                        err,
+                        PoolError::Oversize {
+                            requested: n,
+                            largest_tier: self.limits.largest()
+                        }
+                    );
+                    self.count_requests(0, 1);
+                    return;
+                }
+                (Err(err), Some(_)) if over_cap => {
+                    let limit = self.limits.max_in_use_bytes.expect("a cap");
+                    assert_eq!(
+                        err,
+                        PoolError::Exhausted {
+                            requested: cap,
+                            limit
+                        }
+                    );
+                    self.exhausted += 1;
+                    self.count_requests(0, 1);
+                    return;
+                }
+                (got, _) => panic!(
+                    "try_get({n}) gave {got:?} with {} bytes in use (cap {:?})",
+                    self.in_use_bytes(),
+                    self.limits.max_in_use_bytes
+                ),
+            }
+        } else {
+            self.pool.as_ref().expect("open").get(n)
+        };
+        self.count_requests(1, 0);
+        self.check_counted(before, &[tier], &format!("get({n})"));
+        self.adopt_buf(buf, tier, cap, &format!("get({n})"));
+    }
+
+    fn apply(&mut self, op: Op) {
+        use Kind::{Buf as B, Bytes as Y, View as V};
+        match op {
+            Op::Get(size) => self.get(size, false, false),
+            Op::TryGet(size) => self.get(size, false, true),
+            Op::HelperGet(size) => self.get(size, true, false),
+            Op::Extend { h, len } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    let bytes = self.pattern(usize::from(len));
+                    self.write(id, &bytes, Write::Slice);
+                }
+            }
+            Op::ExtendIter { h, len } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    let bytes = self.pattern(usize::from(len));
+                    self.write(id, &bytes, Write::ByteAtATime);
+                }
+            }
+            Op::Fill { h, over } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    let holder = &self.holders[&id];
+                    let n = holder.cap - holder.data.len() + usize::from(over);
+                    if holder.data.len() + n <= FILL_LIMIT {
+                        let bytes = self.pattern(n);
+                        self.write(id, &bytes, Write::Slice);
+                    }
+                }
+            }
+            Op::Resize { h, len, val } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    let new_len = usize::from(len);
+                    let old_len = self.holders[&id].data.len();
+                    if new_len <= old_len {
+                        self.buf_mut(id).resize(new_len, val);
+                        self.holders
+                            .get_mut(&id)
+                            .expect("holder")
+                            .data
+                            .truncate(new_len);
+                    } else {
+                        // Same growth rule as a write of the difference.
+                        let before = self.stats();
+                        let grown = self.grow_model(id, new_len - old_len);
+                        self.buf_mut(id).resize(new_len, val);
+                        self.holders
+                            .get_mut(&id)
+                            .expect("holder")
+                            .data
+                            .resize(new_len, val);
+                        if grown.is_some() {
+                            self.relearn_base(id);
+                        }
+                        let grown: Vec<_> = grown.into_iter().collect();
+                        self.count_requests(grown.len() as u64, 0);
+                        self.check_counted(before, &grown, "resize");
+                    }
+                }
+            }
+            Op::Poke { h, pos, val } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    let len = self.holders[&id].data.len();
+                    if len > 0 {
+                        let pos = usize::from(pos) % len;
+                        self.buf_mut(id)[pos] = val;
+                        self.holders.get_mut(&id).expect("holder").data[pos] = val;
+                    }
+                }
+            }
+            Op::Truncate { h, len } => {
+                if let Some(id) = self.pick(h, &[B, V], false) {
+                    let len = usize::from(len) % (self.holders[&id].data.len() + 2);
+                    match self.real.get_mut(&id) {
+                        Some(Real::Buf(b)) => b.truncate(len),
+                        Some(Real::View(v)) => v.truncate(len),
+                        _ => unreachable!(),
+                    }
+                    self.holders
+                        .get_mut(&id)
+                        .expect("holder")
+                        .data
+                        .truncate(len);
+                }
+            }
+            Op::Clear { h } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    self.buf_mut(id).clear();
+                    self.holders.get_mut(&id).expect("holder").data.clear();
+                }
+            }
+            Op::Freeze { h } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    let Real::Buf(buf) = self.take_real(id) else {
+                        unreachable!()
+                    };
+                    let ptr = buf.as_ptr();
+                    let view = buf.freeze();
+                    assert_eq!(view.as_ptr(), ptr, "freeze does not copy");
+                    self.real.insert(id, Real::View(view));
+                    let holder = self.holders.get_mut(&id).expect("holder");
+                    holder.kind = V;
+                    holder.cap = 0;
+                }
+            }
+            Op::BufSplitTo { h, at } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    if !self.room() {
+                        return;
+                    }
+                    let holder = self.holders[&id].clone();
+                    let at = usize::from(at) % (holder.data.len() + 1);
+                    let view = self.buf_mut(id).split_to(at);
+                    let head = holder.data[..at].to_vec();
+                    self.add_derived(&holder, V, holder.offset, head, Real::View(view));
+                    let holder = self.holders.get_mut(&id).expect("holder");
+                    holder.data.drain(..at);
+                    holder.offset += at;
+                    holder.cap -= at;
+                }
+            }
+            Op::Clone { h } => {
+                if let Some(id) = self.pick(h, &[V], false) {
+                    if self.room() {
+                        let copy = self.view_mut(id).clone();
+                        let holder = self.holders[&id].clone();
+                        let data = holder.data.clone();
+                        self.add_derived(&holder, V, holder.offset, data, Real::View(copy));
+                    }
+                }
+            }
+            Op::Slice { h, start, end } => {
+                if let Some(id) = self.pick(h, &[V], false) {
+                    if !self.room() {
+                        return;
+                    }
+                    let holder = self.holders[&id].clone();
+                    let len = holder.data.len();
+                    let (start, end) =
+                        (usize::from(start) % (len + 2), usize::from(end) % (len + 2));
+                    let valid = start <= end && end <= len;
+                    let view = self.view_mut(id);
+                    let got = if valid && (start + end) % 2 == 1 {
+                        Some(view.slice(start..end))
+                    } else {
+                        view.try_slice(start..end)
+                    };
+                    assert_eq!(
+                        got.is_some(),
+                        valid,
+                        "try_slice({start}..{end}) of {len} bytes"
+                    );
+                    if let Some(slice) = got {
+                        let data = holder.data[start..end].to_vec();
+                        self.add_derived(
+                            &holder,
+                            V,
+                            holder.offset + start,
+                            data,
+                            Real::View(slice),
+                        );
+                    }
+                }
+            }
+            Op::ViewSplitTo { h, at }
+            | Op::ViewSplitOff { h, at }
+            | Op::CopyToBytes { h, n: at } => {
+                if let Some(id) = self.pick(h, &[V], false) {
+                    if !self.room() {
+                        return;
+                    }
+                    let holder = self.holders[&id].clone();
+                    let at = usize::from(at) % (holder.data.len() + 1);
+                    let view = self.view_mut(id);
+                    match op {
+                        Op::ViewSplitTo { .. } => {
+                            let head = view.split_to(at);
+                            self.add_derived(
+                                &holder,
+                                V,
+                                holder.offset,
+                                holder.data[..at].to_vec(),
+                                Real::View(head),
+                            );
+                            let me = self.holders.get_mut(&id).expect("holder");
+                            me.data.drain(..at);
+                            me.offset += at;
+                        }
+                        Op::ViewSplitOff { .. } => {
+                            let tail = view.split_off(at);
+                            self.add_derived(
+                                &holder,
+                                V,
+                                holder.offset + at,
+                                holder.data[at..].to_vec(),
+                                Real::View(tail),
+                            );
+                            self.holders.get_mut(&id).expect("holder").data.truncate(at);
+                        }
+                        _ => {
+                            let bytes = view.copy_to_bytes(at);
+                            self.add_bytes(
+                                &holder,
+                                holder.offset,
+                                holder.data[..at].to_vec(),
+                                bytes,
+                            );
+                            let me = self.holders.get_mut(&id).expect("holder");
+                            me.data.drain(..at);
+                            me.offset += at;
+                        }
+                    }
+                }
+            }
+            Op::Advance { h, n } => {
+                if let Some(id) = self.pick(h, &[V], false) {
+                    let n = usize::from(n) % (self.holders[&id].data.len() + 1);
+                    self.view_mut(id).advance(n);
+                    let me = self.holders.get_mut(&id).expect("holder");
+                    me.data.drain(..n);
+                    me.offset += n;
+                }
+            }
+            Op::IntoBytes { h } => {
+                if let Some(id) = self.pick(h, &[V], false) {
+                    let Real::View(view) = self.take_real(id) else {
+                        unreachable!()
+                    };
+                    let holder = self.holders.remove(&id).expect("holder");
+                    let ptr = view.as_ptr();
+                    let bytes = view.into_bytes();
+                    if !bytes.is_empty() {
+                        assert_eq!(bytes.as_ptr(), ptr, "into_bytes does not copy");
+                    }
+                    self.add_bytes(&holder, holder.offset, holder.data.clone(), bytes);
+                }
+            }
+            Op::BytesClone { h } => {
+                if let Some(id) = self.pick(h, &[Y], false) {
+                    if self.room() {
+                        let copy = self.bytes_ref(id).clone();
+                        let holder = self.holders[&id].clone();
+                        let new = self.fresh_id();
+                        self.holders.insert(new, holder);
+                        self.real.insert(new, Real::Bytes(copy));
+                    }
+                }
+            }
+            Op::BytesSlice { h, start, end } => {
+                if let Some(id) = self.pick(h, &[Y], false) {
+                    if !self.room() {
+                        return;
+                    }
+                    let mut holder = self.holders[&id].clone();
+                    let len = holder.data.len();
+                    let start = usize::from(start) % (len + 1);
+                    let end = start + usize::from(end) % (len - start + 1);
+                    let slice = self.bytes_ref(id).slice(start..end);
+                    holder.data = holder.data[start..end].to_vec();
+                    holder.offset += start;
+                    if start == end {
+                        // `Bytes::slice` returns an empty, static `Bytes`.
+                        holder.storage = None;
+                    }
+                    let new = self.fresh_id();
+                    self.holders.insert(new, holder);
+                    self.real.insert(new, Real::Bytes(slice));
+                }
+            }
+            Op::TryIntoMut { h } => {
+                if let Some(id) = self.pick(h, &[V], false) {
+                    let sid = self.holders[&id].storage.expect("views hold storage");
+                    let unique = self.refs(sid) == 1;
+                    let Real::View(view) = self.take_real(id) else {
+                        unreachable!()
+                    };
+                    match view.try_into_mut() {
+                        Ok(buf) => {
+                            assert!(unique, "try_into_mut succeeded on shared storage");
+                            self.real.insert(id, Real::Buf(buf));
+                            let cap = self.storages[&sid].cap;
+                            let holder = self.holders.get_mut(&id).expect("holder");
+                            holder.kind = B;
+                            holder.cap = cap - holder.offset;
+                        }
+                        Err(view) => {
+                            assert!(!unique, "try_into_mut failed on unique storage");
+                            self.real.insert(id, Real::View(view));
+                        }
+                    }
+                }
+            }
+            Op::Drop { h } => {
+                if let Some(id) = self.pick(h, &[B, V, Y], false) {
+                    drop(self.take_real(id));
+                    self.holders.remove(&id);
+                }
+            }
+            Op::Trim => {
+                if let Some(pool) = &self.pool {
+                    pool.trim();
+                    self.trimmed = true;
+                }
+            }
+            Op::TrimIdle => {
+                if let Some(pool) = &self.pool {
+                    pool.trim_idle();
+                }
+            }
+            Op::Churn { size, rounds } => {
+                if let Some(pool) = &self.pool {
+                    let n = self.limits.size(size);
+                    let (tier, cap) = self.limits.get_shape(n);
+                    let count = if cfg!(miri) {
+                        usize::from(rounds % 4)
+                    } else {
+                        usize::from(rounds) * 64
+                    };
+                    let before = self.stats();
+                    for _ in 0..count {
+                        let mut buf = pool.get(n);
+                        assert!(buf.is_empty(), "churn: a recycled buffer is empty");
+                        // Within the capacity: no growth.
+                        buf.extend_from_slice(&[0xC5; 8][..cap.min(8)]);
+                    }
+                    self.count_requests(count as u64, 0);
+                    self.check_counted(before, &vec![tier; count], "churn");
+                }
+            }
+            Op::ReadFrom { h, len } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    let input = self.pattern(usize::from(len));
+                    let holder = &self.holders[&id];
+                    let (old_len, cap) = (holder.data.len(), holder.cap);
+                    let before = self.stats();
+                    let grown = if old_len == cap {
+                        self.grow_model(id, cap.max(64))
+                    } else {
+                        None
+                    };
+                    let room = self.holders[&id].cap - old_len;
+                    let expected = room.min(input.len());
+                    let got = self
+                        .buf_mut(id)
+                        .read_from(&mut &input[..])
+                        .expect("reading from a slice cannot fail");
+                    assert_eq!(got, expected, "read_from into {room} spare bytes");
+                    self.holders
+                        .get_mut(&id)
+                        .expect("holder")
+                        .data
+                        .extend_from_slice(&input[..got]);
+                    if grown.is_some() {
+                        self.relearn_base(id);
+                    }
+                    let grown: Vec<_> = grown.into_iter().collect();
+                    self.count_requests(grown.len() as u64, 0);
+                    self.check_counted(before, &grown, "read_from");
+                }
+            }
+            Op::Send { h } => {
+                if let Some(id) = self.pick(h, &[B, V, Y], false) {
+                    let real = self.take_real(id);
+                    assert!(matches!(self.helper.call(Cmd::Keep(id, real)), Reply::Done));
+                    self.holders.get_mut(&id).expect("holder").at_helper = true;
+                }
+            }
+            Op::HelperDrop { h } => {
+                if let Some(id) = self.pick(h, &[B, V, Y], true) {
+                    assert!(matches!(self.helper.call(Cmd::Drop(id)), Reply::Done));
+                    self.holders.remove(&id);
+                }
+            }
+            Op::HelperReturn { h } => {
+                if let Some(id) = self.pick(h, &[B, V, Y], true) {
+                    let Reply::Real(real) = self.helper.call(Cmd::Return(id)) else {
+                        panic!("helper answered a return with something else")
+                    };
+                    self.real.insert(id, real);
+                    self.holders.get_mut(&id).expect("holder").at_helper = false;
+                }
+            }
+            Op::DropOnNewThread { h } => {
+                if let Some(id) = self.pick(h, &[B, V, Y], false) {
+                    let real = self.take_real(id);
+                    thread::spawn(move || drop(real))
+                        .join()
+                        .expect("dropping on another thread does not panic");
+                    self.holders.remove(&id);
+                }
+            }
+            Op::ClosePool { helper_last } => {
+                if let Some(pool) = self.pool.take() {
+                    if helper_last {
+                        drop(pool);
+                        assert!(matches!(self.helper.call(Cmd::ClosePool), Reply::Done));
+                    } else {
+                        assert!(matches!(self.helper.call(Cmd::ClosePool), Reply::Done));
+                        drop(pool);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Everything observable, from both threads.
+    fn observe_all(&self) -> Vec<(u64, Seen)> {
+        let mut seen: Vec<(u64, Seen)> =
+            self.real.iter().map(|(&id, r)| (id, observe(r))).collect();
+        if self.holders.values().any(|h| h.at_helper) {
+            match self.helper.call(Cmd::Snapshot) {
+                Reply::Snapshot(remote) => seen.extend(remote),
+                _ => panic!("helper answered a snapshot with something else"),
+            }
+        }
+        seen
+    }
+
+    fn check(&self, when: &str) {
+        let seen = self.observe_all();
+        assert_eq!(seen.len(), self.holders.len(), "{when}: holder count");
+        let mut writable = Vec::new();
+        let mut readable = Vec::new();
+        for (id, s) in &seen {
+            let h = self
+                .holders
+                .get(id)
+                .unwrap_or_else(|| panic!("{when}: unknown holder {id}"));
+            assert_eq!(s.kind, h.kind, "{when}: holder {id} kind");
+            assert_eq!(
+                s.contents.len(),
+                h.data.len(),
+                "{when}: holder {id} ({:?}) length",
+                h.kind
+            );
+            assert!(
+                s.contents == h.data,
+                "{when}: holder {id} ({:?}) contents differ",
+                h.kind
+            );
+            let Some(sid) = h.storage else { continue };
+            let storage = self.storages[&sid];
+            if h.kind == Kind::Buf || !h.data.is_empty() {
+                assert_eq!(
+                    s.addr,
+                    storage.base + h.offset,
+                    "{when}: holder {id} ({:?}) is not where its storage is",
+                    h.kind
+                );
+            }
+            if let Some(tier) = s.tier {
+                assert_eq!(
+                    tier,
+                    storage.tier.map(|t| self.limits.tiers[t]),
+                    "{when}: tier()"
+                );
+            }
+            match h.kind {
+                Kind::Buf => {
+                    assert_eq!(s.cap, h.cap, "{when}: holder {id} capacity");
+                    assert!(
+                        h.offset + h.cap <= storage.cap,
+                        "{when}: model capacity bound"
+                    );
+                    writable.push((*id, s.addr, s.addr + s.cap));
+                }
+                _ if s.cap > 0 => readable.push((*id, s.addr, s.addr + s.cap)),
+                _ => {}
+            }
+        }
+        for (i, &(a, a0, a1)) in writable.iter().enumerate() {
+            if a0 == a1 {
+                continue;
+            }
+            for &(b, b0, b1) in writable[i + 1..].iter().chain(readable.iter()) {
+                assert!(
+                    a1 <= b0 || b1 <= a0 || b0 == b1,
+                    "{when}: PooledBuf {a} [{a0:#x}, {a1:#x}) overlaps holder {b} [{b0:#x}, {b1:#x})"
+                );
+            }
+        }
+        self.check_views(when);
+        self.check_stats(when);
+    }
+
+    fn check_views(&self, when: &str) {
+        let views: Vec<(u64, &SharedBuf)> = self
+            .real
+            .iter()
+            .filter_map(|(&id, r)| match r {
+                Real::View(v) => Some((id, v)),
+                _ => None,
+            })
+            .collect();
+        for &(a, va) in &views {
+            let sa = self.holders[&a].storage;
+            assert_eq!(
+                va.is_unique(),
+                self.refs(sa.expect("views hold storage")) == 1,
+                "{when}: is_unique of view {a}"
+            );
+            for &(b, vb) in &views {
+                assert_eq!(
+                    va.same_storage(vb),
+                    sa == self.holders[&b].storage,
+                    "{when}: same_storage({a}, {b})"
+                );
+            }
+        }
+    }
+
+    /// Live storages per tier and beyond the tiers, from the model.
+    fn live(&self) -> (Vec<u64>, u64, u64) {
+        let sids: BTreeSet<u64> = self.holders.values().filter_map(|h| h.storage).collect();
+        let mut per_tier = vec![0; self.limits.tiers.len()];
+        let (mut oversize, mut oversize_bytes) = (0, 0);
+        for sid in sids {
+            let s = self.storages[&sid];
+            match s.tier {
+                Some(t) => per_tier[t] += 1,
+                None => {
+                    oversize += 1;
+                    oversize_bytes += s.cap as u64;
+                }
+            }
+        }
+        (per_tier, oversize, oversize_bytes)
+    }
+
+    fn check_stats(&self, when: &str) {
+        let Some(stats) = self.stats() else { return };
+        let (per_tier, oversize, oversize_bytes) = self.live();
+        for (t, tier) in stats.tiers.iter().enumerate() {
+            assert_eq!(
+                tier.capacity, self.limits.tiers[t],
+                "{when}: tier {t} capacity"
+            );
+            assert_eq!(
+                tier.in_use, per_tier[t],
+                "{when}: tier {t} in_use (stats {stats:?})"
+            );
+            // Main thread and helper thread may each cache; fresh threads
+            // that exited gave theirs to the depot.
+            let bound = if self.trimmed {
+                self.limits.thread_cache[t]
+            } else {
+                self.limits.depot[t] + 2 * self.limits.thread_cache[t]
+            };
+            assert!(
+                tier.cached <= bound as u64,
+                "{when}: tier {t} caches {} buffers, bound {bound} (stats {stats:?})",
+                tier.cached
+            );
+        }
+        assert_eq!(stats.oversize.in_use, oversize, "{when}: oversize in_use");
+        assert_eq!(
+            stats.oversize.in_use_bytes, oversize_bytes,
+            "{when}: oversize in_use_bytes"
+        );
+        self.check_governance(when, &stats);
+    }
+
+    fn check_governance(&self, when: &str, stats: &PoolStats) {
+        let pool = self.pool.as_ref().expect("stats come from an open pool");
+        if let Some(limit) = self.limits.max_cached_bytes {
+            let cached: u64 = stats.tiers.iter().map(|t| t.cached_bytes()).sum();
+            assert!(
+                cached <= limit as u64,
+                "{when}: {cached} bytes cached over max_cached_bytes {limit} (stats {stats:?})"
+            );
+        }
+        assert_eq!(stats.exhausted, self.exhausted, "{when}: exhausted count");
+        if self.limits.record_sizes {
+            let requests = pool.size_histogram().requests();
+            let (low, high) = self.requests;
+            assert!(
+                (low..=high).contains(&requests),
+                "{when}: size_histogram has {requests} requests, expected {low}..={high}"
+            );
+        }
+        if self.limits.track_outstanding {
+            let mut reported: Vec<(Option<usize>, usize)> = pool
+                .outstanding()
+                .iter()
+                .map(|b| (b.tier, b.capacity))
+                .collect();
+            reported.sort_unstable();
+            let sids: BTreeSet<u64> = self.holders.values().filter_map(|h| h.storage).collect();
+            let mut expected: Vec<(Option<usize>, usize)> = sids
+                .iter()
+                .map(|sid| {
+                    let s = self.storages[sid];
+                    (s.tier.map(|t| self.limits.tiers[t]), s.cap)
+                })
+                .collect();
+            expected.sort_unstable();
+            assert_eq!(reported, expected, "{when}: outstanding() (tier, capacity)");
+        } else {
+            assert!(
+                pool.outstanding().is_empty(),
+                "{when}: untracked pool reports buffers"
+            );
+        }
+    }
+
+    /// Drops everything, stops the helper, and checks that nothing is still
+    /// counted as in use.
+    fn finish(mut self) {
+        // Helper-held holders are dropped on the helper as it exits.
+        self.real.clear();
+        self.holders.clear();
+        self.helper.exit();
+        if let Some(stats) = self.stats() {
+            for (t, tier) in stats.tiers.iter().enumerate() {
+                assert_eq!(tier.in_use, 0, "end: tier {t} in_use (stats {stats:?})");
+                // Only the main thread's cache and the depot remain.
+                let bound = self.limits.depot[t] + self.limits.thread_cache[t];
+                assert!(
+                    tier.cached <= bound as u64,
+                    "end: tier {t} cached (stats {stats:?})"
+                );
+            }
+            assert_eq!(stats.oversize.in_use, 0, "end: oversize in_use");
+            assert_eq!(stats.oversize.in_use_bytes, 0, "end: oversize bytes");
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Write {
+    Slice,
+    ByteAtATime,
+}

@@ -1,0 +1,153 @@
+//! Model-based property test: random sequences of pool operations checked
+//! against a reference model after every step.
+//!
+//! The operation language and the checker live in `fuzz/src/model.rs`, shared
+//! with the cargo-fuzz target (`fuzz/fuzz_targets/ops.rs`) and with
+//! `tests/regressions.rs`. Each case picks a pool configuration (tier set,
+//! alignment, per-tier thread-cache and depot limits, including 0) and up to
+//! 64 operations: gets across tiers and beyond them (`get`, `try_get`, and
+//! gets on a long-lived helper thread; with or without the opt-in
+//! `zero_on_return`, `track_outstanding`, `record_sizes`, `max_in_use_bytes`
+//! and `max_cached_bytes`), writes that grow buffers across
+//! tiers, freeze, slice, clone, both `split_to`s, `split_off`, `into_bytes`,
+//! `Bytes` clones and slices, `try_into_mut`, drops on this thread, on the
+//! helper thread and on short-lived threads, `trim`, `trim_idle`, bursts of
+//! thousands of get/drop pairs (to reach the periodic idle collection),
+//! `read_from`, and closing the pool
+//! while buffers are still out. See the module docs there for every check.
+//!
+//! # Case count
+//!
+//! 1,000 cases by default (4 under Miri). Set `TIERPOOL_PROPTEST_CASES` to run
+//! more, e.g. `TIERPOOL_PROPTEST_CASES=100000 cargo test --release --test
+//! model`. Failing cases are shrunk and printed (no regression file is
+//! written); paste the printed `Scenario` into `tests/regressions.rs`.
+//!
+//! # Tracing
+//!
+//! `TIERPOOL_MODEL_TRACE=1 cargo test --test model -- --nocapture` prints
+//! every op and the holders after it.
+//!
+//! # Miri
+//!
+//! `MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test --test model`
+//! (add `-Zmiri-tree-borrows` for the Tree Borrows pass) runs 4 cases of at
+//! most 24 ops. Miri's random numbers are seeded, so the same 4 cases run
+//! every time; `-Zmiri-seed=N` picks others.
+
+#[allow(dead_code)]
+#[path = "../fuzz/src/model.rs"]
+mod model;
+
+use model::{Config, Op, Scenario, Size};
+use proptest::prelude::*;
+
+fn cases() -> u32 {
+    if cfg!(miri) {
+        return 4;
+    }
+    std::env::var("TIERPOOL_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000)
+}
+
+fn config() -> impl Strategy<Value = Config> {
+    (
+        any::<u8>(),
+        any::<u8>(),
+        any::<[(u8, u8); 3]>(),
+        // Half the cases run without opt-in behaviours (the fast paths).
+        prop_oneof![Just(0u8), any::<u8>()],
+    )
+        .prop_map(|(tier_set, alignment, limits, governance)| Config {
+            tier_set,
+            alignment,
+            limits,
+            governance,
+        })
+}
+
+fn size() -> impl Strategy<Value = Size> {
+    // Mostly near a tier's capacity, where routing decisions flip.
+    (any::<u8>(), prop_oneof![3 => -2i8..=2, 1 => any::<i8>()])
+        .prop_map(|(class, delta)| Size { class, delta })
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let h = any::<u8>;
+    let small = || 0u16..64;
+    prop_oneof![
+        6 => size().prop_map(Op::Get),
+        2 => size().prop_map(Op::TryGet),
+        2 => size().prop_map(Op::HelperGet),
+        6 => (h(), 0u16..300).prop_map(|(h, len)| Op::Extend { h, len }),
+        2 => (h(), any::<u8>()).prop_map(|(h, len)| Op::ExtendIter { h, len }),
+        3 => (h(), prop_oneof![Just(0u8), Just(1), any::<u8>()])
+            .prop_map(|(h, over)| Op::Fill { h, over }),
+        1 => (h(), 0u16..1200, any::<u8>()).prop_map(|(h, len, val)| Op::Resize { h, len, val }),
+        2 => (h(), any::<u16>(), any::<u8>()).prop_map(|(h, pos, val)| Op::Poke { h, pos, val }),
+        1 => (h(), small()).prop_map(|(h, len)| Op::Truncate { h, len }),
+        1 => h().prop_map(|h| Op::Clear { h }),
+        5 => h().prop_map(|h| Op::Freeze { h }),
+        4 => (h(), small()).prop_map(|(h, at)| Op::BufSplitTo { h, at }),
+        3 => h().prop_map(|h| Op::Clone { h }),
+        3 => (h(), small(), small()).prop_map(|(h, start, end)| Op::Slice { h, start, end }),
+        2 => (h(), small()).prop_map(|(h, at)| Op::ViewSplitTo { h, at }),
+        2 => (h(), small()).prop_map(|(h, at)| Op::ViewSplitOff { h, at }),
+        1 => (h(), small()).prop_map(|(h, n)| Op::Advance { h, n }),
+        1 => (h(), small()).prop_map(|(h, n)| Op::CopyToBytes { h, n }),
+        3 => h().prop_map(|h| Op::IntoBytes { h }),
+        1 => h().prop_map(|h| Op::BytesClone { h }),
+        2 => (h(), small(), small()).prop_map(|(h, start, end)| Op::BytesSlice { h, start, end }),
+        3 => h().prop_map(|h| Op::TryIntoMut { h }),
+        8 => h().prop_map(|h| Op::Drop { h }),
+        1 => Just(Op::Trim),
+        1 => Just(Op::TrimIdle),
+        1 => (size(), any::<u8>()).prop_map(|(size, rounds)| Op::Churn { size, rounds }),
+        2 => (h(), 0u16..600).prop_map(|(h, len)| Op::ReadFrom { h, len }),
+        3 => h().prop_map(|h| Op::Send { h }),
+        2 => h().prop_map(|h| Op::HelperDrop { h }),
+        1 => h().prop_map(|h| Op::HelperReturn { h }),
+        1 => h().prop_map(|h| Op::DropOnNewThread { h }),
+        // Rare: most of a scenario should run with stats checked.
+        1 => any::<bool>().prop_map(|helper_last| Op::ClosePool { helper_last }),
+    ]
+}
+
+fn scenario() -> impl Strategy<Value = Scenario> {
+    let max_ops = if cfg!(miri) { 24 } else { 64 };
+    (config(), prop::collection::vec(op(), 0..max_ops))
+        .prop_map(|(config, ops)| Scenario { config, ops })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        // Do not write `proptest-regressions/` files (and touch no files
+        // under Miri's isolation); failures are printed instead.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn pool_matches_the_model(scenario in scenario()) {
+        model::run(&scenario);
+    }
+}
+
+/// The decoder the fuzzer uses turns any bytes into a runnable scenario.
+#[test]
+fn fuzz_decoder_accepts_any_bytes() {
+    let inputs: [&[u8]; 4] = [&[], &[0], &[255; 40], b"tierpool fuzz decoder smoke input!"];
+    for input in inputs {
+        let scenario = model::decode(input);
+        model::run(&scenario);
+    }
+    assert_eq!(model::decode(&[1, 2, 3, 4, 5]).ops, Vec::new());
+    assert_eq!(
+        model::decode(&[0, 0, 0, 0, 0, 23]).ops,
+        vec![Op::Trim],
+        "opcode 23 is trim"
+    );
+}

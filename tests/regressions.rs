@@ -1,0 +1,370 @@
+//! Fixed operation sequences replayed through the model checker of
+//! `tests/model.rs` (the op language lives in `fuzz/src/model.rs`).
+//!
+//! Crash inputs found by `cargo fuzz run ops` belong in [`fuzz_inputs`] as raw
+//! bytes; shrunk proptest failures belong here as `Scenario`s. The fuzz run
+//! recorded in `fuzz/README.md` found no crash, so this file holds
+//! hand-made sequences aimed at the paths where bugs would hide: storage
+//! shared between a buffer and its views, growth that leaves views behind,
+//! buffers crossing threads, zero-sized limits, and a pool closed while
+//! buffers are still out.
+
+#[allow(dead_code)]
+#[path = "../fuzz/src/model.rs"]
+mod model;
+
+use model::{Config, Op, Scenario, Size};
+
+/// Tier set indexes into `model::TIER_SETS`.
+const SMALL_TIERS: u8 = 0; // 64, 256, 1024
+const ONE_TIER: u8 = 1; // 16
+const TINY_TIERS: u8 = 3; // 1, 7, 64
+
+/// Limit indexes into `model::LIMITS` (0, 1, 2, 3, 5).
+const NONE: u8 = 0;
+const ONE: u8 = 1;
+const FIVE: u8 = 4;
+
+fn config(tier_set: u8, thread_cache: u8, depot: u8) -> Config {
+    Config {
+        tier_set,
+        alignment: 0,
+        limits: [(thread_cache, depot); 3],
+        governance: 0,
+    }
+}
+
+fn tier(class: u8) -> Size {
+    Size { class, delta: 0 }
+}
+
+/// The class past the largest tier of a tier set with `tiers` tiers.
+fn oversize(tiers: u8, delta: i8) -> Size {
+    Size {
+        class: tiers,
+        delta,
+    }
+}
+
+fn run(config: Config, ops: &[Op]) {
+    model::run(&Scenario {
+        config,
+        ops: ops.to_vec(),
+    });
+}
+
+/// A buffer split into views, then grown away from them: the views keep the
+/// old storage in use, and the last view can become a buffer again, with
+/// the capacity from its start to the end of the storage.
+#[test]
+fn views_outlive_a_buffer_that_moved() {
+    run(
+        config(SMALL_TIERS, FIVE, FIVE),
+        &[
+            Op::Get(tier(0)),
+            Op::Extend { h: 0, len: 40 },
+            Op::BufSplitTo { h: 0, at: 10 },
+            Op::BufSplitTo { h: 0, at: 10 },
+            // 20 bytes left in a 44-byte tail: this write moves to tier 1.
+            Op::Extend { h: 0, len: 100 },
+            Op::Clone { h: 0 },
+            Op::Drop { h: 1 },
+            Op::TryIntoMut { h: 0 }, // the second view is still alive
+            Op::Drop { h: 1 },
+            Op::TryIntoMut { h: 1 }, // unique now
+            Op::Fill { h: 1, over: 0 },
+            Op::Fill { h: 1, over: 1 },
+            Op::Drop { h: 0 },
+            Op::Drop { h: 0 },
+        ],
+    );
+}
+
+/// Freeze, slice every way, and drop in an order that leaves a middle slice
+/// as the last holder of the storage.
+#[test]
+fn last_slice_keeps_the_storage() {
+    run(
+        config(SMALL_TIERS, ONE, ONE),
+        &[
+            Op::Get(tier(1)),
+            Op::Extend { h: 0, len: 200 },
+            Op::Freeze { h: 0 },
+            Op::Slice {
+                h: 0,
+                start: 50,
+                end: 150,
+            },
+            Op::Slice {
+                h: 0,
+                start: 150,
+                end: 50,
+            }, // decreasing: no view
+            Op::ViewSplitOff { h: 1, at: 60 },
+            Op::ViewSplitTo { h: 1, at: 20 },
+            Op::Advance { h: 0, n: 7 },
+            Op::Drop { h: 0 },
+            Op::Drop { h: 0 },
+            Op::Drop { h: 1 },
+            Op::TryIntoMut { h: 0 },
+            Op::Extend { h: 0, len: 300 },
+            Op::Poke {
+                h: 0,
+                pos: 3,
+                val: 0xAA,
+            },
+            Op::Trim,
+        ],
+    );
+}
+
+/// Thread caches and depots of size zero: every return frees, every get
+/// allocates, on every thread.
+#[test]
+fn zero_limits_on_every_thread() {
+    run(
+        config(SMALL_TIERS, NONE, NONE),
+        &[
+            Op::Get(tier(0)),
+            Op::HelperGet(tier(1)),
+            Op::Get(oversize(3, 9)),
+            Op::Send { h: 0 },
+            Op::HelperDrop { h: 0 },
+            Op::Freeze { h: 0 },
+            Op::DropOnNewThread { h: 0 },
+            Op::Get(tier(2)),
+            Op::Drop { h: 0 },
+            Op::Get(tier(2)),
+            Op::Trim,
+            Op::Drop { h: 1 },
+            Op::Drop { h: 0 },
+        ],
+    );
+}
+
+/// Buffers and views cross to the helper and back while the helper's own
+/// cache fills; trim then only leaves what the helper caches.
+#[test]
+fn holders_cross_threads_and_back() {
+    run(
+        config(SMALL_TIERS, ONE, ONE),
+        &[
+            Op::Get(tier(0)),
+            Op::Get(tier(0)),
+            Op::Get(tier(0)),
+            Op::Extend { h: 0, len: 30 },
+            Op::BufSplitTo { h: 0, at: 10 },
+            Op::Send { h: 0 },
+            Op::Send { h: 0 },
+            Op::HelperReturn { h: 1 },
+            Op::Extend { h: 2, len: 64 }, // grows into tier 1 on this thread
+            Op::HelperDrop { h: 0 },
+            Op::Send { h: 1 },
+            Op::HelperDrop { h: 0 },
+            Op::Trim,
+            Op::HelperGet(tier(0)),
+            Op::DropOnNewThread { h: 0 },
+            Op::Drop { h: 0 },
+            Op::Trim,
+        ],
+    );
+}
+
+/// `Bytes` made from views: empty views release their storage at once,
+/// clones and slices keep it, `copy_to_bytes` shares it.
+#[test]
+fn bytes_keep_and_release_storage() {
+    run(
+        config(ONE_TIER, FIVE, FIVE),
+        &[
+            Op::Get(tier(0)),
+            Op::Extend { h: 0, len: 12 },
+            Op::Freeze { h: 0 },
+            Op::CopyToBytes { h: 0, n: 5 },
+            Op::CopyToBytes { h: 0, n: 0 }, // empty Bytes, no storage
+            Op::IntoBytes { h: 0 },
+            Op::BytesClone { h: 0 },
+            Op::BytesSlice {
+                h: 3,
+                start: 2,
+                end: 3,
+            }, // of the clone
+            Op::BytesSlice {
+                h: 1,
+                start: 4,
+                end: 0,
+            }, // empty slice
+            Op::Drop { h: 0 },
+            Op::Drop { h: 0 },
+            Op::Send { h: 0 },
+            Op::HelperDrop { h: 0 },
+            Op::Get(tier(0)),
+            Op::Freeze { h: 3 },
+            Op::IntoBytes { h: 0 }, // empty view
+        ],
+    );
+}
+
+/// Beyond the largest tier, growth doubles; shrinking writes move back into
+/// a tier.
+#[test]
+fn oversize_growth_doubles() {
+    run(
+        config(TINY_TIERS, ONE, ONE),
+        &[
+            Op::Get(Size {
+                class: 0,
+                delta: -1,
+            }), // get(0)
+            Op::ExtendIter { h: 0, len: 200 }, // 1 -> 7 -> 64 -> 128 -> 256
+            Op::Fill { h: 0, over: 1 },
+            Op::BufSplitTo { h: 0, at: 250 },
+            Op::Extend { h: 0, len: 3 }, // a small tail fits a tier again
+            Op::Get(oversize(3, -128)),
+            Op::TryGet(oversize(3, 0)),
+            Op::Resize {
+                h: 2,
+                len: 1000,
+                val: 7,
+            },
+            Op::Resize {
+                h: 2,
+                len: 10,
+                val: 0,
+            },
+        ],
+    );
+}
+
+/// The pool's handles go away while buffers, views and `Bytes` are out, on
+/// both threads; they stay readable, keep growing, and free on drop.
+#[test]
+fn pool_closed_with_buffers_out() {
+    for helper_last in [false, true] {
+        run(
+            config(SMALL_TIERS, FIVE, FIVE),
+            &[
+                Op::Get(tier(0)),
+                Op::Get(tier(1)),
+                Op::Get(oversize(3, 1)),
+                Op::Extend { h: 0, len: 20 },
+                Op::BufSplitTo { h: 0, at: 5 },
+                Op::IntoBytes { h: 3 },
+                Op::Send { h: 1 },
+                Op::ClosePool { helper_last },
+                Op::Extend { h: 0, len: 100 }, // grows in a closed pool
+                Op::Fill { h: 1, over: 1 },
+                Op::Get(tier(0)), // no pool: nothing happens
+                Op::Trim,
+                Op::DropOnNewThread { h: 0 },
+                Op::HelperReturn { h: 0 },
+                Op::Freeze { h: 2 },
+                Op::Drop { h: 1 },
+            ],
+        );
+    }
+}
+
+/// The same slot is reused by the next pool while this thread still has a
+/// cache entry for a closed one.
+#[test]
+fn pools_reuse_slots_after_closing() {
+    for _ in 0..3 {
+        run(
+            config(SMALL_TIERS, FIVE, FIVE),
+            &[
+                Op::Get(tier(0)),
+                Op::HelperGet(tier(0)),
+                Op::Drop { h: 0 },
+                Op::ClosePool { helper_last: true },
+                Op::Drop { h: 0 },
+            ],
+        );
+    }
+}
+
+/// Every opt-in behaviour at once: a tight in-use cap refuses `try_get`
+/// (but not `get` or growth), the cached-bytes cap frees returns, the
+/// outstanding report and the size histogram follow every hand-out.
+#[test]
+fn governed_pool_caps_and_reports() {
+    let governance = 1 | 2 | 4 | 8 | 64; // in-use cap 1024, cached cap 1024
+    run(
+        Config {
+            governance,
+            ..config(SMALL_TIERS, FIVE, FIVE)
+        },
+        &[
+            Op::TryGet(tier(2)),
+            Op::TryGet(tier(0)),           // 1024 + 64 > 1024: exhausted
+            Op::Get(tier(1)),              // served over the cap
+            Op::Extend { h: 1, len: 300 }, // growth over the cap
+            Op::Freeze { h: 0 },
+            Op::TryGet(oversize(3, 5)),
+            Op::Drop { h: 0 },
+            Op::Drop { h: 0 },
+            Op::TryGet(tier(0)),
+            Op::Get(tier(2)),
+            Op::Drop { h: 0 },
+            Op::Drop { h: 0 }, // the cached cap frees one of the two
+            Op::TrimIdle,
+            Op::TrimIdle,
+        ],
+    );
+}
+
+/// Thousands of gets and drops on one thread run the thread cache's idle
+/// collection (every 4096 operations) while other buffers and views are out;
+/// `read_from` fills and grows a buffer.
+#[test]
+fn idle_collection_while_buffers_are_out() {
+    run(
+        config(SMALL_TIERS, FIVE, FIVE),
+        &[
+            Op::Get(tier(0)),
+            Op::Get(tier(0)),
+            Op::Get(tier(1)),
+            Op::Extend { h: 0, len: 30 },
+            Op::Freeze { h: 0 },
+            Op::Drop { h: 1 },
+            Op::Drop { h: 1 },
+            Op::Churn {
+                size: tier(0),
+                rounds: 70,
+            },
+            Op::Churn {
+                size: tier(1),
+                rounds: 70,
+            },
+            Op::Get(tier(0)),
+            Op::ReadFrom { h: 0, len: 100 },
+            Op::Fill { h: 0, over: 0 },
+            Op::ReadFrom { h: 0, len: 500 }, // full: grows to tier 2 first
+            Op::ReadFrom { h: 0, len: 0 },
+            Op::TrimIdle,
+        ],
+    );
+}
+
+/// Raw fuzz inputs, replayed through the same decoder as the fuzz target.
+#[test]
+fn fuzz_inputs() {
+    let inputs: &[&[u8]] = &[
+        // Config (five bytes: tracking, size recording, in-use cap) then:
+        // get tier 0, extend 300 (grows), split_to, freeze,
+        // send, trim.
+        &[
+            0, 0, 0x21, 0x09, 0x0e, 0, 0, 0, 3, 0, 44, 1, 11, 0, 7, 0, 10, 0, 24, 1, 23,
+        ],
+        // Every opcode once, with zero parameters, every opt-in on.
+        &[
+            2, 1, 0xff, 0xff, 0xff, 0, 0, 0, 1, 0, 0, 2, 0, 0, 3, 0, 0, 0, 4, 0, 0, 5, 0, 0, 6, 0,
+            0, 0, 0, 7, 0, 0, 0, 0, 8, 0, 0, 0, 9, 0, 10, 0, 11, 0, 0, 0, 12, 0, 13, 0, 0, 0, 0, 0,
+            14, 0, 0, 0, 15, 0, 0, 0, 16, 0, 0, 0, 17, 0, 0, 0, 18, 0, 19, 0, 20, 0, 0, 0, 0, 0,
+            21, 0, 22, 0, 23, 24, 0, 25, 0, 26, 0, 27, 0, 28, 29, 0, 0, 0, 30, 0, 0, 0, 31, 1,
+        ],
+    ];
+    for input in inputs {
+        model::run(&model::decode(input));
+    }
+}
