@@ -3,6 +3,9 @@
 //! Compares the pool with plain allocation (`Vec::with_capacity`,
 //! `BytesMut::with_capacity`) under the system allocator, and with the
 //! physical floor: a bare `thread_local!` stack of `Vec`s (pop, write, push).
+//! Also prices the opt-in features on the same path: size recording
+//! (`record_sizes`), zeroing on return (`zero_on_return`), and the byte
+//! budgets (`max_cached_bytes` + `max_in_use_bytes`).
 //!
 //! Run: `cargo bench --bench pool_vs_alloc`
 
@@ -10,7 +13,7 @@ use std::cell::RefCell;
 use std::hint::black_box;
 
 use bytes::{BufMut, BytesMut};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use tierpool::Pool;
 
 const PAYLOAD: [u8; 64] = [0xAB; 64];
@@ -34,17 +37,37 @@ fn floor_round_trip(size: usize) {
 }
 
 fn hot_path(c: &mut Criterion) {
-    let pool = Pool::new();
+    let variants = [
+        ("tierpool", Pool::new()),
+        (
+            "tierpool_record_sizes",
+            Pool::builder().record_sizes(true).build().unwrap(),
+        ),
+        (
+            "tierpool_zero_on_return",
+            Pool::builder().zero_on_return(true).build().unwrap(),
+        ),
+        (
+            "tierpool_budgets",
+            Pool::builder()
+                .max_cached_bytes(64 << 20)
+                .max_in_use_bytes(64 << 20)
+                .build()
+                .unwrap(),
+        ),
+    ];
     let mut group = c.benchmark_group("hot_path");
     for (size, label) in SIZES {
         group.throughput(criterion::Throughput::Elements(1));
-        group.bench_with_input(BenchmarkId::new("tierpool", label), &size, |b, &n| {
-            b.iter(|| {
-                let mut buf = pool.get(black_box(n));
-                buf.extend_from_slice(&PAYLOAD);
-                black_box(&mut buf);
-            })
-        });
+        for (name, pool) in &variants {
+            group.bench_with_input(BenchmarkId::new(*name, label), &size, |b, &n| {
+                b.iter(|| {
+                    let mut buf = pool.get(black_box(n));
+                    buf.extend_from_slice(&PAYLOAD);
+                    black_box(&mut buf);
+                })
+            });
+        }
         group.bench_with_input(BenchmarkId::new("tls_floor", label), &size, |b, &n| {
             b.iter(|| floor_round_trip(black_box(n)))
         });
@@ -72,7 +95,6 @@ fn hot_path(c: &mut Criterion) {
         );
     }
     group.finish();
-    let _ = Throughput::Bytes(0);
 }
 
 criterion_group!(benches, hot_path);

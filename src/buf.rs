@@ -64,7 +64,7 @@ unsafe impl Send for PooledBuf {}
 unsafe impl Sync for PooledBuf {}
 
 impl PooledBuf {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn from_storage(storage: Storage) -> Self {
         let ptr = storage.data();
         let cap = storage.capacity();

@@ -121,7 +121,7 @@ impl IdleStorage {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn uncount_idle(&self) {
         let block = self.block();
         if block.flags & flags::CACHED_BUDGET != 0 {
@@ -174,7 +174,7 @@ impl IdleStorage {
     }
 
     /// Hands the block out to a single holder.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn into_storage(self) -> Storage {
         debug_assert_eq!(self.block().refs.load(Ordering::Relaxed), 1);
         self.uncount_idle();

@@ -92,7 +92,7 @@ impl LocalCache {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn take_cached(&mut self, tier: usize) -> Option<IdleStorage> {
         let stack = &mut self.stacks[tier];
         let idle = stack.blocks.pop()?;
@@ -275,7 +275,7 @@ fn install(entries: &mut Vec<Option<Box<LocalCache>>>, pool: Arc<Shared>) {
 
 /// Pops an idle block of `tier` from this thread's cache for `pool`: the
 /// fast path of a get. `None` sends the caller to [`take_slow`].
-#[inline]
+#[inline(always)]
 pub(crate) fn take_cached(pool: &Arc<Shared>, tier: usize) -> Option<IdleStorage> {
     LOCAL
         .try_with(|table| {
