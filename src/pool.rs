@@ -275,6 +275,8 @@ impl Shared {
             over_budget: self.over_budget.load(Ordering::Relaxed),
             cached_bytes_limit: self.cached_budget.as_ref().map(Budget::limit),
             in_use_bytes_limit: self.in_use_budget.as_ref().map(Budget::limit),
+            cached_bytes_counted: self.cached_budget.as_ref().map(|b| b.used() as u64),
+            in_use_bytes_counted: self.in_use_budget.as_ref().map(|b| b.used() as u64),
         }
     }
 

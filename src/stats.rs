@@ -121,6 +121,16 @@ pub struct PoolStats {
     pub cached_bytes_limit: Option<usize>,
     /// The configured [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes).
     pub in_use_bytes_limit: Option<usize>,
+    /// With [`max_cached_bytes`](crate::PoolBuilder::max_cached_bytes) set:
+    /// the exact idle bytes counted against it (one shared counter, so
+    /// unlike the per-tier `cached`, which sums per-thread counters read
+    /// one after another, it is a single instant). A returning buffer is
+    /// counted just before the cap is checked, so this can exceed the cap
+    /// by one buffer per thread returning at that instant.
+    pub cached_bytes_counted: Option<u64>,
+    /// With [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes) set:
+    /// the exact bytes counted against it.
+    pub in_use_bytes_counted: Option<u64>,
 }
 
 /// Counters of one tier. See [`PoolStats`].

@@ -51,19 +51,30 @@ fn max_cached_bytes_holds_under_two_threads() {
         .build()
         .unwrap();
     let rounds = if cfg!(miri) { 2 } else { 50 };
+    // A return is counted just before the cap check: the exact counter may
+    // exceed the cap by one buffer per thread returning at that instant.
+    // (The per-tier `cached` gauges sum per-thread counters read one after
+    // another, so under concurrency they are not a single instant.)
+    let slack = 2 * 4 * KIB as u64;
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| {
                 for _ in 0..rounds {
                     let bufs: Vec<_> = (0..40).map(|_| pool.get(100)).collect();
                     drop(bufs);
-                    let cached = pool.stats().cached_bytes();
-                    assert!(cached <= limit as u64, "{cached} bytes cached over {limit}");
+                    let counted = pool.stats().cached_bytes_counted.unwrap();
+                    assert!(
+                        counted <= limit as u64 + slack,
+                        "{counted} idle bytes over {limit}"
+                    );
                 }
             });
         }
     });
-    assert!(pool.stats().cached_bytes() <= limit as u64);
+    // Quiet again: the gauges and the exact counter agree, within the cap.
+    let stats = pool.stats();
+    assert_eq!(stats.cached_bytes_counted, Some(stats.cached_bytes()));
+    assert!(stats.cached_bytes() <= limit as u64);
     assert!(pool.stats().tiers[0].dropped_over_budget > 0);
     assert_all_returned(&pool);
 }
