@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use bytes::{Buf, Bytes};
 use tierpool::{Pool, PooledBuf, SharedBuf};
 
+mod common;
+use common::assert_all_returned;
+
 struct Counting;
 
 thread_local! {
@@ -76,15 +79,6 @@ fn assert_no_alloc<R>(what: &str, f: impl FnOnce() -> R) -> R {
     let (result, n) = allocations(f);
     assert_eq!(n, 0, "{what} allocated {n} times");
     result
-}
-
-#[track_caller]
-fn assert_all_returned(pool: &Pool) {
-    let stats = pool.stats();
-    for (i, tier) in stats.tiers.iter().enumerate() {
-        assert_eq!(tier.in_use, 0, "tier {i} still has buffers out: {stats:?}");
-    }
-    assert_eq!(stats.oversize.in_use, 0, "oversize still out: {stats:?}");
 }
 
 fn filled(pool: &Pool, n: usize) -> PooledBuf {

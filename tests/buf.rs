@@ -8,16 +8,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use bytes::BufMut;
 use tierpool::{Pool, PoolError, PooledBuf};
 
-/// Asserts that no buffer of `pool` is still handed out.
-#[track_caller]
-fn assert_all_returned(pool: &Pool) {
-    let stats = pool.stats();
-    for (i, tier) in stats.tiers.iter().enumerate() {
-        assert_eq!(tier.in_use, 0, "tier {i} still has buffers out: {stats:?}");
-    }
-    assert_eq!(stats.oversize.in_use, 0, "oversize still out: {stats:?}");
-    assert_eq!(stats.oversize.in_use_bytes, 0, "oversize bytes: {stats:?}");
-}
+mod common;
+use common::{assert_all_returned, panic_message};
 
 /// `len` bytes of a pattern with period 251 (prime, so it never lines up
 /// with a power-of-two capacity). Built by doubling so it stays cheap under
@@ -32,16 +24,6 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
     }
     v.truncate(len);
     v
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else {
-        String::from("<non-string panic>")
-    }
 }
 
 #[test]

@@ -4,16 +4,8 @@
 use bytes::{Buf, Bytes, BytesMut};
 use tierpool::{Pool, SharedBuf};
 
-/// Asserts that no buffer of `pool` is still handed out.
-#[track_caller]
-fn assert_all_returned(pool: &Pool) {
-    let stats = pool.stats();
-    for (i, tier) in stats.tiers.iter().enumerate() {
-        assert_eq!(tier.in_use, 0, "tier {i} still has buffers out: {stats:?}");
-    }
-    assert_eq!(stats.oversize.in_use, 0, "oversize still out: {stats:?}");
-    assert_eq!(stats.oversize.in_use_bytes, 0, "oversize bytes: {stats:?}");
-}
+mod common;
+use common::assert_all_returned;
 
 fn frozen(pool: &Pool, bytes: &[u8]) -> SharedBuf {
     let mut buf = pool.get(bytes.len());

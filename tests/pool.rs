@@ -5,27 +5,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use tierpool::{ConfigError, Pool, PoolError, PoolStats, TierConfig, DEFAULT_TIERS};
 
-/// Asserts that no buffer of `pool` is still handed out.
-#[track_caller]
-fn assert_all_returned(pool: &Pool) {
-    let stats = pool.stats();
-    for (i, tier) in stats.tiers.iter().enumerate() {
-        assert_eq!(tier.in_use, 0, "tier {i} still has buffers out: {stats:?}");
-    }
-    assert_eq!(stats.oversize.in_use, 0, "oversize still out: {stats:?}");
-    assert_eq!(stats.oversize.in_use_bytes, 0, "oversize bytes: {stats:?}");
-}
-
-/// The message of a caught panic.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else {
-        String::from("<non-string panic>")
-    }
-}
+mod common;
+use common::{assert_all_returned, panic_message};
 
 fn tier_counts(stats: &PoolStats) -> Vec<(u64, u64)> {
     stats.tiers.iter().map(|t| (t.hits, t.misses)).collect()

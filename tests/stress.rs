@@ -13,17 +13,8 @@ use std::thread;
 use bytes::Bytes;
 use tierpool::{Pool, PoolBuilder, PooledBuf, SharedBuf, TierConfig};
 
-/// Asserts that no buffer of `pool` is still handed out.
-#[track_caller]
-fn assert_all_returned(pool: &Pool) {
-    let stats = pool.stats();
-    for (i, tier) in stats.tiers.iter().enumerate() {
-        assert_eq!(tier.in_use, 0, "tier {i} still has buffers out: {stats:?}");
-        assert_eq!(tier.hits + tier.misses, tier.returns, "tier {i}: {stats:?}");
-    }
-    assert_eq!(stats.oversize.in_use, 0, "oversize still out: {stats:?}");
-    assert_eq!(stats.oversize.in_use_bytes, 0, "oversize bytes: {stats:?}");
-}
+mod common;
+use common::{assert_all_returned, Rng};
 
 /// Tier sizes: the defaults natively, small ones under Miri.
 fn tiers() -> [usize; 3] {
@@ -39,30 +30,6 @@ fn iterations() -> usize {
         60
     } else {
         10_000
-    }
-}
-
-/// A small deterministic PRNG (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
     }
 }
 

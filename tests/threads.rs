@@ -9,16 +9,8 @@ use std::thread;
 use bytes::Bytes;
 use tierpool::{Pool, PooledBuf, SharedBuf, TierConfig};
 
-/// Asserts that no buffer of `pool` is still handed out.
-#[track_caller]
-fn assert_all_returned(pool: &Pool) {
-    let stats = pool.stats();
-    for (i, tier) in stats.tiers.iter().enumerate() {
-        assert_eq!(tier.in_use, 0, "tier {i} still has buffers out: {stats:?}");
-    }
-    assert_eq!(stats.oversize.in_use, 0, "oversize still out: {stats:?}");
-    assert_eq!(stats.oversize.in_use_bytes, 0, "oversize bytes: {stats:?}");
-}
+mod common;
+use common::assert_all_returned;
 
 fn hits_misses(pool: &Pool) -> Vec<(u64, u64)> {
     pool.stats()

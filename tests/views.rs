@@ -11,52 +11,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use bytes::{Buf, BufMut, Bytes};
 use tierpool::{Pool, PooledBuf, SharedBuf};
 
-/// Asserts that no buffer of `pool` is still handed out.
-#[track_caller]
-fn assert_all_returned(pool: &Pool) {
-    let stats = pool.stats();
-    for (i, tier) in stats.tiers.iter().enumerate() {
-        assert_eq!(tier.in_use, 0, "tier {i} still has buffers out: {stats:?}");
-    }
-    assert_eq!(stats.oversize.in_use, 0, "oversize still out: {stats:?}");
-    assert_eq!(stats.oversize.in_use_bytes, 0, "oversize bytes: {stats:?}");
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else {
-        String::from("<non-string panic>")
-    }
-}
-
-/// A small deterministic PRNG (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, self.below(i + 1));
-        }
-    }
-}
+mod common;
+use common::{assert_all_returned, panic_message, Rng};
 
 fn frozen(pool: &Pool, bytes: &[u8]) -> SharedBuf {
     let mut buf = pool.get(bytes.len());
