@@ -3,19 +3,10 @@
 
 use tierpool::{Pool, PoolError, TierConfig};
 
-const KIB: usize = 1024;
+mod common;
+use common::assert_all_returned;
 
-fn assert_all_returned(pool: &Pool) {
-    let stats = pool.stats();
-    for tier in &stats.tiers {
-        assert_eq!(
-            tier.in_use, 0,
-            "tier {} still has buffers out",
-            tier.capacity
-        );
-    }
-    assert_eq!(stats.oversize.in_use, 0);
-}
+const KIB: usize = 1024;
 
 #[test]
 fn max_cached_bytes_caps_idle_bytes_across_tiers_and_counts_the_drops() {

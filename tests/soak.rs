@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use tierpool::{Pool, PooledBuf, SharedBuf};
 
+mod common;
+use common::assert_all_returned;
+
 const MIB: u64 = 1 << 20;
 /// Idle bytes the pool may keep.
 const CACHED_LIMIT: u64 = 48 * MIB;
@@ -242,15 +245,8 @@ fn rss_stays_within_budgets_under_a_bursty_cross_thread_workload() {
         sampler.join().unwrap();
     });
 
+    assert_all_returned(&pool);
     let stats = pool.stats();
-    for tier in &stats.tiers {
-        assert_eq!(
-            tier.in_use, 0,
-            "tier {} still has buffers out",
-            tier.capacity
-        );
-    }
-    assert_eq!(stats.oversize.in_use, 0);
     assert!(stats.cached_bytes() <= CACHED_LIMIT);
     assert_eq!(stats.cached_bytes_counted, Some(stats.cached_bytes()));
     assert!(checks.load(Ordering::Relaxed) > 0);
