@@ -47,33 +47,53 @@ const DEBUG_PREVIEW: usize = 32;
 /// ```
 #[must_use = "dropping a PooledBuf returns it to the pool at once"]
 pub struct PooledBuf {
+    /// The block. Its header keeps where this buffer's region starts
+    /// ([`Storage::region_start`]); bytes before that may belong to views
+    /// split off earlier, and the region runs to the end of the block.
+    /// Keeping the offset there makes the buffer two words, passed and
+    /// returned in registers.
     storage: Storage,
-    /// Start of this buffer's region in the storage. Bytes before it may
-    /// belong to frozen views split off earlier.
-    ptr: NonNull<u8>,
-    /// Initialised bytes from `ptr`.
+    /// Initialised bytes from the region's start.
     len: usize,
-    /// Bytes from `ptr` to the end of the storage.
-    cap: usize,
 }
 
-// SAFETY: the buffer owns `[ptr, ptr + cap)` exclusively (views only cover
-// bytes before `ptr`), and `Storage` is `Send`.
+// SAFETY: the buffer owns `[ptr(), ptr() + cap())` exclusively (views only
+// cover bytes before it), and `Storage` is `Send`.
 unsafe impl Send for PooledBuf {}
 // SAFETY: `&PooledBuf` only gives `&[u8]` access to its own bytes.
 unsafe impl Sync for PooledBuf {}
 
 impl PooledBuf {
+    /// A buffer over the whole of a block nobody else holds.
     #[inline(always)]
     pub(crate) fn from_storage(storage: Storage) -> Self {
-        let ptr = storage.data();
-        let cap = storage.capacity();
-        PooledBuf {
-            storage,
-            ptr,
-            len: 0,
-            cap,
-        }
+        // SAFETY: the block was just handed out, so this buffer is its only
+        // holder, let alone its only `PooledBuf`.
+        unsafe { storage.set_region_start(0) };
+        PooledBuf { storage, len: 0 }
+    }
+
+    /// Offset of this buffer's region from the start of the block.
+    #[inline(always)]
+    fn start(&self) -> usize {
+        // SAFETY: a block has at most one `PooledBuf` (`from_storage`,
+        // `grow` and `from_parts` only build one over a block nobody else
+        // holds mutably), and this is it.
+        unsafe { self.storage.region_start() }
+    }
+
+    /// Start of this buffer's region.
+    #[inline(always)]
+    fn ptr(&self) -> NonNull<u8> {
+        // SAFETY: `start() <= capacity`, so the pointer stays within the
+        // block's allocation (or one past its end).
+        unsafe { self.storage.data().add(self.start()) }
+    }
+
+    /// Bytes from the region's start to the end of the block.
+    #[inline(always)]
+    fn cap(&self) -> usize {
+        self.storage.capacity() - self.start()
     }
 
     /// Number of bytes written.
@@ -114,7 +134,7 @@ impl PooledBuf {
     #[inline]
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.cap
+        self.cap()
     }
 
     /// The capacity of the tier the storage belongs to, or `None` for a
@@ -189,9 +209,9 @@ impl PooledBuf {
     #[inline]
     pub unsafe fn set_len(&mut self, len: usize) {
         debug_assert!(
-            len <= self.cap,
+            len <= self.cap(),
             "set_len({len}) beyond capacity {}",
-            self.cap
+            self.cap()
         );
         self.len = len;
     }
@@ -212,8 +232,8 @@ impl PooledBuf {
         // this buffer alone; `MaybeUninit` makes no claim about its contents.
         unsafe {
             std::slice::from_raw_parts_mut(
-                self.ptr.as_ptr().add(self.len).cast::<MaybeUninit<u8>>(),
-                self.cap - self.len,
+                self.ptr().as_ptr().add(self.len).cast::<MaybeUninit<u8>>(),
+                self.cap() - self.len,
             )
         }
     }
@@ -238,7 +258,7 @@ impl PooledBuf {
     #[inline]
     #[track_caller]
     pub fn reserve(&mut self, additional: usize) {
-        if self.cap - self.len < additional {
+        if self.cap() - self.len < additional {
             if let Err(err) = self.grow(additional, false) {
                 allocation_panic(err);
             }
@@ -263,7 +283,7 @@ impl PooledBuf {
     /// assert!(buf.try_reserve(100).is_ok());
     /// ```
     pub fn try_reserve(&mut self, additional: usize) -> Result<(), PoolError> {
-        if self.cap - self.len < additional {
+        if self.cap() - self.len < additional {
             self.grow(additional, true)
         } else {
             Ok(())
@@ -284,7 +304,7 @@ impl PooledBuf {
             Some(tier) => Target::Tier(tier),
             None => {
                 // Beyond the tiers: grow geometrically, as `Vec` does.
-                let doubled = self.cap.saturating_mul(2);
+                let doubled = self.cap().saturating_mul(2);
                 let fits = |n| std::alloc::Layout::from_size_align(n, pool.alignment).is_ok();
                 if doubled > needed && fits(doubled) {
                     Target::Oversize(doubled)
@@ -300,10 +320,11 @@ impl PooledBuf {
         // a different allocation from ours; `[ptr, ptr + len)` is
         // initialised.
         unsafe {
-            std::ptr::copy_nonoverlapping(self.ptr.as_ptr(), new.data().as_ptr(), self.len);
+            std::ptr::copy_nonoverlapping(self.ptr().as_ptr(), new.data().as_ptr(), self.len);
         }
-        self.ptr = new.data();
-        self.cap = new.capacity();
+        // SAFETY: `new` was just handed out; this buffer becomes its only
+        // holder.
+        unsafe { new.set_region_start(0) };
         // The old storage goes back to the pool (or stays with its views).
         drop(std::mem::replace(&mut self.storage, new));
         Ok(())
@@ -331,7 +352,7 @@ impl PooledBuf {
         unsafe {
             std::ptr::copy_nonoverlapping(
                 bytes.as_ptr(),
-                self.ptr.as_ptr().add(self.len),
+                self.ptr().as_ptr().add(self.len),
                 bytes.len(),
             );
         }
@@ -363,7 +384,7 @@ impl PooledBuf {
         self.reserve(extra);
         // SAFETY: `reserve` made room for `extra` bytes after `len`.
         unsafe {
-            std::ptr::write_bytes(self.ptr.as_ptr().add(self.len), value, extra);
+            std::ptr::write_bytes(self.ptr().as_ptr().add(self.len), value, extra);
         }
         self.len = new_len;
     }
@@ -395,15 +416,15 @@ impl PooledBuf {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn read_from(&mut self, reader: &mut impl std::io::Read) -> std::io::Result<usize> {
-        if self.len == self.cap {
-            self.reserve(self.cap.max(64));
+        if self.len == self.cap() {
+            self.reserve(self.cap().max(64));
         }
         let start = self.len;
-        let spare = self.cap - start;
+        let spare = self.cap() - start;
         // SAFETY: `[ptr + len, ptr + cap)` is our spare capacity; zeroing it
         // makes it initialised, so it can be handed to `read` as `&mut [u8]`.
         let target = unsafe {
-            let spare_ptr = self.ptr.as_ptr().add(start);
+            let spare_ptr = self.ptr().as_ptr().add(start);
             std::ptr::write_bytes(spare_ptr, 0, spare);
             std::slice::from_raw_parts_mut(spare_ptr, spare)
         };
@@ -431,7 +452,7 @@ impl PooledBuf {
     #[must_use]
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: `[ptr, ptr + len)` is initialised and ours.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+        unsafe { std::slice::from_raw_parts(self.ptr().as_ptr(), self.len) }
     }
 
     /// The written bytes, mutably.
@@ -448,28 +469,24 @@ impl PooledBuf {
     #[must_use]
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: `[ptr, ptr + len)` is initialised and ours alone.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+        unsafe { std::slice::from_raw_parts_mut(self.ptr().as_ptr(), self.len) }
     }
 
-    /// Rebuilds a buffer from a storage reference and a region of it.
+    /// Rebuilds a buffer over the bytes of `storage` from `start` to its
+    /// end, the first `len` of them written.
     ///
     /// # Safety
     ///
-    /// `[ptr, ptr + cap)` must lie in `storage` and belong to no other
-    /// holder, and its first `len` bytes must be initialised.
-    pub(crate) unsafe fn from_parts(
-        storage: Storage,
-        ptr: NonNull<u8>,
-        len: usize,
-        cap: usize,
-    ) -> Self {
-        debug_assert!(len <= cap);
-        PooledBuf {
-            storage,
-            ptr,
-            len,
-            cap,
-        }
+    /// `storage` must be the block's only reference, and its bytes from
+    /// `start` to `start + len` must be initialised (`start + len` at most
+    /// the capacity).
+    pub(crate) unsafe fn from_parts(storage: Storage, start: usize, len: usize) -> Self {
+        debug_assert!(start
+            .checked_add(len)
+            .is_some_and(|end| end <= storage.capacity()));
+        // SAFETY: the caller guarantees `storage` is the only reference.
+        unsafe { storage.set_region_start(start) };
+        PooledBuf { storage, len }
     }
 
     /// Turns the written bytes into an immutable, shareable view, without
@@ -488,11 +505,12 @@ impl PooledBuf {
     /// assert_eq!(copy, b"frozen"[..]);
     /// ```
     pub fn freeze(self) -> SharedBuf {
+        let ptr = self.ptr();
         let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so moving the
         // storage reference out of it transfers ownership exactly once.
         let storage = unsafe { std::ptr::read(&this.storage) };
-        SharedBuf::new(storage, this.ptr, this.len)
+        SharedBuf::new(storage, ptr, this.len)
     }
 
     /// Freezes the first `at` written bytes into a view and keeps writing
@@ -527,11 +545,12 @@ impl PooledBuf {
             "split_to({at}) out of bounds for a PooledBuf of length {}",
             self.len
         );
-        let view = SharedBuf::new(self.storage.share(), self.ptr, at);
-        // SAFETY: `at <= len <= cap`, so the pointer stays in the storage.
-        self.ptr = unsafe { NonNull::new_unchecked(self.ptr.as_ptr().add(at)) };
+        let start = self.start();
+        let view = SharedBuf::new(self.storage.share(), self.ptr(), at);
+        // SAFETY: this is the block's only `PooledBuf`; `start + at <= start
+        // + len <= capacity`.
+        unsafe { self.storage.set_region_start(start + at) };
         self.len -= at;
-        self.cap -= at;
         view
     }
 }
@@ -584,7 +603,7 @@ unsafe impl bytes::BufMut for PooledBuf {
 
     #[inline]
     unsafe fn advance_mut(&mut self, cnt: usize) {
-        let remaining = self.cap - self.len;
+        let remaining = self.cap() - self.len;
         assert!(
             cnt <= remaining,
             "advance_mut({cnt}) exceeds the {remaining} bytes of spare capacity"
@@ -594,9 +613,9 @@ unsafe impl bytes::BufMut for PooledBuf {
 
     #[inline]
     fn chunk_mut(&mut self) -> &mut UninitSlice {
-        if self.len == self.cap {
+        if self.len == self.cap() {
             // Double, like `Vec`: the next tier that holds twice the length.
-            self.reserve(self.cap.max(64));
+            self.reserve(self.cap().max(64));
         }
         UninitSlice::uninit(self.spare_capacity_mut())
     }
@@ -630,11 +649,11 @@ impl Extend<u8> for PooledBuf {
         let iter = iter.into_iter();
         self.reserve(iter.size_hint().0);
         for byte in iter {
-            if self.len == self.cap {
+            if self.len == self.cap() {
                 self.reserve(1);
             }
             // SAFETY: there is spare capacity for one byte.
-            unsafe { self.ptr.as_ptr().add(self.len).write(byte) };
+            unsafe { self.ptr().as_ptr().add(self.len).write(byte) };
             self.len += 1;
         }
     }
@@ -665,7 +684,7 @@ impl fmt::Debug for PooledBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PooledBuf")
             .field("len", &self.len)
-            .field("capacity", &self.cap)
+            .field("capacity", &self.cap())
             .field("tier", &self.tier())
             .field("head", &Preview(self.as_slice()))
             .finish()

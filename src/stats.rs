@@ -41,18 +41,18 @@ impl ThreadCounters {
     }
 }
 
-/// Adds `n` to a counter that only the calling thread writes.
+/// Adds `n` to a counter that only the calling thread writes; returns the
+/// new count.
 ///
 /// The `Release` store (a plain store on x86) pairs with the `Acquire`
 /// loads in [`TierTotals::add`]: a reader that sees a count also sees every
 /// count the thread made before it, so reading `hits` before `returns` can
 /// never report more buffers in use than the thread really had out.
 #[inline(always)]
-pub(crate) fn add_local(counter: &AtomicU64, n: u64) {
-    counter.store(
-        counter.load(Ordering::Relaxed).wrapping_add(n),
-        Ordering::Release,
-    );
+pub(crate) fn add_local(counter: &AtomicU64, n: u64) -> u64 {
+    let value = counter.load(Ordering::Relaxed).wrapping_add(n);
+    counter.store(value, Ordering::Release);
+    value
 }
 
 /// Adds `n` to a counter that several threads may write.

@@ -20,7 +20,7 @@ use std::ptr::NonNull;
 
 use crate::error::PoolError;
 use crate::pool::Shared;
-use crate::sync::{alloc, dealloc, fence, Arc, AtomicUsize, Ordering};
+use crate::sync::{alloc, dealloc, fence, Arc, AtomicUsize, Ordering, UnsafeCell};
 
 /// Tier index of a block that belongs to no tier (an oversize allocation).
 pub(crate) const UNPOOLED: usize = usize::MAX;
@@ -36,6 +36,8 @@ pub(crate) mod flags {
     pub(crate) const IN_USE_BUDGET: u8 = 4;
     /// Record the block in the outstanding-buffer report while out.
     pub(crate) const TRACKED: u8 = 8;
+    /// An oversize block: freed, never cached, when its last holder lets go.
+    pub(crate) const UNPOOLED: u8 = 16;
 }
 
 /// Refcounts above this abort the process, as `Arc` does: they can only be
@@ -55,6 +57,13 @@ pub(crate) struct Block {
     /// Holders of this block: the mutable buffer plus every live view.
     /// Exactly 1 while the block is idle or held by one `PooledBuf`.
     refs: AtomicUsize,
+    /// Where the `PooledBuf` holding this block starts, as an offset from
+    /// `data` (bytes before it belong to views split off earlier). Only
+    /// that buffer reads or writes it: a block has at most one, views never
+    /// look at it, and it is set anew each time a buffer takes the block.
+    /// Keeping it here keeps `PooledBuf` two words wide, so it travels in
+    /// registers.
+    region_start: UnsafeCell<usize>,
     pool: Arc<Shared>,
 }
 
@@ -88,6 +97,7 @@ impl IdleStorage {
         if tier == UNPOOLED {
             // Oversize blocks are never idle in the pool.
             flags &= !flags::CACHED_BUDGET;
+            flags |= flags::UNPOOLED;
         }
         let block = Box::new(Block {
             data,
@@ -96,6 +106,7 @@ impl IdleStorage {
             slot: pool.slot,
             flags,
             refs: AtomicUsize::new(1),
+            region_start: UnsafeCell::new(0),
             pool: Arc::clone(pool),
         });
         let idle = IdleStorage(NonNull::from(Box::leak(block)));
@@ -110,9 +121,10 @@ impl IdleStorage {
     }
 
     /// Counts the block as idle against `max_cached_bytes` (every
-    /// `IdleStorage` is counted from creation until `into_storage` or drop).
+    /// `IdleStorage` is counted from creation until `into_storage` or drop;
+    /// [`Storage::release`] leaves this to its caller).
     #[inline]
-    fn count_idle(&self) {
+    pub(crate) fn count_idle(&self) {
         let block = self.block();
         if block.flags & flags::CACHED_BUDGET != 0 {
             if let Some(budget) = &block.pool.cached_budget {
@@ -212,18 +224,20 @@ unsafe impl Send for Storage {}
 unsafe impl Sync for Storage {}
 
 impl Storage {
-    #[inline]
+    #[inline(always)]
     fn block(&self) -> &Block {
         // SAFETY: a `Storage` is a counted reference, so the block is live.
         unsafe { self.0.as_ref() }
     }
 
     /// Start of the block's memory.
+    #[inline(always)]
     pub(crate) fn data(&self) -> NonNull<u8> {
         self.block().data
     }
 
     /// Size of the block's memory.
+    #[inline(always)]
     pub(crate) fn capacity(&self) -> usize {
         self.block().capacity
     }
@@ -241,6 +255,36 @@ impl Storage {
     /// Address of the block, as a key for the outstanding-buffer report.
     pub(crate) fn key(&self) -> usize {
         self.0.as_ptr().addr()
+    }
+
+    /// Where the mutable buffer's region starts, as an offset from
+    /// [`data`](Self::data).
+    ///
+    /// # Safety
+    ///
+    /// Only the `PooledBuf` holding the block may call this (or
+    /// [`set_region_start`](Self::set_region_start)): a block has at most
+    /// one, so no other thread can be writing the offset.
+    #[inline(always)]
+    pub(crate) unsafe fn region_start(&self) -> usize {
+        // SAFETY: per the contract, the caller is the only one to access the
+        // offset, and `&self` keeps the block alive.
+        self.block().region_start.with(|start| unsafe { *start })
+    }
+
+    /// Moves the mutable buffer's region to `start` bytes from
+    /// [`data`](Self::data).
+    ///
+    /// # Safety
+    ///
+    /// As for [`region_start`](Self::region_start).
+    #[inline(always)]
+    pub(crate) unsafe fn set_region_start(&self, start: usize) {
+        debug_assert!(start <= self.capacity());
+        // SAFETY: as for `region_start`.
+        self.block()
+            .region_start
+            .with_mut(|slot| unsafe { *slot = start });
     }
 
     /// Whether `self` is the only reference to the block.
@@ -267,8 +311,11 @@ impl Storage {
         Storage(self.0)
     }
 
-    /// Gives up this reference. Returns the block when it was the last one.
-    #[inline]
+    /// Gives up this reference. Returns the block when it was the last one,
+    /// not yet counted as idle: the caller must call
+    /// [`IdleStorage::count_idle`] before anything else when the block's
+    /// flags are not zero (with no flags, counting does nothing).
+    #[inline(always)]
     fn release(self) -> Option<IdleStorage> {
         let this = ManuallyDrop::new(self);
         let refs = &this.block().refs;
@@ -283,14 +330,12 @@ impl Storage {
             // Idle blocks keep a count of 1; we are the only one left.
             refs.store(1, Ordering::Relaxed);
         }
-        let idle = IdleStorage(this.0);
-        idle.count_idle();
-        Some(idle)
+        Some(IdleStorage(this.0))
     }
 }
 
 impl Drop for Storage {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         let this = Storage(self.0);
         if let Some(idle) = this.release() {

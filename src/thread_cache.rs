@@ -25,9 +25,10 @@ use crate::sync::{Arc, CachePadded, Ordering, UnsafeCell};
 /// Most slots a cache preallocates per tier, however deep it may grow.
 const PREALLOCATED_SLOTS: usize = 256;
 
-/// Gets and returns through one thread's cache between two idle
-/// collections (see [`LocalCache::collect`]).
-pub(crate) const COLLECT_INTERVAL: u32 = 4096;
+/// Gets served from one tier of a thread's cache between two idle
+/// collections (see [`LocalCache::collect`]); on a thread that mostly
+/// returns buffers, returns to one tier between two collections.
+pub(crate) const COLLECT_INTERVAL: u64 = 4096;
 
 /// Share of the blocks that stayed unused for a whole collection period
 /// that a collection releases: three quarters, rounded up (as jemalloc's
@@ -45,6 +46,8 @@ struct LocalStack {
     limit: usize,
     /// Fewest blocks held since the last collection.
     low_water: usize,
+    /// `returns` count at which a spill runs the next collection.
+    collect_at_returns: u64,
     /// This thread's counters for the tier (also in the pool's registry).
     counters: Arc<CachePadded<TierCounters>>,
 }
@@ -55,8 +58,6 @@ struct LocalCache {
     pool: Arc<Shared>,
     counters: Arc<ThreadCounters>,
     stacks: Box<[LocalStack]>,
-    /// Operations left before the next idle collection.
-    until_collect: u32,
 }
 
 impl LocalCache {
@@ -71,6 +72,7 @@ impl LocalCache {
                 blocks: Vec::with_capacity(t.spec.thread_cache.min(PREALLOCATED_SLOTS)),
                 limit: t.spec.thread_cache,
                 low_water: 0,
+                collect_at_returns: COLLECT_INTERVAL,
                 counters: Arc::clone(tier_counters),
             })
             .collect();
@@ -78,27 +80,24 @@ impl LocalCache {
             pool,
             counters,
             stacks,
-            until_collect: COLLECT_INTERVAL,
         }
     }
 
-    /// Counts one operation; runs an idle collection every
-    /// [`COLLECT_INTERVAL`] operations.
-    #[inline(always)]
-    fn tick(&mut self) {
-        self.until_collect -= 1;
-        if self.until_collect == 0 {
-            self.collect(idle_share, false);
-        }
-    }
-
+    /// Pops the newest idle block of `tier`: the fast path of a get.
+    ///
+    /// Every [`COLLECT_INTERVAL`] hits on a tier run an idle collection; the
+    /// hit counter doubles as the clock, so the fast path keeps no other
+    /// count.
     #[inline(always)]
     fn take_cached(&mut self, tier: usize) -> Option<IdleStorage> {
         let stack = &mut self.stacks[tier];
         let idle = stack.blocks.pop()?;
-        stack.low_water = stack.low_water.min(stack.blocks.len());
-        add_local(&self.stacks[tier].counters.hits, 1);
-        self.tick();
+        if stack.blocks.len() < stack.low_water {
+            stack.low_water = stack.blocks.len();
+        }
+        if add_local(&stack.counters.hits, 1) % COLLECT_INTERVAL == 0 {
+            self.collect(idle_share, false);
+        }
         Some(idle)
     }
 
@@ -112,7 +111,6 @@ impl LocalCache {
     #[cold]
     #[inline(never)]
     fn collect(&mut self, share: fn(usize) -> usize, free_local: bool) {
-        self.until_collect = COLLECT_INTERVAL;
         for tier in 0..self.stacks.len() {
             let shared = &self.pool.tiers[tier];
             let mut freed = shared.depot.collect(share).len();
@@ -154,8 +152,7 @@ impl LocalCache {
         let stack = &mut self.stacks[tier];
         if stack.blocks.len() < stack.limit {
             stack.blocks.push(idle);
-            add_local(&self.stacks[tier].counters.returns, 1);
-            self.tick();
+            add_local(&stack.counters.returns, 1);
             None
         } else {
             Some(idle)
@@ -190,6 +187,13 @@ impl LocalCache {
         add_local(&stack.counters.dropped, rejected as u64);
         stack.blocks.extend(keep);
         stack.low_water = stack.low_water.min(stack.blocks.len());
+        // A thread that mostly returns buffers rarely hits its cache, so
+        // spills drive its collections instead.
+        let returns = stack.counters.returns.load(Ordering::Relaxed);
+        if returns >= stack.collect_at_returns {
+            stack.collect_at_returns = returns + COLLECT_INTERVAL;
+            self.collect(idle_share, false);
+        }
     }
 }
 
@@ -316,8 +320,10 @@ pub(crate) fn take_slow(pool: &Arc<Shared>, tier: usize) -> Result<IdleStorage, 
     }
 }
 
-/// Returns a block nobody holds any more to its pool.
-#[inline]
+/// Returns a block nobody holds any more to its pool. `idle` comes straight
+/// from [`Storage::release`](crate::storage::Storage), not yet counted as
+/// idle; a block with no flags needs no counting.
+#[inline(always)]
 pub(crate) fn recycle(idle: IdleStorage) {
     if idle.flags() != 0 {
         return recycle_governed(idle);
@@ -325,11 +331,12 @@ pub(crate) fn recycle(idle: IdleStorage) {
     recycle_plain(idle);
 }
 
-/// Applies the pool's opt-in behaviours to a returning block, then returns
-/// it like any other.
+/// Applies the pool's opt-in behaviours to a returning block (counting it as
+/// idle first), then returns it like any other.
 #[cold]
 #[inline(never)]
 fn recycle_governed(mut idle: IdleStorage) {
+    idle.count_idle();
     let flags = idle.flags();
     if flags & flags::ZERO_ON_RETURN != 0 {
         idle.zero();
@@ -356,15 +363,17 @@ fn recycle_governed(mut idle: IdleStorage) {
             }
         }
     }
+    if flags & flags::UNPOOLED != 0 {
+        return recycle_slow(idle);
+    }
     recycle_plain(idle);
 }
 
+/// Returns a pooled block (one without the `UNPOOLED` flag).
 #[inline(always)]
 fn recycle_plain(idle: IdleStorage) {
     let tier = idle.tier();
-    if tier == UNPOOLED {
-        return recycle_slow(idle);
-    }
+    debug_assert_ne!(tier, UNPOOLED, "oversize blocks take recycle_slow");
     // Only the block header is read here. A block of a closed pool may land
     // in this thread's entry for that pool if the entry still exists; it is
     // freed with the entry (thread exit, or a new pool taking the slot).

@@ -303,11 +303,10 @@ impl SharedBuf {
         // SAFETY: both pointers are in the same storage allocation, and the
         // view starts at or after the start of the storage.
         let offset = unsafe { self.ptr.offset_from(self.storage.data()) } as usize;
-        let cap = self.storage.capacity() - offset;
-        // SAFETY: this view is the only reference, so `[ptr, end of
-        // storage)` belongs to it alone; the first `len` bytes are
-        // initialised (they are the view's bytes).
-        Ok(unsafe { PooledBuf::from_parts(self.storage, self.ptr, self.len, cap) })
+        // SAFETY: this view is the only reference, so the storage from
+        // `offset` on belongs to it alone; the first `len` bytes from there
+        // are initialised (they are the view's bytes).
+        Ok(unsafe { PooledBuf::from_parts(self.storage, offset, self.len) })
     }
 
     pub(crate) fn advance_by(&mut self, cnt: usize) {

@@ -596,3 +596,15 @@ fn buffers_are_send_sync_and_static() {
     drop(back);
     assert_all_returned(&pool);
 }
+
+/// A `PooledBuf` is two words, so it is passed and returned in registers,
+/// and `Option<PooledBuf>` costs nothing more.
+#[test]
+fn pooled_buf_is_two_words() {
+    use std::mem::size_of;
+    assert_eq!(size_of::<tierpool::PooledBuf>(), 2 * size_of::<usize>());
+    assert_eq!(
+        size_of::<Option<tierpool::PooledBuf>>(),
+        size_of::<tierpool::PooledBuf>()
+    );
+}
