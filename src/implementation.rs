@@ -26,8 +26,13 @@
 //!   clone and slice allocate nothing;
 //! - the tier, and a strong reference to the pool, so a block can be
 //!   returned from any thread, after every `Pool` handle is gone;
-//! - copies of the pool's opt-in flags (zero on return, budgets, tracking),
-//!   so the hot path reads them from a cache line it already holds.
+//! - copies of the pool's opt-in flags (zero on return, budgets, tracking,
+//!   oversize), so the hot path reads them from a cache line it already
+//!   holds, and tests them all at once;
+//! - where the `PooledBuf` holding the block starts (it moves forward as
+//!   `split_to` freezes frames off the front). Only that buffer touches it,
+//!   and keeping it here makes a `PooledBuf` two words (block and length),
+//!   which functions pass and return in registers.
 //!
 //! A block that nobody holds is *idle*: it sits in a thread cache or a depot
 //! with a reference count of 1. The last holder to let go (the `PooledBuf`
@@ -62,8 +67,10 @@
 //!
 //! Each thread cache and each depot remembers its low-water mark: the fewest
 //! idle blocks it held since the last collection. Blocks below that mark
-//! were not needed by anyone in the meantime. Every 4096 operations a thread
-//! moves three quarters of its unneeded blocks to the depot and frees three
+//! were not needed by anyone in the meantime. Every 4096 gets served from one
+//! tier of its cache (counted by the hit counter it keeps anyway; on a
+//! thread that mostly returns buffers, every 4096 returns), a thread moves
+//! three quarters of its unneeded blocks to the depot and frees three
 //! quarters of the depot's, so retained memory decays geometrically toward
 //! the working set without a background thread;
 //! [`Pool::trim_idle`](crate::Pool::trim_idle) does a full collection on

@@ -580,8 +580,9 @@ impl Pool {
     /// since the last collection).
     ///
     /// The pool already runs a gentler collection by itself every 4096 gets
-    /// and returns on each thread (releasing three quarters of the unused
-    /// blocks), so memory decays toward the working set without a
+    /// from a tier of a thread's cache (or 4096 returns, on a thread that
+    /// mostly returns buffers), releasing three quarters of the unused
+    /// blocks, so memory decays toward the working set without a
     /// background thread; call this from a timer to release idle memory
     /// faster, or while the pool sees no traffic at all. Calling it twice in
     /// a row frees everything that stayed unused in between.

@@ -138,7 +138,7 @@ fn views_and_oversize_count_against_the_in_use_cap() {
 
 /// After a burst of `burst` outstanding buffers, a long steady phase that
 /// holds one buffer at a time lets the automatic collection (every 4096
-/// operations per thread) shrink what the pool retains to at most two
+/// cache hits per tier and thread) shrink what the pool retains to at most two
 /// buffers: the one in use and at most one idle spare.
 #[test]
 fn idle_memory_decays_to_the_working_set_without_a_background_thread() {

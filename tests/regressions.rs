@@ -314,7 +314,7 @@ fn governed_pool_caps_and_reports() {
 }
 
 /// Thousands of gets and drops on one thread run the thread cache's idle
-/// collection (every 4096 operations) while other buffers and views are out;
+/// collection (every 4096 cache hits) while other buffers and views are out;
 /// `read_from` fills and grows a buffer.
 #[test]
 fn idle_collection_while_buffers_are_out() {
