@@ -69,7 +69,14 @@ impl PooledBuf {
     pub(crate) fn from_storage(storage: Storage) -> Self {
         // SAFETY: the block was just handed out, so this buffer is its only
         // holder, let alone its only `PooledBuf`.
-        unsafe { storage.set_region_start(0) };
+        unsafe {
+            // Only written when it changed: a block handed from thread to
+            // thread keeps its header cache line shared instead of moving
+            // it between cores on every get.
+            if storage.region_start() != 0 {
+                storage.set_region_start(0);
+            }
+        }
         PooledBuf { storage, len: 0 }
     }
 
