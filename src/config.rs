@@ -7,7 +7,7 @@ use crate::pool::Pool;
 pub const DEFAULT_TIERS: [usize; 3] = [4 << 10, 64 << 10, 1 << 20];
 
 /// Bytes a thread may cache per tier by default (see [`TierConfig`]).
-pub(crate) const DEFAULT_THREAD_CACHE_BYTES: usize = 512 << 10;
+pub(crate) const DEFAULT_THREAD_CACHE_BYTES: usize = 2 << 20;
 /// Most buffers a thread caches per tier by default.
 const DEFAULT_THREAD_CACHE_MAX: usize = 64;
 /// Bytes each tier's global depot may keep by default.
@@ -22,12 +22,16 @@ const DEFAULT_DEPOT_MIN: usize = 4;
 ///
 /// | limit | default | 4 KiB | 64 KiB | 1 MiB |
 /// |---|---|---|---|---|
-/// | [`thread_cache`](Self::thread_cache) | 512 KiB / capacity, clamped to 1..=64 | 64 | 8 | 1 |
+/// | [`thread_cache`](Self::thread_cache) | 2 MiB / capacity, clamped to 1..=64 | 64 | 32 | 2 |
 /// | [`depot`](Self::depot) | 8 MiB / capacity, at least 4 | 2048 | 128 | 8 |
 ///
-/// With the default tiers a thread pins at most 1.75 MiB per pool in its
+/// With the default tiers a thread pins at most 4.25 MiB per pool in its
 /// caches and the depots keep at most 24 MiB; buffers beyond those bounds go
-/// back to the allocator.
+/// back to the allocator, and idle collection hands back what stays unused.
+/// Caches move buffers to and from the depot in batches of half their
+/// depth, so deeper caches mean fewer trips to the depot's lock when buffers
+/// flow from one thread to another; [`PoolBuilder::thread_cache_bytes`]
+/// trades that for memory.
 ///
 /// # Examples
 ///
@@ -234,7 +238,7 @@ impl PoolBuilder {
     /// per-thread cache depth of each tier is derived:
     /// `bytes / capacity`, clamped to 1..=64 (a thread keeps at least one
     /// buffer per tier so a steady get/drop loop never reaches the depot).
-    /// The default is 512 KiB. Tiers with an explicit
+    /// The default is 2 MiB. Tiers with an explicit
     /// [`thread_cache`](Self::thread_cache) depth ignore it.
     ///
     /// # Examples
@@ -535,10 +539,10 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            vec![(4096, 64, 2048), (65536, 8, 128), (1 << 20, 1, 8)]
+            vec![(4096, 64, 2048), (65536, 32, 128), (1 << 20, 2, 8)]
         );
-        assert_eq!(config.tiers[0].batch, 32);
-        assert_eq!(config.tiers[2].batch, 1);
+        let batches: Vec<usize> = config.tiers.iter().map(|t| t.batch).collect();
+        assert_eq!(batches, vec![32, 16, 1]);
     }
 
     #[test]
