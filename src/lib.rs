@@ -85,6 +85,7 @@ mod depot;
 mod error;
 pub mod implementation;
 mod pool;
+mod router;
 mod stats;
 mod storage;
 mod sync;

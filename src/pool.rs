@@ -8,6 +8,7 @@ use crate::buf::PooledBuf;
 use crate::config::{PoolBuilder, PoolConfig, TierSpec};
 use crate::depot::Depot;
 use crate::error::PoolError;
+use crate::router::Router;
 use crate::stats::{
     add_shared, OversizeCounters, PoolStats, ThreadCounters, TierStats, TierTotals,
 };
@@ -69,6 +70,8 @@ struct Registry {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) tiers: Box<[TierShared]>,
+    /// Finds the tier of a requested capacity.
+    router: Router,
     pub(crate) alignment: usize,
     /// This pool's index into every thread's table of caches.
     pub(crate) slot: usize,
@@ -107,9 +110,7 @@ impl Shared {
     /// The index of the smallest tier that holds `capacity` bytes.
     #[inline(always)]
     pub(crate) fn route(&self, capacity: usize) -> Option<usize> {
-        self.tiers
-            .iter()
-            .position(|tier| capacity <= tier.spec.capacity)
+        self.router.route(capacity)
     }
 
     /// Hands out storage for `target`, applying the in-use cap and the
@@ -404,6 +405,13 @@ impl Pool {
                     depot: Depot::new(spec.depot),
                 })
                 .collect(),
+            router: Router::new(
+                &config
+                    .tiers
+                    .iter()
+                    .map(|spec| spec.capacity)
+                    .collect::<Vec<_>>(),
+            ),
             alignment: config.alignment,
             slot: acquire_slot(),
             closed: AtomicBool::new(false),
