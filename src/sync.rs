@@ -21,6 +21,24 @@ pub(crate) type StaticMutex<T> = parking_lot::Mutex<T>;
 #[cfg(miri)]
 pub(crate) type StaticMutex<T> = self::std_impl::StdMutex<T>;
 
+/// Declares a thread-local with a constant initialiser and no destructor:
+/// `const`-initialised under `std`, so reading it is a plain thread-local
+/// load with no lazy-initialisation check; lazily initialised under loom,
+/// whose `thread_local!` has no `const` form.
+macro_rules! const_thread_local {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        #[cfg(not(loom))]
+        std::thread_local! {
+            $(#[$attr])* static $name: $t = const { $init };
+        }
+        #[cfg(loom)]
+        loom::thread_local! {
+            $(#[$attr])* static $name: $t = $init;
+        }
+    };
+}
+pub(crate) use const_thread_local;
+
 #[cfg(not(loom))]
 mod std_impl {
     pub(crate) use std::alloc::{alloc, dealloc};

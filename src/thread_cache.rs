@@ -11,15 +11,25 @@
 //! so an entry left behind by a closed pool is recognised (and freed) when
 //! the new pool's entry replaces it.
 //!
-//! Re-entrancy: code that runs while a thread's table is borrowed allocates
-//! and frees blocks, takes depot and registry locks, and drops whole cache
-//! entries, but never drops a `Storage` (the only thing that calls back into
-//! this module) and never runs user code.
+//! The fast paths skip the table: a destructor-free thread-local, `LAST`,
+//! points at the cache the thread used last, and a get or a return for that
+//! pool goes straight to it (one thread-local load and a pointer compare).
+//! Every path through the table remembers the cache it found there.
+//!
+//! Re-entrancy: code that runs while a thread's table or a cache is borrowed
+//! allocates and frees blocks, takes depot and registry locks, and drops
+//! whole cache entries, but never drops a `Storage` (the only thing that
+//! calls back into this module) and never runs user code. So a cache is
+//! never borrowed twice: not through the table and `LAST` at once, and not
+//! through `LAST` twice.
 
 use crate::error::PoolError;
 use crate::pool::Shared;
 use crate::stats::{add_local, add_shared, ThreadCounters, TierCounters};
 use crate::storage::{flags, IdleStorage, UNPOOLED};
+use std::cell::Cell;
+use std::ptr::NonNull;
+
 use crate::sync::{Arc, CachePadded, Ordering, UnsafeCell};
 
 /// Most slots a cache preallocates per tier, however deep it may grow.
@@ -214,9 +224,57 @@ impl Drop for LocalCache {
     }
 }
 
+/// One thread's cache for one pool, at a fixed heap address that [`LAST`]
+/// may point to. Owned by the thread's [`LocalTable`].
+struct CacheBox(NonNull<LocalCache>);
+
+impl CacheBox {
+    fn new(cache: LocalCache) -> Self {
+        Self(NonNull::from(Box::leak(Box::new(cache))))
+    }
+
+    /// Makes this the cache the fast paths try first.
+    fn remember(&self) {
+        let _ = LAST.try_with(|last| last.set(Some(self.0)));
+    }
+}
+
+impl std::ops::Deref for CacheBox {
+    type Target = LocalCache;
+
+    fn deref(&self) -> &LocalCache {
+        // SAFETY: the box owns the cache until it drops; the only other
+        // pointer to it, `LAST`, is only used while no table borrow is
+        // live (see the module docs), so no `&mut` to it exists now.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl std::ops::DerefMut for CacheBox {
+    fn deref_mut(&mut self) -> &mut LocalCache {
+        // SAFETY: as for `deref`; `&mut self` rules out other borrows
+        // through the table.
+        unsafe { self.0.as_mut() }
+    }
+}
+
+impl Drop for CacheBox {
+    fn drop(&mut self) {
+        // Forget the shortcut first, so nothing can reach a freed cache.
+        let _ = LAST.try_with(|last| {
+            if last.get() == Some(self.0) {
+                last.set(None);
+            }
+        });
+        // SAFETY: the pointer came from `Box::leak` in `new` and is freed
+        // only here, once.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
 /// One thread's caches, indexed by pool slot.
 struct LocalTable {
-    entries: UnsafeCell<Vec<Option<Box<LocalCache>>>>,
+    entries: UnsafeCell<Vec<Option<CacheBox>>>,
 }
 
 impl LocalTable {
@@ -228,7 +286,7 @@ impl LocalTable {
 
     /// Runs `f` on the table.
     #[inline(always)]
-    fn with<R>(&self, f: impl FnOnce(&mut Vec<Option<Box<LocalCache>>>) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut Vec<Option<CacheBox>>) -> R) -> R {
         self.entries.with_mut(|entries| {
             // SAFETY: the table belongs to this thread alone (it is a
             // thread-local), and `f` never re-enters this module (see the
@@ -258,9 +316,32 @@ crate::sync::thread_local! {
     static LOCAL: LocalTable = LocalTable::new();
 }
 
+crate::sync::const_thread_local! {
+    /// The cache this thread used last, if it still exists: the fast paths
+    /// try it before the table. It needs no destructor, so reading it is a
+    /// plain thread-local load. Every `CacheBox` clears it before freeing
+    /// the cache it points to.
+    static LAST: Cell<Option<NonNull<LocalCache>>> = Cell::new(None);
+}
+
+/// This thread's cache for `pool`, if it is the one used last.
+///
+/// The pointer is valid (see [`LAST`]); the caller may turn it into a
+/// `&mut` only while no table borrow is live, which holds everywhere in
+/// this module outside `LocalTable::with`.
+#[inline(always)]
+fn last_cache(pool: *const Shared) -> Option<NonNull<LocalCache>> {
+    let last = LAST.try_with(Cell::get).ok().flatten()?;
+    // SAFETY: `LAST` only points at live caches of this thread (cleared by
+    // `CacheBox::drop` before the cache is freed); reading `pool` through a
+    // shared reference is fine as no `&mut` to the cache is live here.
+    let cached_pool = Arc::as_ptr(unsafe { &last.as_ref().pool });
+    std::ptr::eq(cached_pool, pool).then_some(last)
+}
+
 /// The index of the entry for `pool` in `entries`, if there is one.
 #[inline(always)]
-fn find(entries: &[Option<Box<LocalCache>>], pool: *const Shared, slot: usize) -> bool {
+fn find(entries: &[Option<CacheBox>], pool: *const Shared, slot: usize) -> bool {
     matches!(entries.get(slot), Some(Some(cache)) if std::ptr::eq(Arc::as_ptr(&cache.pool), pool))
 }
 
@@ -268,12 +349,12 @@ fn find(entries: &[Option<Box<LocalCache>>], pool: *const Shared, slot: usize) -
 /// pool left in its slot.
 #[cold]
 #[inline(never)]
-fn install(entries: &mut Vec<Option<Box<LocalCache>>>, pool: Arc<Shared>) {
+fn install(entries: &mut Vec<Option<CacheBox>>, pool: Arc<Shared>) {
     let slot = pool.slot;
     if entries.len() <= slot {
         entries.resize_with(slot + 1, || None);
     }
-    let stale = entries[slot].replace(Box::new(LocalCache::new(pool)));
+    let stale = entries[slot].replace(CacheBox::new(LocalCache::new(pool)));
     drop(stale);
 }
 
@@ -281,10 +362,22 @@ fn install(entries: &mut Vec<Option<Box<LocalCache>>>, pool: Arc<Shared>) {
 /// fast path of a get. `None` sends the caller to [`take_slow`].
 #[inline(always)]
 pub(crate) fn take_cached(pool: &Arc<Shared>, tier: usize) -> Option<IdleStorage> {
+    match last_cache(Arc::as_ptr(pool)) {
+        // SAFETY: see `last_cache`: no table borrow is live here.
+        Some(mut cache) => unsafe { cache.as_mut() }.take_cached(tier),
+        None => take_cached_from_table(pool, tier),
+    }
+}
+
+/// [`take_cached`] when the pool is not the one this thread used last: finds
+/// its cache in the table (if there is one) and remembers it.
+#[inline(never)]
+fn take_cached_from_table(pool: &Arc<Shared>, tier: usize) -> Option<IdleStorage> {
     LOCAL
         .try_with(|table| {
             table.with(|entries| match entries.get_mut(pool.slot) {
                 Some(Some(cache)) if std::ptr::eq(Arc::as_ptr(&cache.pool), Arc::as_ptr(pool)) => {
+                    cache.remember();
                     cache.take_cached(tier)
                 }
                 _ => None,
@@ -305,10 +398,13 @@ pub(crate) fn take_slow(pool: &Arc<Shared>, tier: usize) -> Result<IdleStorage, 
                 install(entries, Arc::clone(pool));
             }
             match &mut entries[slot] {
-                Some(cache) => match cache.take_cached(tier) {
-                    Some(idle) => Ok(idle),
-                    None => cache.refill(tier),
-                },
+                Some(cache) => {
+                    cache.remember();
+                    match cache.take_cached(tier) {
+                        Some(idle) => Ok(idle),
+                        None => cache.refill(tier),
+                    }
+                }
                 None => unreachable!("the entry was just installed"),
             }
         })
@@ -375,8 +471,22 @@ fn recycle_plain(idle: IdleStorage) {
     let tier = idle.tier();
     debug_assert_ne!(tier, UNPOOLED, "oversize blocks take recycle_slow");
     // Only the block header is read here. A block of a closed pool may land
-    // in this thread's entry for that pool if the entry still exists; it is
-    // freed with the entry (thread exit, or a new pool taking the slot).
+    // in this thread's cache for that pool if the cache still exists; it is
+    // freed with the cache (thread exit, or a new pool taking the slot).
+    match last_cache(idle.pool_ptr()) {
+        // SAFETY: see `last_cache`: no table borrow is live here.
+        Some(mut cache) => match unsafe { cache.as_mut() }.put_cached(tier, idle) {
+            None => {}
+            Some(idle) => recycle_slow(idle),
+        },
+        None => recycle_via_table(idle, tier),
+    }
+}
+
+/// [`recycle_plain`] when the block's pool is not the one this thread used
+/// last: finds its cache in the table (if there is one) and remembers it.
+#[inline(never)]
+fn recycle_via_table(idle: IdleStorage, tier: usize) {
     let key = idle.pool_ptr();
     let slot = idle.slot();
     let mut pending = Some(idle);
@@ -384,6 +494,7 @@ fn recycle_plain(idle: IdleStorage) {
         table.with(|entries| {
             if let Some(Some(cache)) = entries.get_mut(slot) {
                 if std::ptr::eq(Arc::as_ptr(&cache.pool), key) {
+                    cache.remember();
                     if let Some(idle) = pending.take() {
                         pending = cache.put_cached(tier, idle);
                     }
@@ -425,7 +536,10 @@ fn recycle_slow(idle: IdleStorage) {
                 install(entries, Arc::clone(pool));
             }
             match &mut entries[slot] {
-                Some(cache) => cache.put(tier, idle),
+                Some(cache) => {
+                    cache.remember();
+                    cache.put(tier, idle);
+                }
                 None => unreachable!("the entry was just installed"),
             }
         })
