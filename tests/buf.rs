@@ -225,7 +225,9 @@ fn try_reserve_errors_leave_the_buffer_unchanged() {
 #[test]
 #[cfg_attr(miri, ignore)] // Miri aborts on a near-isize::MAX allocation instead of failing it.
 fn try_reserve_reports_allocation_failure() {
-    let pool = Pool::builder().build().unwrap();
+    // Alignment 1: at the default 64, isize::MAX bytes is not a valid layout
+    // and the error would be `CapacityOverflow`.
+    let pool = Pool::builder().alignment(1).build().unwrap();
     let mut buf = pool.get(10);
     buf.extend_from_slice(b"abc");
     let err = buf.try_reserve(isize::MAX as usize - 3).unwrap_err();

@@ -215,12 +215,13 @@ fn thread_cache_bytes_sets_the_default_depth() {
 
 #[test]
 fn every_buffer_is_aligned_pooled_or_not_grown_or_not() {
-    for alignment in [1, 64, 4096] {
-        let pool = Pool::builder()
-            .tiers([512, 8 * KIB])
-            .alignment(alignment)
-            .build()
-            .unwrap();
+    // `None`: the default, a cache line.
+    for (setting, alignment) in [(Some(1), 1), (None, 64), (Some(64), 64), (Some(4096), 4096)] {
+        let mut builder = Pool::builder().tiers([512, 8 * KIB]);
+        if let Some(setting) = setting {
+            builder = builder.alignment(setting);
+        }
+        let pool = builder.build().unwrap();
         let mut bufs = vec![pool.get(10), pool.get(600), pool.get(100 * KIB)];
         let mut grown = pool.get(10);
         grown.resize(9 * KIB, 1); // moves to an oversize allocation

@@ -219,8 +219,13 @@ fn try_get_reports_oversize_requests() {
 fn try_get_reports_allocation_failure() {
     // A tier this large passes validation (the layout is valid) but no
     // allocator can provide it.
+    // (Alignment 1: at the default 64 this size is not a valid layout.)
     let huge = isize::MAX as usize;
-    let pool = Pool::builder().tiers([64, huge]).build().unwrap();
+    let pool = Pool::builder()
+        .alignment(1)
+        .tiers([64, huge])
+        .build()
+        .unwrap();
     let err = pool.try_get(65).unwrap_err();
     assert_eq!(err, PoolError::AllocFailed { size: huge });
     assert_eq!(
