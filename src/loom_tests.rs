@@ -204,6 +204,7 @@ impl Stamp {
 fn get_filled(pool: &Pool, tracker: &Tracker, id: u8) -> (PooledBuf, Stamp) {
     let mut buf = pool.get(HEADER + PATTERN);
     assert_eq!(buf.tier(), Some(TIER));
+    assert_eq!(buf.capacity(), TIER, "a fresh buffer spans its whole block");
     let stamp = tracker.fill(&mut buf, id);
     stamp.check_buf(&buf);
     (buf, stamp)
@@ -372,6 +373,42 @@ fn last_view_drop_races_clone() {
         };
         cloner.join().unwrap();
         dropper.join().unwrap();
+        assert_settled(&pool, &tracker, 3);
+    });
+}
+
+/// A codec splits a frame off the front of its buffer (moving the buffer's
+/// region start, kept in the block header) and hands the frame to another
+/// thread, then keeps writing after it. Either thread may drop the last
+/// reference; both then get a buffer, so the block is reused at once by
+/// whichever thread recycled it, and the reuse resets the region start.
+/// Loom checks that the owner's writes of the region start happen before
+/// the next holder's, on whatever thread that is.
+#[test]
+fn split_frame_dropped_on_another_thread() {
+    run_model("split_frame_dropped_on_another_thread", || {
+        let pool = tiny_pool(2, 2);
+        let tracker = Tracker::new();
+        let (mut buf, stamp) = get_filled(&pool, &tracker, 1);
+        let frame = buf.split_to(HEADER + PATTERN);
+        assert!(buf.is_empty());
+        assert_eq!(buf.capacity(), TIER - HEADER - PATTERN);
+        let receiver = {
+            let (pool, tracker) = (pool.clone(), tracker.clone());
+            thread::spawn(move || {
+                stamp.check(&frame[HEADER..]);
+                drop(frame);
+                let (buf, again) = get_filled(&pool, &tracker, 2);
+                again.check_buf(&buf);
+            })
+        };
+        buf.extend_from_slice(&[9; PATTERN]);
+        assert_eq!(&buf[..], &[9; PATTERN]);
+        drop(buf);
+        let (buf, again) = get_filled(&pool, &tracker, 3);
+        again.check_buf(&buf);
+        drop(buf);
+        receiver.join().unwrap();
         assert_settled(&pool, &tracker, 3);
     });
 }
