@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 
@@ -463,13 +464,15 @@ fn bench_pipeline<T: Send>(
     id: BenchmarkId,
     produce: impl Fn() -> T,
 ) {
-    let full = ArrayQueue::<Vec<T>>::new(BATCHES_IN_FLIGHT);
-    let empty = ArrayQueue::<Vec<T>>::new(BATCHES_IN_FLIGHT + 1);
+    // Each on its own cache line: the consumer bumps `consumed` once per
+    // batch, which must not evict the queue fields the producer reads.
+    let full = CachePadded::new(ArrayQueue::<Vec<T>>::new(BATCHES_IN_FLIGHT));
+    let empty = CachePadded::new(ArrayQueue::<Vec<T>>::new(BATCHES_IN_FLIGHT + 1));
     for _ in 0..=BATCHES_IN_FLIGHT {
         push_spinning(&empty, Vec::with_capacity(BATCH));
     }
-    let consumed = AtomicU64::new(0);
-    let stop = AtomicBool::new(false);
+    let consumed = CachePadded::new(AtomicU64::new(0));
+    let stop = CachePadded::new(AtomicBool::new(false));
     thread::scope(|s| {
         s.spawn(|| {
             let mut idle_spins = 0u32;
