@@ -67,7 +67,10 @@ struct LocalStack {
 struct LocalCache {
     pool: Arc<Shared>,
     counters: Arc<ThreadCounters>,
-    stacks: Box<[LocalStack]>,
+    /// Padded: every get and return writes its stack, and without padding
+    /// two threads' stacks can share a cache line (allocators such as
+    /// jemalloc pack small objects of different threads side by side).
+    stacks: Box<[CachePadded<LocalStack>]>,
 }
 
 impl LocalCache {
@@ -78,12 +81,14 @@ impl LocalCache {
             .tiers
             .iter()
             .zip(counters.tiers.iter())
-            .map(|(t, tier_counters)| LocalStack {
-                blocks: Vec::with_capacity(t.spec.thread_cache.min(PREALLOCATED_SLOTS)),
-                limit: t.spec.thread_cache,
-                low_water: 0,
-                collect_at_returns: COLLECT_INTERVAL,
-                counters: Arc::clone(tier_counters),
+            .map(|(t, tier_counters)| {
+                CachePadded::new(LocalStack {
+                    blocks: Vec::with_capacity(t.spec.thread_cache.min(PREALLOCATED_SLOTS)),
+                    limit: t.spec.thread_cache,
+                    low_water: 0,
+                    collect_at_returns: COLLECT_INTERVAL,
+                    counters: Arc::clone(tier_counters),
+                })
             })
             .collect();
         Self {
