@@ -466,10 +466,15 @@ fn bench_pipeline<T: Send>(
 ) {
     // Each on its own cache line: the consumer bumps `consumed` once per
     // batch, which must not evict the queue fields the producer reads.
-    let full = CachePadded::new(ArrayQueue::<Vec<T>>::new(BATCHES_IN_FLIGHT));
-    let empty = CachePadded::new(ArrayQueue::<Vec<T>>::new(BATCHES_IN_FLIGHT + 1));
+    // The queues' slots are padded too: unpadded, the two small slot arrays
+    // could share a cache line on the heap, which one thread writes while
+    // the other reads the neighbour.
+    let full = CachePadded::new(ArrayQueue::<CachePadded<Vec<T>>>::new(BATCHES_IN_FLIGHT));
+    let empty = CachePadded::new(ArrayQueue::<CachePadded<Vec<T>>>::new(
+        BATCHES_IN_FLIGHT + 1,
+    ));
     for _ in 0..=BATCHES_IN_FLIGHT {
-        push_spinning(&empty, Vec::with_capacity(BATCH));
+        push_spinning(&empty, CachePadded::new(Vec::with_capacity(BATCH)));
     }
     let consumed = CachePadded::new(AtomicU64::new(0));
     let stop = CachePadded::new(AtomicBool::new(false));
