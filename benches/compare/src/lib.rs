@@ -37,10 +37,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use crossbeam_queue::ArrayQueue;
-use crossbeam_utils::CachePadded;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
 
 /// What a user writes into a buffer in the 64-byte scenarios.
 pub const PAYLOAD: [u8; 64] = [0xA5; 64];
