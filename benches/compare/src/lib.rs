@@ -7,7 +7,8 @@
 //!
 //! 1. `hot_path`: get(n) + write 64 B + drop, one thread, at 4 KiB, 64 KiB,
 //!    1 MiB and a fixed pseudo-random `mixed` size sequence.
-//! 2. `fill_freeze`: get(n) + write n bytes + freeze + two slices + drop all.
+//! 2. `fill_freeze`: get(n) + write n bytes + freeze + two slices + drop all;
+//!    `copy_floor` copies the same n bytes into one warm buffer, the limit.
 //! 3. `producer_consumer`: get + write 64 B on the bench thread, hand over in
 //!    batches of 32 through a bounded lock-free queue, drop on a consumer
 //!    thread; both threads spin rather than park, so the figure is the cost
@@ -391,6 +392,18 @@ fn fill_freeze(c: &mut Criterion, allocator: &str) {
                 let head = frozen.slice(..half);
                 let tail = frozen.slice(half..);
                 black_box((&frozen, &head, &tail));
+            })
+        });
+        // The copy floor: the same n-byte copy into one warm, 64-byte
+        // aligned buffer, with no allocation, freeze or slice. Nothing that
+        // fills n bytes can beat it.
+        let mut scratch = vec![0u8; n + 64];
+        let offset = scratch.as_ptr().align_offset(64);
+        let dst = &mut scratch[offset..offset + n];
+        group.bench_function(BenchmarkId::new("copy_floor", label), |b| {
+            b.iter(|| {
+                dst.copy_from_slice(black_box(src));
+                black_box(&*dst);
             })
         });
         group.bench_function(BenchmarkId::new("tierpool_into_bytes", label), |b| {
