@@ -322,18 +322,15 @@ impl PooledBuf {
                 }
             }
         };
-        let new = Shared::handout(pool, target, needed, strict)?;
-        // SAFETY: the new storage has room for `needed >= len` bytes and is
-        // a different allocation from ours; `[ptr, ptr + len)` is
-        // initialised.
+        let mut new = PooledBuf::from_storage(Shared::handout(pool, target, needed, strict)?);
+        // SAFETY: the new buffer has room for `needed >= len` bytes in a
+        // different allocation from ours; `[ptr, ptr + len)` is initialised.
         unsafe {
-            std::ptr::copy_nonoverlapping(self.ptr().as_ptr(), new.data().as_ptr(), self.len);
+            std::ptr::copy_nonoverlapping(self.ptr().as_ptr(), new.ptr().as_ptr(), self.len);
         }
-        // SAFETY: `new` was just handed out; this buffer becomes its only
-        // holder.
-        unsafe { new.set_region_start(0) };
+        new.len = self.len;
         // The old storage goes back to the pool (or stays with its views).
-        drop(std::mem::replace(&mut self.storage, new));
+        *self = new;
         Ok(())
     }
 

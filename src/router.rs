@@ -23,7 +23,7 @@ pub(crate) struct Router {
 impl Router {
     /// A router for `capacities`, which must be ascending, distinct and
     /// fewer than `u32::MAX` (the pool's configuration checks the first two).
-    pub(crate) fn new(capacities: &[usize]) -> Self {
+    pub(crate) fn new(capacities: Box<[usize]>) -> Self {
         debug_assert!(capacities.windows(2).all(|w| w[0] < w[1]));
         let tier_count = u32::try_from(capacities.len()).expect("fewer than 2^32 tiers");
         let mut first = [tier_count; LENGTHS];
@@ -37,10 +37,7 @@ impl Router {
                 *first = tier as u32;
             }
         }
-        Self {
-            capacities: capacities.into(),
-            first,
-        }
+        Self { capacities, first }
     }
 
     /// The index of the smallest tier that holds `capacity` bytes, or `None`
@@ -80,7 +77,7 @@ mod tests {
             &[usize::MAX / 2, usize::MAX],
         ];
         for &capacities in sets {
-            let router = Router::new(capacities);
+            let router = Router::new(capacities.into());
             let mut probes = vec![0, 1, 2, usize::MAX - 1, usize::MAX];
             for &c in capacities {
                 probes.extend([c - 1, c, c.saturating_add(1)]);

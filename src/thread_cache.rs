@@ -23,13 +23,13 @@
 //! never borrowed twice: not through the table and `LAST` at once, and not
 //! through `LAST` twice.
 
+use std::cell::Cell;
+use std::ptr::NonNull;
+
 use crate::error::PoolError;
 use crate::pool::Shared;
 use crate::stats::{add_local, add_shared, ThreadCounters, TierCounters};
 use crate::storage::{flags, IdleStorage, UNPOOLED};
-use std::cell::Cell;
-use std::ptr::NonNull;
-
 use crate::sync::{Arc, CachePadded, Ordering, UnsafeCell};
 
 /// Most slots a cache preallocates per tier, however deep it may grow.
@@ -344,10 +344,19 @@ fn last_cache(pool: *const Shared) -> Option<NonNull<LocalCache>> {
     std::ptr::eq(cached_pool, pool).then_some(last)
 }
 
-/// The index of the entry for `pool` in `entries`, if there is one.
+/// This thread's cache for `pool` (whose slot is `slot`), if it has one: the
+/// entry in that slot, unless it belongs to a closed pool that had the slot
+/// before.
 #[inline(always)]
-fn find(entries: &[Option<CacheBox>], pool: *const Shared, slot: usize) -> bool {
-    matches!(entries.get(slot), Some(Some(cache)) if std::ptr::eq(Arc::as_ptr(&cache.pool), pool))
+fn entry(
+    entries: &mut [Option<CacheBox>],
+    pool: *const Shared,
+    slot: usize,
+) -> Option<&mut CacheBox> {
+    match entries.get_mut(slot) {
+        Some(Some(cache)) if std::ptr::eq(Arc::as_ptr(&cache.pool), pool) => Some(cache),
+        _ => None,
+    }
 }
 
 /// Creates this thread's cache for `pool`, replacing whatever entry a closed
@@ -380,12 +389,10 @@ pub(crate) fn take_cached(pool: &Arc<Shared>, tier: usize) -> Option<IdleStorage
 fn take_cached_from_table(pool: &Arc<Shared>, tier: usize) -> Option<IdleStorage> {
     LOCAL
         .try_with(|table| {
-            table.with(|entries| match entries.get_mut(pool.slot) {
-                Some(Some(cache)) if std::ptr::eq(Arc::as_ptr(&cache.pool), Arc::as_ptr(pool)) => {
-                    cache.remember();
-                    cache.take_cached(tier)
-                }
-                _ => None,
+            table.with(|entries| {
+                let cache = entry(entries, Arc::as_ptr(pool), pool.slot)?;
+                cache.remember();
+                cache.take_cached(tier)
             })
         })
         .unwrap_or(None)
@@ -399,7 +406,7 @@ pub(crate) fn take_slow(pool: &Arc<Shared>, tier: usize) -> Result<IdleStorage, 
     let local = LOCAL.try_with(|table| {
         table.with(|entries| {
             let slot = pool.slot;
-            if !find(entries, Arc::as_ptr(pool), slot) {
+            if entry(entries, Arc::as_ptr(pool), slot).is_none() {
                 install(entries, Arc::clone(pool));
             }
             match &mut entries[slot] {
@@ -497,12 +504,10 @@ fn recycle_via_table(idle: IdleStorage, tier: usize) {
     let mut pending = Some(idle);
     let _ = LOCAL.try_with(|table| {
         table.with(|entries| {
-            if let Some(Some(cache)) = entries.get_mut(slot) {
-                if std::ptr::eq(Arc::as_ptr(&cache.pool), key) {
-                    cache.remember();
-                    if let Some(idle) = pending.take() {
-                        pending = cache.put_cached(tier, idle);
-                    }
+            if let Some(cache) = entry(entries, key, slot) {
+                cache.remember();
+                if let Some(idle) = pending.take() {
+                    pending = cache.put_cached(tier, idle);
                 }
             }
         })
@@ -537,7 +542,7 @@ fn recycle_slow(idle: IdleStorage) {
             let Some(idle) = pending.take() else { return };
             let pool = idle.pool();
             let slot = pool.slot;
-            if !find(entries, Arc::as_ptr(pool), slot) {
+            if entry(entries, Arc::as_ptr(pool), slot).is_none() {
                 install(entries, Arc::clone(pool));
             }
             match &mut entries[slot] {
@@ -562,7 +567,7 @@ pub(crate) fn record_size(pool: &Arc<Shared>, size: usize) {
     let _ = LOCAL.try_with(|table| {
         table.with(|entries| {
             let slot = pool.slot;
-            if !find(entries, Arc::as_ptr(pool), slot) {
+            if entry(entries, Arc::as_ptr(pool), slot).is_none() {
                 install(entries, Arc::clone(pool));
             }
             if let Some(Some(cache)) = entries.get(slot) {
@@ -581,12 +586,10 @@ pub(crate) fn trim_local(pool: &Shared) -> Vec<u64> {
     let mut blocks = Vec::new();
     let _ = LOCAL.try_with(|table| {
         table.with(|entries| {
-            if find(entries, pool, pool.slot) {
-                if let Some(cache) = &mut entries[pool.slot] {
-                    for (tier, stack) in cache.stacks.iter_mut().enumerate() {
-                        freed[tier] = stack.blocks.len() as u64;
-                        blocks.append(&mut stack.blocks);
-                    }
+            if let Some(cache) = entry(entries, pool, pool.slot) {
+                for (tier, stack) in cache.stacks.iter_mut().enumerate() {
+                    freed[tier] = stack.blocks.len() as u64;
+                    blocks.append(&mut stack.blocks);
                 }
             }
         })
@@ -601,14 +604,12 @@ pub(crate) fn trim_local(pool: &Shared) -> Vec<u64> {
 pub(crate) fn collect_local(pool: &Shared) -> bool {
     LOCAL
         .try_with(|table| {
-            table.with(|entries| {
-                if find(entries, pool, pool.slot) {
-                    if let Some(cache) = &mut entries[pool.slot] {
-                        cache.collect(|low_water| low_water, true);
-                        return true;
-                    }
+            table.with(|entries| match entry(entries, pool, pool.slot) {
+                Some(cache) => {
+                    cache.collect(|low_water| low_water, true);
+                    true
                 }
-                false
+                None => false,
             })
         })
         .unwrap_or(false)
@@ -619,11 +620,8 @@ pub(crate) fn discard_local(pool: &Shared) {
     let entry = LOCAL
         .try_with(|table| {
             table.with(|entries| {
-                if find(entries, pool, pool.slot) {
-                    entries[pool.slot].take()
-                } else {
-                    None
-                }
+                entry(entries, pool, pool.slot)?;
+                entries[pool.slot].take()
             })
         })
         .ok()
