@@ -7,27 +7,25 @@ use std::ptr::NonNull;
 
 use bytes::buf::UninitSlice;
 
+use crate::block::{block_layout, BlockRef};
 use crate::error::PoolError;
+use crate::fmt::Preview;
 use crate::pool::allocation_panic;
-use crate::pool::{Shared, Target};
-use crate::storage::{Storage, UNPOOLED};
+use crate::shared::{OverBudget, Shared, Target};
 use crate::views::SharedBuf;
 
-/// How many leading bytes `Debug` shows.
-const DEBUG_PREVIEW: usize = 32;
-
-/// A growable byte buffer whose storage returns to its pool when dropped.
+/// A growable byte buffer whose block returns to its pool when dropped.
 ///
 /// It behaves like a `Vec<u8>` that starts empty: `len()` bytes are written
 /// and readable through `Deref<Target = [u8]>`; the rest of the capacity is
 /// only reachable as uninitialised memory
 /// ([`spare_capacity_mut`](Self::spare_capacity_mut),
 /// [`BufMut::chunk_mut`](bytes::BufMut::chunk_mut)), so nothing an earlier
-/// holder of the storage wrote can be read.
+/// holder of the block wrote can be read.
 ///
 /// Writing past the capacity moves the contents to the smallest tier that
 /// fits (beyond the largest tier, to a plain allocation, at least doubling),
-/// and the old storage goes back to the pool.
+/// and the old block goes back to the pool.
 ///
 /// A `PooledBuf` is `Send + Sync + 'static`: it holds no borrow of the pool,
 /// and may be dropped on any thread, after the pool's last handle is gone,
@@ -48,45 +46,39 @@ const DEBUG_PREVIEW: usize = 32;
 #[must_use = "dropping a PooledBuf returns it to the pool at once"]
 pub struct PooledBuf {
     /// The block. Its header keeps where this buffer's region starts
-    /// ([`Storage::region_start`]); bytes before that may belong to views
-    /// split off earlier, and the region runs to the end of the block.
-    /// Keeping the offset there makes the buffer two words, passed and
-    /// returned in registers.
-    storage: Storage,
+    /// ([`BlockRef::region_start`]; see the
+    /// [`implementation`](crate::implementation#blocks) note for why);
+    /// bytes before that may belong to views split off earlier, and the
+    /// region runs to the end of the block.
+    block: BlockRef,
     /// Initialised bytes from the region's start.
     len: usize,
 }
 
-// SAFETY: the buffer owns `[ptr(), ptr() + cap())` exclusively (views only
-// cover bytes before it), and `Storage` is `Send`.
-unsafe impl Send for PooledBuf {}
-// SAFETY: `&PooledBuf` only gives `&[u8]` access to its own bytes.
-unsafe impl Sync for PooledBuf {}
-
 impl PooledBuf {
     /// A buffer over the whole of a block nobody else holds.
     #[inline(always)]
-    pub(crate) fn from_storage(storage: Storage) -> Self {
+    pub(crate) fn from_block(block: BlockRef) -> Self {
         // SAFETY: the block was just handed out, so this buffer is its only
         // holder, let alone its only `PooledBuf`.
         unsafe {
             // Only written when it changed: a block handed from thread to
             // thread keeps its header cache line shared instead of moving
             // it between cores on every get.
-            if storage.region_start() != 0 {
-                storage.set_region_start(0);
+            if block.region_start() != 0 {
+                block.set_region_start(0);
             }
         }
-        PooledBuf { storage, len: 0 }
+        PooledBuf { block, len: 0 }
     }
 
     /// Offset of this buffer's region from the start of the block.
     #[inline(always)]
     fn start(&self) -> usize {
-        // SAFETY: a block has at most one `PooledBuf` (`from_storage`,
+        // SAFETY: a block has at most one `PooledBuf` (`from_block`,
         // `grow` and `from_parts` only build one over a block nobody else
         // holds mutably), and this is it.
-        unsafe { self.storage.region_start() }
+        unsafe { self.block.region_start() }
     }
 
     /// Start of this buffer's region.
@@ -94,13 +86,13 @@ impl PooledBuf {
     fn ptr(&self) -> NonNull<u8> {
         // SAFETY: `start() <= capacity`, so the pointer stays within the
         // block's allocation (or one past its end).
-        unsafe { self.storage.data().add(self.start()) }
+        unsafe { self.block.data().add(self.start()) }
     }
 
     /// Bytes from the region's start to the end of the block.
     #[inline(always)]
     fn cap(&self) -> usize {
-        self.storage.capacity() - self.start()
+        self.block.capacity() - self.start()
     }
 
     /// Number of bytes written.
@@ -144,7 +136,7 @@ impl PooledBuf {
         self.cap()
     }
 
-    /// The capacity of the tier the storage belongs to, or `None` for a
+    /// The capacity of the tier the block belongs to, or `None` for a
     /// plain (oversize) allocation.
     ///
     /// # Examples
@@ -156,10 +148,7 @@ impl PooledBuf {
     /// ```
     #[must_use]
     pub fn tier(&self) -> Option<usize> {
-        match self.storage.tier() {
-            UNPOOLED => None,
-            _ => Some(self.storage.capacity()),
-        }
+        self.block.tier_capacity()
     }
 
     /// Empties the buffer, keeping its capacity.
@@ -235,7 +224,7 @@ impl PooledBuf {
     /// ```
     #[inline]
     pub fn spare_capacity_mut(&mut self) -> &mut [MaybeUninit<u8>] {
-        // SAFETY: `[ptr + len, ptr + cap)` lies in the storage and belongs to
+        // SAFETY: `[ptr + len, ptr + cap)` lies in the block and belongs to
         // this buffer alone; `MaybeUninit` makes no claim about its contents.
         unsafe {
             std::slice::from_raw_parts_mut(
@@ -266,7 +255,7 @@ impl PooledBuf {
     #[track_caller]
     pub fn reserve(&mut self, additional: usize) {
         if self.cap() - self.len < additional {
-            if let Err(err) = self.grow(additional, false) {
+            if let Err(err) = self.grow(additional, OverBudget::Serve) {
                 allocation_panic(err);
             }
         }
@@ -291,7 +280,7 @@ impl PooledBuf {
     /// ```
     pub fn try_reserve(&mut self, additional: usize) -> Result<(), PoolError> {
         if self.cap() - self.len < additional {
-            self.grow(additional, true)
+            self.grow(additional, OverBudget::Refuse)
         } else {
             Ok(())
         }
@@ -299,20 +288,20 @@ impl PooledBuf {
 
     #[cold]
     #[inline(never)]
-    fn grow(&mut self, additional: usize, strict: bool) -> Result<(), PoolError> {
+    fn grow(&mut self, additional: usize, over_budget: OverBudget) -> Result<(), PoolError> {
         let needed = self
             .len
             .checked_add(additional)
             .ok_or(PoolError::CapacityOverflow {
                 requested: usize::MAX,
             })?;
-        let pool = self.storage.pool();
+        let pool = self.block.pool();
         let target = match pool.route(needed) {
             Some(tier) => Target::Tier(tier),
             None => {
                 // Beyond the tiers: grow geometrically, as `Vec` does.
                 let doubled = self.cap().saturating_mul(2);
-                let fits = |n| std::alloc::Layout::from_size_align(n, pool.alignment).is_ok();
+                let fits = |n| block_layout(n, pool.alignment).is_some();
                 if doubled > needed && fits(doubled) {
                     Target::Oversize(doubled)
                 } else if fits(needed) {
@@ -322,14 +311,14 @@ impl PooledBuf {
                 }
             }
         };
-        let mut new = PooledBuf::from_storage(Shared::handout(pool, target, needed, strict)?);
+        let mut new = PooledBuf::from_block(Shared::handout(pool, target, needed, over_budget)?);
         // SAFETY: the new buffer has room for `needed >= len` bytes in a
         // different allocation from ours; `[ptr, ptr + len)` is initialised.
         unsafe {
             std::ptr::copy_nonoverlapping(self.ptr().as_ptr(), new.ptr().as_ptr(), self.len);
         }
         new.len = self.len;
-        // The old storage goes back to the pool (or stays with its views).
+        // The old block goes back to the pool (or stays with its views).
         *self = new;
         Ok(())
     }
@@ -476,26 +465,26 @@ impl PooledBuf {
         unsafe { std::slice::from_raw_parts_mut(self.ptr().as_ptr(), self.len) }
     }
 
-    /// Rebuilds a buffer over the bytes of `storage` from `start` to its
+    /// Rebuilds a buffer over the bytes of `block` from `start` to its
     /// end, the first `len` of them written.
     ///
     /// # Safety
     ///
-    /// `storage` must be the block's only reference, and its bytes from
+    /// `block` must be the block's only reference, and its bytes from
     /// `start` to `start + len` must be initialised (`start + len` at most
     /// the capacity).
-    pub(crate) unsafe fn from_parts(storage: Storage, start: usize, len: usize) -> Self {
+    pub(crate) unsafe fn from_parts(block: BlockRef, start: usize, len: usize) -> Self {
         debug_assert!(start
             .checked_add(len)
-            .is_some_and(|end| end <= storage.capacity()));
-        // SAFETY: the caller guarantees `storage` is the only reference.
-        unsafe { storage.set_region_start(start) };
-        PooledBuf { storage, len }
+            .is_some_and(|end| end <= block.capacity()));
+        // SAFETY: the caller guarantees `block` is the only reference.
+        unsafe { block.set_region_start(start) };
+        PooledBuf { block, len }
     }
 
     /// Turns the written bytes into an immutable, shareable view, without
     /// copying or allocating. The unwritten capacity is given up; the whole
-    /// storage returns to the pool when the last view drops.
+    /// block returns to the pool when the last view drops.
     ///
     /// # Examples
     ///
@@ -510,20 +499,17 @@ impl PooledBuf {
     /// ```
     pub fn freeze(self) -> SharedBuf {
         let ptr = self.ptr();
-        let this = std::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped again, so moving the
-        // storage reference out of it transfers ownership exactly once.
-        let storage = unsafe { std::ptr::read(&this.storage) };
-        SharedBuf::new(storage, ptr, this.len)
+        let PooledBuf { block, len } = self;
+        SharedBuf::new(block, ptr, len)
     }
 
     /// Freezes the first `at` written bytes into a view and keeps writing
-    /// after them in the same storage: the pattern of
+    /// after them in the same block: the pattern of
     /// `BytesMut::split_to(n).freeze()` in codecs.
     ///
-    /// The buffer keeps the remaining bytes and capacity. The storage goes
+    /// The buffer keeps the remaining bytes and capacity. The block goes
     /// back to the pool once the buffer and every view are gone. If later
-    /// writes need more room than is left, the buffer moves to fresh storage
+    /// writes need more room than is left, the buffer moves to a fresh block
     /// (copying only its own bytes) and the views keep the old one alive.
     ///
     /// # Panics
@@ -550,10 +536,10 @@ impl PooledBuf {
             self.len
         );
         let start = self.start();
-        let view = SharedBuf::new(self.storage.share(), self.ptr(), at);
+        let view = SharedBuf::new(self.block.share(), self.ptr(), at);
         // SAFETY: this is the block's only `PooledBuf`; `start + at <= start
         // + len <= capacity`.
-        unsafe { self.storage.set_region_start(start + at) };
+        unsafe { self.block.set_region_start(start + at) };
         self.len -= at;
         view
     }
@@ -692,23 +678,5 @@ impl fmt::Debug for PooledBuf {
             .field("tier", &self.tier())
             .field("head", &Preview(self.as_slice()))
             .finish()
-    }
-}
-
-/// Shows at most [`DEBUG_PREVIEW`] bytes as an escaped byte string.
-pub(crate) struct Preview<'a>(pub(crate) &'a [u8]);
-
-impl fmt::Debug for Preview<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = &self.0[..self.0.len().min(DEBUG_PREVIEW)];
-        f.write_str("b\"")?;
-        for &byte in shown {
-            write!(f, "{}", std::ascii::escape_default(byte))?;
-        }
-        f.write_str("\"")?;
-        if self.0.len() > shown.len() {
-            write!(f, "... ({} more)", self.0.len() - shown.len())?;
-        }
-        Ok(())
     }
 }

@@ -6,16 +6,16 @@ use crate::views::SharedBuf;
 
 impl SharedBuf {
     /// Converts the view into [`Bytes`] without copying: the `Bytes` points
-    /// at the same memory, and the storage returns to the pool when the last
+    /// at the same memory, and the block returns to the pool when the last
     /// clone of the `Bytes` (and every other view) is dropped.
     ///
     /// This goes through [`Bytes::from_owner`], which allocates one small
     /// control block (about 48 bytes) per conversion; cloning and slicing
     /// the resulting `Bytes` do not allocate. An empty view becomes
-    /// `Bytes::new()` and releases its storage at once.
+    /// `Bytes::new()` and releases its block at once.
     ///
     /// Converting the `Bytes` back into `BytesMut` copies (the `bytes` crate
-    /// cannot reclaim foreign storage); use
+    /// cannot reclaim foreign memory); use
     /// [`SharedBuf::try_into_mut`] before converting if you need the buffer
     /// back.
     ///

@@ -1,5 +1,6 @@
 //! Pool configuration: tiers, per-tier limits and their defaults.
 
+use crate::block::block_layout;
 use crate::error::ConfigError;
 use crate::pool::Pool;
 
@@ -24,8 +25,8 @@ const DEFAULT_DEPOT_MIN: usize = 4;
 ///
 /// | limit | default | 4 KiB | 64 KiB | 1 MiB |
 /// |---|---|---|---|---|
-/// | [`thread_cache`](Self::thread_cache) | 2 MiB / capacity, clamped to 1..=64 | 64 | 32 | 2 |
-/// | [`depot`](Self::depot) | 8 MiB / capacity, at least 4 | 2048 | 128 | 8 |
+/// | [`thread_cache_buffers`](Self::thread_cache_buffers) | 2 MiB / capacity, clamped to 1..=64 | 64 | 32 | 2 |
+/// | [`depot_buffers`](Self::depot_buffers) | 8 MiB / capacity, at least 4 | 2048 | 128 | 8 |
 ///
 /// With the default tiers a thread pins at most 4.25 MiB per pool in its
 /// caches and the depots keep at most 24 MiB; buffers beyond those bounds go
@@ -41,7 +42,7 @@ const DEFAULT_DEPOT_MIN: usize = 4;
 /// use tierpool::{Pool, TierConfig};
 ///
 /// let pool = Pool::builder()
-///     .tier(TierConfig::new(16 << 10).thread_cache(32).depot(1024))
+///     .tier(TierConfig::new(16 << 10).thread_cache_buffers(32).depot_buffers(1024))
 ///     .tier(TierConfig::new(256 << 10))
 ///     .build()?;
 /// assert_eq!(pool.tiers(), vec![16 << 10, 256 << 10]);
@@ -49,24 +50,24 @@ const DEFAULT_DEPOT_MIN: usize = 4;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TierConfig {
-    size: usize,
+    capacity: usize,
     thread_cache: Option<usize>,
     depot: Option<usize>,
 }
 
 impl TierConfig {
-    /// A tier whose buffers have `size` bytes of capacity, with default limits.
+    /// A tier whose buffers have `capacity` bytes, with default limits.
     ///
     /// # Examples
     ///
     /// ```
     /// let tier = tierpool::TierConfig::new(8192);
-    /// assert_eq!(tier.size(), 8192);
+    /// assert_eq!(tier.capacity(), 8192);
     /// ```
     #[must_use]
-    pub const fn new(size: usize) -> Self {
+    pub const fn new(capacity: usize) -> Self {
         Self {
-            size,
+            capacity,
             thread_cache: None,
             depot: None,
         }
@@ -77,11 +78,11 @@ impl TierConfig {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(tierpool::TierConfig::new(512).size(), 512);
+    /// assert_eq!(tierpool::TierConfig::new(512).capacity(), 512);
     /// ```
     #[must_use]
-    pub const fn size(&self) -> usize {
-        self.size
+    pub const fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// The most idle buffers of this tier each thread keeps in its own cache.
@@ -93,11 +94,11 @@ impl TierConfig {
     /// # Examples
     ///
     /// ```
-    /// let tier = tierpool::TierConfig::new(4096).thread_cache(16);
+    /// let tier = tierpool::TierConfig::new(4096).thread_cache_buffers(16);
     /// # let _ = tier;
     /// ```
     #[must_use]
-    pub const fn thread_cache(mut self, buffers: usize) -> Self {
+    pub const fn thread_cache_buffers(mut self, buffers: usize) -> Self {
         self.thread_cache = Some(buffers);
         self
     }
@@ -108,11 +109,11 @@ impl TierConfig {
     /// # Examples
     ///
     /// ```
-    /// let tier = tierpool::TierConfig::new(4096).depot(0); // no shared depot
+    /// let tier = tierpool::TierConfig::new(4096).depot_buffers(0); // no shared depot
     /// # let _ = tier;
     /// ```
     #[must_use]
-    pub const fn depot(mut self, buffers: usize) -> Self {
+    pub const fn depot_buffers(mut self, buffers: usize) -> Self {
         self.depot = Some(buffers);
         self
     }
@@ -152,7 +153,7 @@ pub(crate) struct PoolConfig {
 ///
 /// let pool = Pool::builder()
 ///     .tiers([2 << 10, 16 << 10, 256 << 10])
-///     .thread_cache(8)
+///     .thread_cache_buffers(8)
 ///     .build()?;
 /// assert_eq!(pool.get(3000).capacity(), 16 << 10);
 /// # Ok::<(), tierpool::ConfigError>(())
@@ -197,8 +198,8 @@ impl PoolBuilder {
     /// assert_eq!(pool.tiers(), vec![1024, 8192]);
     /// # Ok::<(), tierpool::ConfigError>(())
     /// ```
-    pub fn tiers(mut self, sizes: impl IntoIterator<Item = usize>) -> Self {
-        self.tiers = Some(sizes.into_iter().map(TierConfig::new).collect());
+    pub fn tiers(mut self, capacities: impl IntoIterator<Item = usize>) -> Self {
+        self.tiers = Some(capacities.into_iter().map(TierConfig::new).collect());
         self
     }
 
@@ -211,7 +212,7 @@ impl PoolBuilder {
     /// use tierpool::{Pool, TierConfig};
     ///
     /// let pool = Pool::builder()
-    ///     .tier(TierConfig::new(4096).thread_cache(128))
+    ///     .tier(TierConfig::new(4096).thread_cache_buffers(128))
     ///     .build()?;
     /// assert_eq!(pool.tiers(), vec![4096]);
     /// # Ok::<(), tierpool::ConfigError>(())
@@ -222,16 +223,16 @@ impl PoolBuilder {
     }
 
     /// Sets the per-thread cache depth of every tier that does not set its
-    /// own (see [`TierConfig::thread_cache`]).
+    /// own (see [`TierConfig::thread_cache_buffers`]).
     ///
     /// # Examples
     ///
     /// ```
-    /// let pool = tierpool::Pool::builder().thread_cache(4).build()?;
+    /// let pool = tierpool::Pool::builder().thread_cache_buffers(4).build()?;
     /// # let _ = pool;
     /// # Ok::<(), tierpool::ConfigError>(())
     /// ```
-    pub fn thread_cache(mut self, buffers: usize) -> Self {
+    pub fn thread_cache_buffers(mut self, buffers: usize) -> Self {
         self.thread_cache = Some(buffers);
         self
     }
@@ -241,7 +242,7 @@ impl PoolBuilder {
     /// `bytes / capacity`, clamped to 1..=64 (a thread keeps at least one
     /// buffer per tier so a steady get/drop loop never reaches the depot).
     /// The default is 2 MiB. Tiers with an explicit
-    /// [`thread_cache`](Self::thread_cache) depth ignore it.
+    /// [`thread_cache_buffers`](Self::thread_cache_buffers) depth ignore it.
     ///
     /// # Examples
     ///
@@ -312,7 +313,7 @@ impl PoolBuilder {
         self
     }
 
-    /// Zeroes the whole storage of a buffer when its last holder lets go,
+    /// Zeroes the whole block of a buffer when its last holder lets go,
     /// before it is cached for reuse or freed, so secrets written into it
     /// do not linger in memory. Costs a `memset` of the tier capacity per
     /// return (see the hot-path benchmark).
@@ -323,7 +324,7 @@ impl PoolBuilder {
     /// let pool = tierpool::Pool::builder().zero_on_return(true).build()?;
     /// let mut key = pool.get(32);
     /// key.extend_from_slice(b"secret");
-    /// drop(key); // the storage is zeroed here
+    /// drop(key); // the block is zeroed here
     /// # Ok::<(), tierpool::ConfigError>(())
     /// ```
     pub fn zero_on_return(mut self, zero: bool) -> Self {
@@ -332,7 +333,7 @@ impl PoolBuilder {
     }
 
     /// Records every buffer handed out (tier, capacity, when) until its
-    /// storage returns, for [`Pool::outstanding`](crate::Pool::outstanding):
+    /// block returns, for [`Pool::outstanding`](crate::Pool::outstanding):
     /// a way to find buffers pinned by long-lived views. Off by default;
     /// when off it costs nothing. When on, each get and return takes a lock.
     ///
@@ -393,16 +394,16 @@ impl PoolBuilder {
     }
 
     /// Sets the depot capacity of every tier that does not set its own (see
-    /// [`TierConfig::depot`]).
+    /// [`TierConfig::depot_buffers`]).
     ///
     /// # Examples
     ///
     /// ```
-    /// let pool = tierpool::Pool::builder().depot(64).build()?;
+    /// let pool = tierpool::Pool::builder().depot_buffers(64).build()?;
     /// # let _ = pool;
     /// # Ok::<(), tierpool::ConfigError>(())
     /// ```
-    pub fn depot(mut self, buffers: usize) -> Self {
+    pub fn depot_buffers(mut self, buffers: usize) -> Self {
         self.depot = Some(buffers);
         self
     }
@@ -447,7 +448,7 @@ impl PoolBuilder {
     /// );
     /// assert_eq!(
     ///     Pool::builder().tiers([512, 512]).build().unwrap_err(),
-    ///     ConfigError::Duplicate { size: 512 }
+    ///     ConfigError::Duplicate { capacity: 512 }
     /// );
     /// ```
     pub fn build(&self) -> Result<Pool, ConfigError> {
@@ -473,38 +474,38 @@ impl PoolBuilder {
         let mut specs = Vec::with_capacity(tiers.len());
         let mut previous: Option<usize> = None;
         for (index, tier) in tiers.iter().enumerate() {
-            let size = tier.size;
-            if size == 0 {
-                return Err(ConfigError::ZeroSize { index });
+            let capacity = tier.capacity;
+            if capacity == 0 {
+                return Err(ConfigError::ZeroCapacity { index });
             }
             match previous {
-                Some(prev) if prev == size => return Err(ConfigError::Duplicate { size }),
-                Some(prev) if prev > size => {
+                Some(prev) if prev == capacity => return Err(ConfigError::Duplicate { capacity }),
+                Some(prev) if prev > capacity => {
                     return Err(ConfigError::Unsorted {
                         index,
                         previous: prev,
-                        size,
+                        capacity,
                     })
                 }
                 _ => {}
             }
-            if std::alloc::Layout::from_size_align(size, alignment).is_err() {
-                return Err(ConfigError::TooLarge { size });
+            if block_layout(capacity, alignment).is_none() {
+                return Err(ConfigError::TooLarge { capacity });
             }
-            previous = Some(size);
+            previous = Some(capacity);
             let thread_cache_bytes = self
                 .thread_cache_bytes
                 .unwrap_or(DEFAULT_THREAD_CACHE_BYTES);
             let thread_cache = tier
                 .thread_cache
                 .or(self.thread_cache)
-                .unwrap_or_else(|| default_thread_cache(size, thread_cache_bytes));
+                .unwrap_or_else(|| default_thread_cache(capacity, thread_cache_bytes));
             let depot = tier
                 .depot
                 .or(self.depot)
-                .unwrap_or_else(|| default_depot(size));
+                .unwrap_or_else(|| default_depot(capacity));
             specs.push(TierSpec {
-                capacity: size,
+                capacity,
                 thread_cache,
                 batch: (thread_cache / 2).max(1),
                 depot,
@@ -523,12 +524,12 @@ impl PoolBuilder {
     }
 }
 
-pub(crate) fn default_thread_cache(size: usize, bytes: usize) -> usize {
-    (bytes / size).clamp(1, DEFAULT_THREAD_CACHE_MAX)
+pub(crate) fn default_thread_cache(capacity: usize, bytes: usize) -> usize {
+    (bytes / capacity).clamp(1, DEFAULT_THREAD_CACHE_MAX)
 }
 
-fn default_depot(size: usize) -> usize {
-    (DEFAULT_DEPOT_BYTES / size).max(DEFAULT_DEPOT_MIN)
+fn default_depot(capacity: usize) -> usize {
+    (DEFAULT_DEPOT_BYTES / capacity).max(DEFAULT_DEPOT_MIN)
 }
 
 #[cfg(test)]
@@ -554,10 +555,10 @@ mod tests {
     #[test]
     fn explicit_limits_win_over_pool_wide_ones() {
         let config = PoolBuilder::new()
-            .thread_cache(3)
-            .depot(5)
-            .tier(TierConfig::new(100).thread_cache(0))
-            .tier(TierConfig::new(200).depot(9))
+            .thread_cache_buffers(3)
+            .depot_buffers(5)
+            .tier(TierConfig::new(100).thread_cache_buffers(0))
+            .tier(TierConfig::new(200).depot_buffers(9))
             .resolve()
             .unwrap();
         assert_eq!(
@@ -578,7 +579,9 @@ mod tests {
                 .tiers([usize::MAX])
                 .resolve()
                 .unwrap_err(),
-            ConfigError::TooLarge { size: usize::MAX }
+            ConfigError::TooLarge {
+                capacity: usize::MAX
+            }
         );
         assert_eq!(
             PoolBuilder::new()
@@ -587,7 +590,7 @@ mod tests {
                 .resolve()
                 .unwrap_err(),
             ConfigError::TooLarge {
-                size: isize::MAX as usize
+                capacity: isize::MAX as usize
             }
         );
         for alignment in [0, 3, 12] {
@@ -601,7 +604,7 @@ mod tests {
         }
         assert_eq!(
             PoolBuilder::new().tiers([8, 0]).resolve().unwrap_err(),
-            ConfigError::ZeroSize { index: 1 }
+            ConfigError::ZeroCapacity { index: 1 }
         );
     }
 }

@@ -5,13 +5,13 @@
 //! the last collection: blocks below that mark were not needed by anyone in
 //! the meantime, so idle trimming frees them (oldest first).
 
-use crate::storage::IdleStorage;
+use crate::block::IdleBlock;
 use crate::sync::{AtomicBool, CachePadded, Mutex, Ordering};
 
 #[derive(Debug, Default)]
 struct DepotStack {
     /// Oldest at the bottom, newest on top.
-    blocks: Vec<IdleStorage>,
+    blocks: Vec<IdleBlock>,
     /// Fewest blocks held since the last `collect`.
     low_water: usize,
 }
@@ -32,7 +32,7 @@ impl Depot {
     }
 
     /// Moves up to `max` blocks into `into`, newest first. Returns how many.
-    pub(crate) fn take_batch(&self, into: &mut Vec<IdleStorage>, max: usize) -> usize {
+    pub(crate) fn take_batch(&self, into: &mut Vec<IdleBlock>, max: usize) -> usize {
         let mut stack = self.stack.lock();
         let len = stack.blocks.len();
         let n = max.min(len);
@@ -47,7 +47,7 @@ impl Depot {
     /// pool's depot takes nothing.
     pub(crate) fn put_batch(
         &self,
-        from: &mut Vec<IdleStorage>,
+        from: &mut Vec<IdleBlock>,
         count: usize,
         closed: &AtomicBool,
     ) -> usize {
@@ -65,7 +65,7 @@ impl Depot {
     }
 
     /// Takes every idle block out of the depot.
-    pub(crate) fn drain(&self) -> Vec<IdleStorage> {
+    pub(crate) fn drain(&self) -> Vec<IdleBlock> {
         let mut stack = self.stack.lock();
         stack.low_water = 0;
         std::mem::take(&mut stack.blocks)
@@ -73,10 +73,10 @@ impl Depot {
 
     /// Takes out the oldest `fraction(low_water)` blocks: those nobody
     /// needed since the last collection. Starts a new collection period.
-    pub(crate) fn collect(&self, fraction: impl FnOnce(usize) -> usize) -> Vec<IdleStorage> {
+    pub(crate) fn collect(&self, fraction: impl FnOnce(usize) -> usize) -> Vec<IdleBlock> {
         let mut stack = self.stack.lock();
         let n = fraction(stack.low_water).min(stack.blocks.len());
-        let unused: Vec<IdleStorage> = stack.blocks.drain(..n).collect();
+        let unused: Vec<IdleBlock> = stack.blocks.drain(..n).collect();
         stack.low_water = stack.blocks.len();
         unused
     }

@@ -22,14 +22,14 @@ pub enum ConfigError {
     /// The tier list is empty.
     NoTiers,
     /// A tier has capacity zero.
-    ZeroSize {
+    ZeroCapacity {
         /// Position of the tier in the list.
         index: usize,
     },
     /// The same capacity appears twice.
     Duplicate {
         /// The repeated capacity.
-        size: usize,
+        capacity: usize,
     },
     /// A tier is smaller than the one before it.
     Unsorted {
@@ -38,12 +38,12 @@ pub enum ConfigError {
         /// The capacity before it.
         previous: usize,
         /// Its capacity.
-        size: usize,
+        capacity: usize,
     },
     /// A tier is too large to be allocated with the configured alignment.
     TooLarge {
         /// The capacity asked for.
-        size: usize,
+        capacity: usize,
     },
     /// The alignment is zero or not a power of two.
     BadAlignment {
@@ -56,27 +56,27 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             ConfigError::NoTiers => f.write_str("a pool needs at least one tier"),
-            ConfigError::ZeroSize { index } => {
+            ConfigError::ZeroCapacity { index } => {
                 write!(
                     f,
                     "tier {index} has capacity 0; every tier must hold at least one byte"
                 )
             }
-            ConfigError::Duplicate { size } => {
-                write!(f, "tier capacity {size} appears more than once")
+            ConfigError::Duplicate { capacity } => {
+                write!(f, "tier capacity {capacity} appears more than once")
             }
             ConfigError::Unsorted {
                 index,
                 previous,
-                size,
+                capacity,
             } => write!(
                 f,
-                "tier {index} has capacity {size}, below the previous tier's {previous}; \
+                "tier {index} has capacity {capacity}, below the previous tier's {previous}; \
                  tiers must be listed in ascending order"
             ),
-            ConfigError::TooLarge { size } => write!(
+            ConfigError::TooLarge { capacity } => write!(
                 f,
-                "tier capacity {size} is too large to allocate (the limit is isize::MAX bytes, \
+                "tier capacity {capacity} is too large to allocate (the limit is isize::MAX bytes, \
                  alignment included)"
             ),
             ConfigError::BadAlignment { alignment } => {
@@ -122,7 +122,7 @@ pub enum PoolError {
     /// The allocator returned no memory for a request of this size.
     AllocFailed {
         /// The number of bytes the allocator refused.
-        size: usize,
+        capacity: usize,
     },
     /// Handing out the buffer would exceed the pool's
     /// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes).
@@ -148,8 +148,8 @@ impl fmt::Display for PoolError {
                 f,
                 "capacity {requested} exceeds what can be allocated (isize::MAX bytes)"
             ),
-            PoolError::AllocFailed { size } => {
-                write!(f, "the allocator failed to provide {size} bytes")
+            PoolError::AllocFailed { capacity } => {
+                write!(f, "the allocator failed to provide {capacity} bytes")
             }
             PoolError::Exhausted { requested, limit } => write!(
                 f,

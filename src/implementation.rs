@@ -15,7 +15,41 @@
 //!   drop(PooledBuf / last SharedBuf / last Bytes) ──► dropping thread's cache[tier]
 //! ```
 //!
-//! # Storage blocks
+//! # Vocabulary
+//!
+//! - A **tier** is a size class. Outside the crate a tier is known by its
+//!   **capacity** (`Pool::tiers`, `PooledBuf::tier`, `TierStats::capacity`);
+//!   inside, by its index in the pool's list.
+//! - A **block** is the memory behind a buffer: one allocation of its tier's
+//!   capacity (or, for an oversize request, of exactly the size asked for:
+//!   an *unpooled* block). A block is *idle* when nobody holds it.
+//! - A **buffer** (`PooledBuf`) writes into a block; a **view** (`SharedBuf`)
+//!   reads a frozen part of one.
+//! - **Depth** is a number of buffers (`thread_cache_buffers`,
+//!   `depot_buffers`); **bytes** are bytes.
+//!
+//! # Reading order
+//!
+//! The modules depend on each other one way, top to bottom, with one upward
+//! edge: the last `BlockRef` of a block hands it to `Shared::recycle`.
+//!
+//! ```text
+//!  pool.rs          Pool: the handle users hold
+//!  buf.rs views.rs  PooledBuf, SharedBuf (+ bytes_interop.rs)
+//!  shared.rs        Shared: per-pool state and the policy, hand-out and
+//!                   return side by side (budgets, tracking, zeroing, oversize)
+//!  local_table.rs   how a thread finds its cache: slots, the thread-local
+//!                   table, the last-used shortcut
+//!  thread_cache.rs  one thread's cache: per-tier stacks, batch exchange,
+//!                   idle collection
+//!  depot.rs         one tier's shared, bounded depot
+//!  block.rs         the block header, BlockRef (counted) and IdleBlock
+//!  stats.rs         counters (LocalCounter, SharedCounter) and their sums
+//!  histogram.rs     size histograms; advisor.rs turns them into tiers
+//!  sync.rs          the one switch between std and loom
+//! ```
+//!
+//! # Blocks
 //!
 //! Every buffer's memory is a *block*: one allocation of the tier's capacity
 //! (aligned as configured) plus a small header allocated with it once and
@@ -33,6 +67,13 @@
 //!   `split_to` freezes frames off the front). Only that buffer touches it,
 //!   and keeping it here makes a `PooledBuf` two words (block and length),
 //!   which functions pass and return in registers.
+//!
+//! That last point is also why [`PooledBuf::split_to`](crate::PooledBuf::split_to)
+//! returns a frozen `SharedBuf`, where `BytesMut::split_to` returns another
+//! `BytesMut`: a block has at most one mutable buffer, whose start lives in
+//! the header. Two mutable halves would each need their own start, making
+//! every buffer three words and every get and drop slower, for a pattern
+//! (writing into a part already split off) that codecs rarely need.
 //!
 //! A block that nobody holds is *idle*: it sits in a thread cache or a depot
 //! with a reference count of 1. The last holder to let go (the `PooledBuf`

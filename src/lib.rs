@@ -1,10 +1,10 @@
 //! A zero-copy, tiered buffer pool for programs that move a lot of bytes.
 //!
-//! Services that move bytes (brokers, proxies, RPC servers, storage engines,
+//! Services that move bytes (brokers, proxies, RPC servers, block engines,
 //! encoders) allocate and free the same few buffer sizes millions of times a
 //! second. `tierpool` keeps those buffers alive and hands them back out:
 //! [`Pool::get`] returns a [`PooledBuf`] from the smallest tier that fits
-//! (4 KiB, 64 KiB and 1 MiB by default), and dropping it returns the storage
+//! (4 KiB, 64 KiB and 1 MiB by default), and dropping it returns the block
 //! to the pool, on any thread. A written buffer freezes into a
 //! [`SharedBuf`]: an immutable, refcounted, sliceable view that converts
 //! into [`bytes::Bytes`] without copying.
@@ -16,10 +16,10 @@
 //! let mut buf = pool.get(1500); // from the 4 KiB tier, empty
 //! write!(buf, "HTTP/1.1 200 OK\r\n\r\nhello")?;
 //! let response = buf.freeze(); // no copy, no allocation
-//! let body = response.slice(19..); // shares the storage
+//! let body = response.slice(19..); // shares the block
 //! let bytes: bytes::Bytes = body.into_bytes(); // same memory
 //! assert_eq!(&bytes[..], b"hello");
-//! drop((response, bytes)); // the storage goes back to the pool
+//! drop((response, bytes)); // the block goes back to the pool
 //! assert_eq!(pool.stats().tiers[0].in_use, 0);
 //! # Ok::<(), std::io::Error>(())
 //! ```
@@ -76,33 +76,40 @@
 )]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// Read top-down: the handle and the buffers, the policy they share, then
+// the thread caches, the depots and the blocks beneath them.
 mod advisor;
+mod block;
 mod budget;
 mod buf;
 mod bytes_interop;
 mod config;
 mod depot;
 mod error;
+mod fmt;
+mod histogram;
 pub mod implementation;
+mod local_table;
+mod outstanding;
 mod pool;
 mod router;
+mod shared;
 mod stats;
-mod storage;
 mod sync;
 mod thread_cache;
-mod tracker;
 mod views;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
 
-pub use crate::advisor::{SizeHistogram, TierAdvice, TierReport};
+pub use crate::advisor::{TierAdvice, TierReport};
 pub use crate::buf::PooledBuf;
 pub use crate::config::{PoolBuilder, TierConfig, DEFAULT_TIERS};
 pub use crate::error::{ConfigError, PoolError};
+pub use crate::histogram::SizeHistogram;
+pub use crate::outstanding::OutstandingBuf;
 pub use crate::pool::Pool;
-pub use crate::stats::{OversizeStats, PoolStats, TierStats};
-pub use crate::tracker::OutstandingBuf;
+pub use crate::stats::{BudgetStats, OversizeStats, PoolStats, TierStats};
 pub use crate::views::SharedBuf;
 
 /// The process-wide pool with the default tiers, created on first use.

@@ -16,7 +16,7 @@
 //!   when it takes the block and reads when it verifies it. Loom then checks
 //!   that each holder's accesses happen before the next holder's, i.e. that
 //!   the pool's hand-over (refcount orderings, depot lock, thread caches)
-//!   really transfers ownership. See [`Tracker`].
+//!   really transfers ownership. See [`Shadows`].
 //! * **Stats.** After every thread has finished, `in_use == 0`,
 //!   `hits + misses` equals the number of gets, and every buffer the stats
 //!   call `cached` can really be taken again without allocating
@@ -92,8 +92,8 @@ fn tiny_pool(thread_cache: usize, depot: usize) -> Pool {
     Pool::builder()
         .tier(
             TierConfig::new(TIER)
-                .thread_cache(thread_cache)
-                .depot(depot),
+                .thread_cache_buffers(thread_cache)
+                .depot_buffers(depot),
         )
         .build()
         .expect("a valid configuration")
@@ -123,7 +123,7 @@ unsafe impl Send for ShadowCell {}
 /// overwrites the first word of every chunk it frees), so it gets a new
 /// shadow cell.
 #[derive(Clone)]
-struct Tracker(StdArc<StdMutex<Vec<StdArc<ShadowCell>>>>);
+struct Shadows(StdArc<StdMutex<Vec<StdArc<ShadowCell>>>>);
 
 /// A holder's claim on a block: its shadow cell and its pattern byte.
 struct Stamp {
@@ -131,9 +131,9 @@ struct Stamp {
     id: u8,
 }
 
-impl Tracker {
+impl Shadows {
     fn new() -> Self {
-        Tracker(StdArc::new(StdMutex::new(Vec::new())))
+        Shadows(StdArc::new(StdMutex::new(Vec::new())))
     }
 
     fn tag(&self) -> u64 {
@@ -193,7 +193,7 @@ impl Stamp {
         );
     }
 
-    /// Checks a whole buffer filled by [`Tracker::fill`].
+    /// Checks a whole buffer filled by [`Shadows::fill`].
     fn check_buf(&self, buf: &PooledBuf) {
         assert_eq!(buf.len(), HEADER + PATTERN);
         self.check(&buf[HEADER..]);
@@ -201,11 +201,11 @@ impl Stamp {
 }
 
 /// Gets a buffer, fills it as holder `id` and checks it.
-fn get_filled(pool: &Pool, tracker: &Tracker, id: u8) -> (PooledBuf, Stamp) {
+fn get_filled(pool: &Pool, shadows: &Shadows, id: u8) -> (PooledBuf, Stamp) {
     let mut buf = pool.get(HEADER + PATTERN);
     assert_eq!(buf.tier(), Some(TIER));
     assert_eq!(buf.capacity(), TIER, "a fresh buffer spans its whole block");
-    let stamp = tracker.fill(&mut buf, id);
+    let stamp = shadows.fill(&mut buf, id);
     stamp.check_buf(&buf);
     (buf, stamp)
 }
@@ -235,14 +235,14 @@ fn tier_stats(pool: &Pool) -> crate::TierStats {
 /// exited: nothing is in use, `hits + misses == gets`, and each of the
 /// `cached` idle blocks is really there: taking that many buffers (from
 /// this thread's cache and the depot) allocates nothing.
-fn assert_settled(pool: &Pool, tracker: &Tracker, gets: u64) {
+fn assert_settled(pool: &Pool, shadows: &Shadows, gets: u64) {
     let_exited_threads_finish();
     let before = tier_stats(pool);
     assert_eq!(before.in_use, 0, "everything was dropped: {before:?}");
     assert_eq!(before.hits + before.misses, gets, "{before:?}");
     assert_eq!(before.returns, gets, "every get was returned: {before:?}");
     let held: Vec<_> = (0..before.cached)
-        .map(|i| get_filled(pool, tracker, 200 + i as u8))
+        .map(|i| get_filled(pool, shadows, 200 + i as u8))
         .collect();
     let after = tier_stats(pool);
     assert_eq!(
@@ -280,11 +280,11 @@ fn assert_monotonic(earlier: &PoolStats, later: &PoolStats) {
 fn depot_refill_and_spill() {
     run_model("depot_refill_and_spill", || {
         let pool = tiny_pool(2, 2);
-        let tracker = Tracker::new();
+        let shadows = Shadows::new();
         let spiller = {
-            let (pool, tracker) = (pool.clone(), tracker.clone());
+            let (pool, shadows) = (pool.clone(), shadows.clone());
             thread::spawn(move || {
-                let held: Vec<_> = (1..=3).map(|id| get_filled(&pool, &tracker, id)).collect();
+                let held: Vec<_> = (1..=3).map(|id| get_filled(&pool, &shadows, id)).collect();
                 for (buf, stamp) in held {
                     stamp.check_buf(&buf);
                     drop(buf);
@@ -292,17 +292,17 @@ fn depot_refill_and_spill() {
             })
         };
         let taker = {
-            let (pool, tracker) = (pool.clone(), tracker.clone());
+            let (pool, shadows) = (pool.clone(), shadows.clone());
             thread::spawn(move || {
-                let a = get_filled(&pool, &tracker, 4);
-                let b = get_filled(&pool, &tracker, 5);
+                let a = get_filled(&pool, &shadows, 4);
+                let b = get_filled(&pool, &shadows, 5);
                 a.1.check_buf(&a.0);
                 b.1.check_buf(&b.0);
             })
         };
         spiller.join().unwrap();
         taker.join().unwrap();
-        assert_settled(&pool, &tracker, 5);
+        assert_settled(&pool, &shadows, 5);
     });
 }
 
@@ -314,21 +314,21 @@ fn depot_refill_and_spill() {
 fn cross_thread_return() {
     run_model("cross_thread_return", || {
         let pool = tiny_pool(2, 2);
-        let tracker = Tracker::new();
-        let sent: Vec<_> = (1..=3).map(|id| get_filled(&pool, &tracker, id)).collect();
+        let shadows = Shadows::new();
+        let sent: Vec<_> = (1..=3).map(|id| get_filled(&pool, &shadows, id)).collect();
         let returner = thread::spawn(move || {
             for (buf, stamp) in sent {
                 stamp.check_buf(&buf);
                 drop(buf);
             }
         });
-        let a = get_filled(&pool, &tracker, 4);
-        let b = get_filled(&pool, &tracker, 5);
+        let a = get_filled(&pool, &shadows, 4);
+        let b = get_filled(&pool, &shadows, 5);
         a.1.check_buf(&a.0);
         b.1.check_buf(&b.0);
         drop((a, b));
         returner.join().unwrap();
-        assert_settled(&pool, &tracker, 5);
+        assert_settled(&pool, &shadows, 5);
     });
 }
 
@@ -341,15 +341,15 @@ fn cross_thread_return() {
 fn last_view_drop_races_clone() {
     run_model("last_view_drop_races_clone", || {
         let pool = tiny_pool(2, 2);
-        let tracker = Tracker::new();
-        let (buf, stamp) = get_filled(&pool, &tracker, 1);
+        let shadows = Shadows::new();
+        let (buf, stamp) = get_filled(&pool, &shadows, 1);
         let frame = buf.freeze();
         let mine: SharedBuf = frame.slice(HEADER..);
         let theirs = mine.clone();
         drop(frame);
         let stamp = StdArc::new(stamp);
         let cloner = {
-            let (pool, tracker, stamp) = (pool.clone(), tracker.clone(), StdArc::clone(&stamp));
+            let (pool, shadows, stamp) = (pool.clone(), shadows.clone(), StdArc::clone(&stamp));
             thread::spawn(move || {
                 let copy = mine.clone();
                 let head = copy.slice(..PATTERN / 2);
@@ -358,22 +358,22 @@ fn last_view_drop_races_clone() {
                 stamp.check(&head);
                 stamp.check(&bytes);
                 drop((copy, head, bytes));
-                let (buf, again) = get_filled(&pool, &tracker, 2);
+                let (buf, again) = get_filled(&pool, &shadows, 2);
                 again.check_buf(&buf);
             })
         };
         let dropper = {
-            let (pool, tracker) = (pool.clone(), tracker.clone());
+            let (pool, shadows) = (pool.clone(), shadows.clone());
             thread::spawn(move || {
                 stamp.check(&theirs);
                 drop(theirs);
-                let (buf, again) = get_filled(&pool, &tracker, 3);
+                let (buf, again) = get_filled(&pool, &shadows, 3);
                 again.check_buf(&buf);
             })
         };
         cloner.join().unwrap();
         dropper.join().unwrap();
-        assert_settled(&pool, &tracker, 3);
+        assert_settled(&pool, &shadows, 3);
     });
 }
 
@@ -388,28 +388,28 @@ fn last_view_drop_races_clone() {
 fn split_frame_dropped_on_another_thread() {
     run_model("split_frame_dropped_on_another_thread", || {
         let pool = tiny_pool(2, 2);
-        let tracker = Tracker::new();
-        let (mut buf, stamp) = get_filled(&pool, &tracker, 1);
+        let shadows = Shadows::new();
+        let (mut buf, stamp) = get_filled(&pool, &shadows, 1);
         let frame = buf.split_to(HEADER + PATTERN);
         assert!(buf.is_empty());
         assert_eq!(buf.capacity(), TIER - HEADER - PATTERN);
         let receiver = {
-            let (pool, tracker) = (pool.clone(), tracker.clone());
+            let (pool, shadows) = (pool.clone(), shadows.clone());
             thread::spawn(move || {
                 stamp.check(&frame[HEADER..]);
                 drop(frame);
-                let (buf, again) = get_filled(&pool, &tracker, 2);
+                let (buf, again) = get_filled(&pool, &shadows, 2);
                 again.check_buf(&buf);
             })
         };
         buf.extend_from_slice(&[9; PATTERN]);
         assert_eq!(&buf[..], &[9; PATTERN]);
         drop(buf);
-        let (buf, again) = get_filled(&pool, &tracker, 3);
+        let (buf, again) = get_filled(&pool, &shadows, 3);
         again.check_buf(&buf);
         drop(buf);
         receiver.join().unwrap();
-        assert_settled(&pool, &tracker, 3);
+        assert_settled(&pool, &shadows, 3);
     });
 }
 
@@ -420,29 +420,29 @@ fn split_frame_dropped_on_another_thread() {
 fn thread_exit_flush_races_get() {
     run_model("thread_exit_flush_races_get", || {
         let pool = tiny_pool(2, 2);
-        let tracker = Tracker::new();
+        let shadows = Shadows::new();
         let exiting = {
-            let (pool, tracker) = (pool.clone(), tracker.clone());
+            let (pool, shadows) = (pool.clone(), shadows.clone());
             thread::spawn(move || {
-                let a = get_filled(&pool, &tracker, 1);
-                let b = get_filled(&pool, &tracker, 2);
+                let a = get_filled(&pool, &shadows, 1);
+                let b = get_filled(&pool, &shadows, 2);
                 a.1.check_buf(&a.0);
                 b.1.check_buf(&b.0);
                 // Both go to this thread's cache, flushed when it exits.
             })
         };
         let getter = {
-            let (pool, tracker) = (pool.clone(), tracker.clone());
+            let (pool, shadows) = (pool.clone(), shadows.clone());
             thread::spawn(move || {
-                let c = get_filled(&pool, &tracker, 3);
-                let d = get_filled(&pool, &tracker, 4);
+                let c = get_filled(&pool, &shadows, 3);
+                let d = get_filled(&pool, &shadows, 4);
                 c.1.check_buf(&c.0);
                 d.1.check_buf(&d.0);
             })
         };
         exiting.join().unwrap();
         getter.join().unwrap();
-        assert_settled(&pool, &tracker, 4);
+        assert_settled(&pool, &shadows, 4);
     });
 }
 
@@ -455,15 +455,15 @@ fn thread_exit_flush_races_get() {
 fn pool_drop_while_buffers_out() {
     run_model("pool_drop_while_buffers_out", || {
         let pool = tiny_pool(2, 2);
-        let tracker = Tracker::new();
-        let (a, stamp_a) = get_filled(&pool, &tracker, 1);
-        let (b, stamp_b) = get_filled(&pool, &tracker, 2);
+        let shadows = Shadows::new();
+        let (a, stamp_a) = get_filled(&pool, &shadows, 1);
+        let (b, stamp_b) = get_filled(&pool, &shadows, 2);
         let returner = {
-            let (pool, tracker) = (pool.clone(), tracker.clone());
+            let (pool, shadows) = (pool.clone(), shadows.clone());
             thread::spawn(move || {
                 stamp_a.check_buf(&a);
                 drop(a);
-                let (c, stamp_c) = get_filled(&pool, &tracker, 3);
+                let (c, stamp_c) = get_filled(&pool, &shadows, 3);
                 drop(pool);
                 let view = b.freeze().slice(HEADER..);
                 let copy = view.clone();
@@ -488,33 +488,33 @@ fn pool_drop_while_buffers_out() {
 fn trim_races_get_and_drop() {
     run_model("trim_races_get_and_drop", || {
         let pool = tiny_pool(1, 2);
-        let tracker = Tracker::new();
+        let shadows = Shadows::new();
         let spiller = {
-            let (pool, tracker) = (pool.clone(), tracker.clone());
+            let (pool, shadows) = (pool.clone(), shadows.clone());
             thread::spawn(move || {
-                let a = get_filled(&pool, &tracker, 1);
-                let b = get_filled(&pool, &tracker, 2);
+                let a = get_filled(&pool, &shadows, 1);
+                let b = get_filled(&pool, &shadows, 2);
                 drop(a); // to the thread cache (it holds one)
                 drop(b); // spills `a` to the depot, caches `b`
                 pool.trim();
-                let (c, stamp) = get_filled(&pool, &tracker, 3);
+                let (c, stamp) = get_filled(&pool, &shadows, 3);
                 stamp.check_buf(&c);
             })
         };
         let trimmer = {
-            let (pool, tracker) = (pool.clone(), tracker.clone());
+            let (pool, shadows) = (pool.clone(), shadows.clone());
             thread::spawn(move || {
-                let (d, stamp) = get_filled(&pool, &tracker, 4);
+                let (d, stamp) = get_filled(&pool, &shadows, 4);
                 stamp.check_buf(&d);
                 drop(d);
                 pool.trim();
-                let (e, stamp) = get_filled(&pool, &tracker, 5);
+                let (e, stamp) = get_filled(&pool, &shadows, 5);
                 stamp.check_buf(&e);
             })
         };
         spiller.join().unwrap();
         trimmer.join().unwrap();
-        assert_settled(&pool, &tracker, 5);
+        assert_settled(&pool, &shadows, 5);
     });
 }
 
@@ -529,14 +529,14 @@ fn trim_races_get_and_drop() {
 fn stats_while_counting() {
     run_model("stats_while_counting", || {
         let pool = tiny_pool(2, 2);
-        let tracker = Tracker::new();
+        let shadows = Shadows::new();
         let worker = {
-            let (pool, tracker) = (pool.clone(), tracker.clone());
+            let (pool, shadows) = (pool.clone(), shadows.clone());
             thread::spawn(move || {
-                let (a, stamp) = get_filled(&pool, &tracker, 1);
+                let (a, stamp) = get_filled(&pool, &shadows, 1);
                 stamp.check_buf(&a);
                 drop(a);
-                let (b, stamp) = get_filled(&pool, &tracker, 2);
+                let (b, stamp) = get_filled(&pool, &shadows, 2);
                 stamp.check_buf(&b);
             })
         };
@@ -565,6 +565,6 @@ fn stats_while_counting() {
         let_exited_threads_finish();
         let stats = pool.stats();
         assert_monotonic(&last, &stats);
-        assert_settled(&pool, &tracker, 2);
+        assert_settled(&pool, &shadows, 2);
     });
 }

@@ -1,37 +1,147 @@
 //! Pool statistics: per-thread counters on the hot path, summed on read.
+//!
+//! Two kinds of counter, two types: a [`LocalCounter`] has one writer (the
+//! thread whose cache it belongs to) and is bumped with a plain load and
+//! store, so the hot path pays no locked instruction; a [`SharedCounter`]
+//! is bumped by any thread with `fetch_add`, on paths that are already
+//! slow. [`PoolCounters`] keeps every thread's counters and sums them into
+//! a [`PoolStats`] snapshot when asked.
 
 use std::fmt;
+use std::ops::Index;
 
-use crate::advisor::SizeRecorder;
-use crate::sync::{Arc, AtomicU64, CachePadded, Ordering};
+use crate::budget::Budget;
+use crate::fmt::ByteSize;
+use crate::histogram::{SizeHistogram, SizeRecorder};
+use crate::sync::{Arc, AtomicU64, CachePadded, Mutex, Ordering};
 
-/// Event counters of one tier, written by one thread.
+/// A counter that only one thread writes and any thread may read.
 #[derive(Debug, Default)]
-pub(crate) struct TierCounters {
-    pub(crate) hits: AtomicU64,
-    pub(crate) misses: AtomicU64,
-    pub(crate) returns: AtomicU64,
-    pub(crate) dropped: AtomicU64,
-    pub(crate) dropped_over_budget: AtomicU64,
-    pub(crate) trimmed: AtomicU64,
+pub(crate) struct LocalCounter(AtomicU64);
+
+impl LocalCounter {
+    /// Adds `n`; returns the new count. Only the owning thread may call it.
+    ///
+    /// The `Release` store (a plain store on x86) pairs with the `Acquire`
+    /// load in [`get`](Self::get): a reader that sees a count also sees
+    /// every count the thread made before it, so reading gets before
+    /// returns can never report more buffers in use than the thread had.
+    #[inline(always)]
+    pub(crate) fn add(&self, n: u64) -> u64 {
+        let value = self.0.load(Ordering::Relaxed).wrapping_add(n);
+        self.0.store(value, Ordering::Release);
+        value
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
-/// The counters one thread keeps for one pool.
-///
-/// Only the owning thread writes them, with a plain load and store (no
-/// read-modify-write, so no locked instruction on the hot path); `stats()`
-/// reads them from any thread. Each tier sits on its own cache line so two
-/// threads' counters never share one.
+/// A counter that several threads may add to.
+#[derive(Debug, Default)]
+pub(crate) struct SharedCounter(AtomicU64);
+
+impl SharedCounter {
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Reading either kind of counter, for summing.
+pub(crate) trait ReadCounter {
+    fn read(&self) -> u64;
+}
+
+impl ReadCounter for LocalCounter {
+    fn read(&self) -> u64 {
+        self.get()
+    }
+}
+
+impl ReadCounter for SharedCounter {
+    fn read(&self) -> u64 {
+        self.get()
+    }
+}
+
+/// What a tier counts. Summed in this order: gets before returns, returns
+/// before frees, so the derived gauges of a racy snapshot err low.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Event {
+    /// A get served from a thread cache or the depot.
+    Hit,
+    /// A get that allocated a new block.
+    Miss,
+    /// A block whose last holder let go.
+    Return,
+    /// A returned block freed because the thread cache and depot were full.
+    Dropped,
+    /// A returned block freed because of `max_cached_bytes`.
+    DroppedOverBudget,
+    /// An idle block freed by a trim or an idle collection.
+    Trimmed,
+}
+
+const EVENTS: usize = 6;
+
+/// One counter per [`Event`] of one tier.
+#[derive(Debug)]
+pub(crate) struct TierCounters<C>([C; EVENTS]);
+
+impl<C: Default> Default for TierCounters<C> {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| C::default()))
+    }
+}
+
+impl<C> Index<Event> for TierCounters<C> {
+    type Output = C;
+
+    #[inline(always)]
+    fn index(&self, event: Event) -> &C {
+        &self.0[event as usize]
+    }
+}
+
+/// Sums of [`TierCounters`], indexed by [`Event`].
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct TierTotals([u64; EVENTS]);
+
+impl TierTotals {
+    /// Adds one set of counters, in [`Event`] order.
+    pub(crate) fn add<C: ReadCounter>(&mut self, counters: &TierCounters<C>) {
+        for (total, counter) in self.0.iter_mut().zip(counters.0.iter()) {
+            *total = total.wrapping_add(counter.read());
+        }
+    }
+}
+
+impl Index<Event> for TierTotals {
+    type Output = u64;
+
+    fn index(&self, event: Event) -> &u64 {
+        &self.0[event as usize]
+    }
+}
+
+/// The counters one thread keeps for one pool. Each tier sits on its own
+/// cache line, so two threads' counters never share one.
 #[derive(Debug)]
 pub(crate) struct ThreadCounters {
     /// Shared with the thread's cache stacks, which bump them directly.
-    pub(crate) tiers: Box<[Arc<CachePadded<TierCounters>>]>,
+    pub(crate) tiers: Box<[Arc<CachePadded<TierCounters<LocalCounter>>>]>,
     /// Requested sizes, when the pool records them.
     pub(crate) sizes: Option<SizeRecorder>,
 }
 
 impl ThreadCounters {
-    pub(crate) fn new(tiers: usize, record_sizes: bool) -> Self {
+    fn new(tiers: usize, record_sizes: bool) -> Self {
         Self {
             tiers: (0..tiers)
                 .map(|_| Arc::new(CachePadded::default()))
@@ -41,47 +151,140 @@ impl ThreadCounters {
     }
 }
 
-/// Adds `n` to a counter that only the calling thread writes; returns the
-/// new count.
-///
-/// The `Release` store (a plain store on x86) pairs with the `Acquire`
-/// loads in [`TierTotals::add`]: a reader that sees a count also sees every
-/// count the thread made before it, so reading `hits` before `returns` can
-/// never report more buffers in use than the thread really had out.
-#[inline(always)]
-pub(crate) fn add_local(counter: &AtomicU64, n: u64) -> u64 {
-    let value = counter.load(Ordering::Relaxed).wrapping_add(n);
-    counter.store(value, Ordering::Release);
-    value
+/// Counters of oversize (unpooled) allocations.
+#[derive(Debug, Default)]
+pub(crate) struct OversizeCounters {
+    pub(crate) allocations: SharedCounter,
+    pub(crate) frees: SharedCounter,
+    pub(crate) bytes_allocated: SharedCounter,
+    pub(crate) bytes_freed: SharedCounter,
 }
 
-/// Adds `n` to a counter that several threads may write.
-#[inline]
-pub(crate) fn add_shared(counter: &AtomicU64, n: u64) {
-    counter.fetch_add(n, Ordering::Relaxed);
+impl OversizeCounters {
+    fn snapshot(&self) -> OversizeStats {
+        // Frees are read first: a free is counted after its allocation, so
+        // reading them first can only over-report what is in use.
+        let frees = self.frees.get();
+        let bytes_freed = self.bytes_freed.get();
+        let allocations = self.allocations.get();
+        let bytes_allocated = self.bytes_allocated.get();
+        OversizeStats {
+            allocations,
+            in_use: allocations.saturating_sub(frees),
+            in_use_bytes: bytes_allocated.saturating_sub(bytes_freed),
+        }
+    }
 }
 
-/// Plain sums of [`TierCounters`].
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct TierTotals {
-    pub(crate) hits: u64,
-    pub(crate) misses: u64,
-    pub(crate) returns: u64,
-    pub(crate) dropped: u64,
-    pub(crate) dropped_over_budget: u64,
-    pub(crate) trimmed: u64,
+/// Counters of threads that use the pool, and of threads that have exited.
+#[derive(Debug)]
+struct Registry {
+    threads: Vec<Arc<ThreadCounters>>,
+    retired: Vec<TierTotals>,
+    retired_sizes: SizeHistogram,
 }
 
-impl TierTotals {
-    /// Adds one thread's counters. Gets are read before returns, and
-    /// returns before frees, so the derived gauges err low, never high.
-    pub(crate) fn add(&mut self, c: &TierCounters) {
-        self.hits += c.hits.load(Ordering::Acquire);
-        self.misses += c.misses.load(Ordering::Acquire);
-        self.returns += c.returns.load(Ordering::Acquire);
-        self.dropped += c.dropped.load(Ordering::Acquire);
-        self.dropped_over_budget += c.dropped_over_budget.load(Ordering::Acquire);
-        self.trimmed += c.trimmed.load(Ordering::Acquire);
+/// Every counter of one pool.
+#[derive(Debug)]
+pub(crate) struct PoolCounters {
+    registry: Mutex<Registry>,
+    record_sizes: bool,
+    /// Per tier, events on paths that run without a thread cache (trims,
+    /// returns while a thread exits, returns freed over the cached budget).
+    pub(crate) fallback: Box<[TierCounters<SharedCounter>]>,
+    pub(crate) oversize: OversizeCounters,
+    /// `try_get`/`try_reserve` refusals because of `max_in_use_bytes`.
+    pub(crate) exhausted: SharedCounter,
+    /// Hand-outs by `get`/growth beyond `max_in_use_bytes`.
+    pub(crate) over_budget: SharedCounter,
+}
+
+impl PoolCounters {
+    pub(crate) fn new(tier_count: usize, record_sizes: bool) -> Self {
+        Self {
+            registry: Mutex::new(Registry {
+                threads: Vec::new(),
+                retired: vec![TierTotals::default(); tier_count],
+                retired_sizes: SizeHistogram::new(),
+            }),
+            record_sizes,
+            fallback: (0..tier_count).map(|_| TierCounters::default()).collect(),
+            oversize: OversizeCounters::default(),
+            exhausted: SharedCounter::default(),
+            over_budget: SharedCounter::default(),
+        }
+    }
+
+    /// New counters for a thread that starts using the pool, registered so
+    /// that [`snapshot`](Self::snapshot) sums them.
+    pub(crate) fn register(&self) -> Arc<ThreadCounters> {
+        let counters = Arc::new(ThreadCounters::new(self.fallback.len(), self.record_sizes));
+        self.registry.lock().threads.push(Arc::clone(&counters));
+        counters
+    }
+
+    /// Folds an exiting thread's counters into the retired totals.
+    pub(crate) fn retire(&self, counters: &Arc<ThreadCounters>) {
+        let mut registry = self.registry.lock();
+        if let Some(pos) = registry
+            .threads
+            .iter()
+            .position(|c| Arc::ptr_eq(c, counters))
+        {
+            registry.threads.swap_remove(pos);
+            for (total, c) in registry.retired.iter_mut().zip(counters.tiers.iter()) {
+                total.add(c);
+            }
+            if let Some(sizes) = &counters.sizes {
+                sizes.add_to(&mut registry.retired_sizes);
+            }
+        }
+    }
+
+    /// The requested sizes recorded so far, summed over all threads.
+    pub(crate) fn size_histogram(&self) -> SizeHistogram {
+        let registry = self.registry.lock();
+        let mut histogram = registry.retired_sizes.clone();
+        for thread in &registry.threads {
+            if let Some(sizes) = &thread.sizes {
+                sizes.add_to(&mut histogram);
+            }
+        }
+        histogram
+    }
+
+    /// Sums every thread's counters into a snapshot; `capacities` are the
+    /// tiers' capacities, in order.
+    pub(crate) fn snapshot(
+        &self,
+        capacities: impl Iterator<Item = usize>,
+        cached_budget: Option<&Budget>,
+        in_use_budget: Option<&Budget>,
+    ) -> PoolStats {
+        let mut totals = {
+            let registry = self.registry.lock();
+            let mut totals = registry.retired.clone();
+            for thread in &registry.threads {
+                for (total, c) in totals.iter_mut().zip(thread.tiers.iter()) {
+                    total.add(c);
+                }
+            }
+            totals
+        };
+        for (total, c) in totals.iter_mut().zip(self.fallback.iter()) {
+            total.add(c);
+        }
+        PoolStats {
+            tiers: capacities
+                .zip(totals)
+                .map(|(capacity, totals)| TierStats::from_totals(capacity, &totals))
+                .collect(),
+            oversize: self.oversize.snapshot(),
+            exhausted: self.exhausted.get(),
+            over_budget: self.over_budget.get(),
+            cached_budget: cached_budget.map(BudgetStats::of),
+            in_use_budget: in_use_budget.map(BudgetStats::of),
+        }
     }
 }
 
@@ -117,20 +320,18 @@ pub struct PoolStats {
     /// Buffers handed out by `get` or growth although they exceeded
     /// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes).
     pub over_budget: u64,
-    /// The configured [`max_cached_bytes`](crate::PoolBuilder::max_cached_bytes).
-    pub cached_bytes_limit: Option<usize>,
-    /// The configured [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes).
-    pub in_use_bytes_limit: Option<usize>,
-    /// With [`max_cached_bytes`](crate::PoolBuilder::max_cached_bytes) set:
-    /// the exact idle bytes counted against it (one shared counter, so
-    /// unlike the per-tier `cached`, which sums per-thread counters read
-    /// one after another, it is a single instant). A returning buffer is
-    /// counted just before the cap is checked, so this can exceed the cap
-    /// by one buffer per thread returning at that instant.
-    pub cached_bytes_counted: Option<u64>,
-    /// With [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes) set:
-    /// the exact bytes counted against it.
-    pub in_use_bytes_counted: Option<u64>,
+    /// The [`max_cached_bytes`](crate::PoolBuilder::max_cached_bytes)
+    /// budget, if one is set: its limit and the exact idle bytes charged to
+    /// it. Unlike [`cached_bytes`](Self::cached_bytes), which sums
+    /// per-thread counters read one after another, this is one shared
+    /// counter read at one instant. A returning buffer is charged just
+    /// before the limit is checked, so it can exceed the limit by one
+    /// buffer per thread returning at that instant.
+    pub cached_budget: Option<BudgetStats>,
+    /// The [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes)
+    /// budget, if one is set: its limit and the exact bytes handed out and
+    /// charged to it.
+    pub in_use_budget: Option<BudgetStats>,
 }
 
 /// Counters of one tier. See [`PoolStats`].
@@ -153,9 +354,9 @@ pub struct TierStats {
     pub capacity: usize,
     /// Gets served from a thread cache or the depot.
     pub hits: u64,
-    /// Gets that allocated fresh storage.
+    /// Gets that allocated a fresh block.
     pub misses: u64,
-    /// Buffers returned to the pool (storage whose last holder dropped).
+    /// Buffers returned to the pool (block whose last holder dropped).
     pub returns: u64,
     /// Returned buffers freed because the thread cache and the depot were
     /// full (their per-tier limits).
@@ -174,24 +375,24 @@ pub struct TierStats {
 }
 
 impl TierStats {
-    pub(crate) fn from_totals(capacity: usize, t: TierTotals) -> Self {
-        let handed_out = t.hits.wrapping_add(t.misses);
-        let in_use = handed_out.saturating_sub(t.returns);
-        let cached = t
-            .returns
-            .saturating_sub(t.hits)
-            .saturating_sub(t.dropped)
-            .saturating_sub(t.dropped_over_budget)
-            .saturating_sub(t.trimmed);
+    fn from_totals(capacity: usize, t: &TierTotals) -> Self {
+        let hits = t[Event::Hit];
+        let returns = t[Event::Return];
+        let handed_out = hits.wrapping_add(t[Event::Miss]);
+        let cached = returns
+            .saturating_sub(hits)
+            .saturating_sub(t[Event::Dropped])
+            .saturating_sub(t[Event::DroppedOverBudget])
+            .saturating_sub(t[Event::Trimmed]);
         Self {
             capacity,
-            hits: t.hits,
-            misses: t.misses,
-            returns: t.returns,
-            dropped: t.dropped,
-            dropped_over_budget: t.dropped_over_budget,
-            trimmed: t.trimmed,
-            in_use,
+            hits,
+            misses: t[Event::Miss],
+            returns,
+            dropped: t[Event::Dropped],
+            dropped_over_budget: t[Event::DroppedOverBudget],
+            trimmed: t[Event::Trimmed],
+            in_use: handed_out.saturating_sub(returns),
             cached,
         }
     }
@@ -225,6 +426,36 @@ impl TierStats {
     }
 }
 
+/// A byte budget's limit and the bytes charged to it. See
+/// [`PoolStats::cached_budget`] and [`PoolStats::in_use_budget`].
+///
+/// # Examples
+///
+/// ```
+/// let pool = tierpool::Pool::builder().max_in_use_bytes(1 << 20).build()?;
+/// let _buf = pool.get(10);
+/// let budget = pool.stats().in_use_budget.unwrap();
+/// assert_eq!((budget.limit, budget.used), (1 << 20, 4096));
+/// # Ok::<(), tierpool::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BudgetStats {
+    /// The configured limit, in bytes.
+    pub limit: usize,
+    /// The bytes charged to it when the snapshot was taken.
+    pub used: u64,
+}
+
+impl BudgetStats {
+    fn of(budget: &Budget) -> Self {
+        Self {
+            limit: budget.limit(),
+            used: budget.used() as u64,
+        }
+    }
+}
+
 /// Counters of unpooled (oversize) allocations. See [`PoolStats`].
 ///
 /// # Examples
@@ -248,31 +479,6 @@ pub struct OversizeStats {
     pub in_use: u64,
     /// Their total capacity in bytes.
     pub in_use_bytes: u64,
-}
-
-/// Shared counters of oversize allocations (not on the pooled hot path).
-#[derive(Debug, Default)]
-pub(crate) struct OversizeCounters {
-    pub(crate) allocations: AtomicU64,
-    pub(crate) frees: AtomicU64,
-    pub(crate) bytes_allocated: AtomicU64,
-    pub(crate) bytes_freed: AtomicU64,
-}
-
-impl OversizeCounters {
-    pub(crate) fn snapshot(&self) -> OversizeStats {
-        // Frees are read first: a free is counted after its allocation, so
-        // reading them first can only over-report what is in use.
-        let frees = self.frees.load(Ordering::Acquire);
-        let bytes_freed = self.bytes_freed.load(Ordering::Acquire);
-        let allocations = self.allocations.load(Ordering::Acquire);
-        let bytes_allocated = self.bytes_allocated.load(Ordering::Acquire);
-        OversizeStats {
-            allocations,
-            in_use: allocations.saturating_sub(frees),
-            in_use_bytes: bytes_allocated.saturating_sub(bytes_freed),
-        }
-    }
 }
 
 impl PoolStats {
@@ -333,27 +539,6 @@ impl PoolStats {
     }
 }
 
-/// Formats a byte count with a binary unit (`4 KiB`, `1.5 MiB`).
-pub(crate) struct ByteSize(pub(crate) u64);
-
-impl fmt::Display for ByteSize {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-        let mut value = self.0 as f64;
-        let mut unit = 0;
-        while value >= 1024.0 && unit + 1 < UNITS.len() {
-            value /= 1024.0;
-            unit += 1;
-        }
-        let text = if value.fract() == 0.0 {
-            format!("{value} {}", UNITS[unit])
-        } else {
-            format!("{value:.1} {}", UNITS[unit])
-        };
-        f.pad(&text)
-    }
-}
-
 impl fmt::Display for PoolStats {
     /// A table with one row per tier, then the oversize line and hit rate.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -399,18 +584,18 @@ impl fmt::Display for PoolStats {
             ByteSize(self.cached_bytes())
         )?;
         let over: u64 = self.tiers.iter().map(|t| t.dropped_over_budget).sum();
-        if let Some(limit) = self.cached_bytes_limit {
+        if let Some(budget) = self.cached_budget {
             write!(
                 f,
                 " (limit {}, {over} returns freed over it)",
-                ByteSize(limit as u64)
+                ByteSize(budget.limit as u64)
             )?;
         }
-        if let Some(limit) = self.in_use_bytes_limit {
+        if let Some(budget) = self.in_use_budget {
             write!(
                 f,
                 "; in-use limit {}: {} refused, {} served over it",
-                ByteSize(limit as u64),
+                ByteSize(budget.limit as u64),
                 self.exhausted,
                 self.over_budget
             )?;
@@ -424,28 +609,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn byte_sizes_read_naturally() {
-        assert_eq!(ByteSize(4096).to_string(), "4 KiB");
-        assert_eq!(ByteSize(1 << 20).to_string(), "1 MiB");
-        assert_eq!(ByteSize(1536).to_string(), "1.5 KiB");
-        assert_eq!(ByteSize(10).to_string(), "10 B");
+    fn derived_gauges_clamp_at_zero() {
+        // A racy snapshot may see a return before its get.
+        let mut totals = TierTotals::default();
+        totals.0[Event::Return as usize] = 1;
+        totals.0[Event::Dropped as usize] = 3;
+        let t = TierStats::from_totals(64, &totals);
+        assert_eq!(t.in_use, 0);
+        assert_eq!(t.cached, 0);
     }
 
     #[test]
-    fn derived_gauges_clamp_at_zero() {
-        // A racy snapshot may see a return before its get.
-        let t = TierStats::from_totals(
-            64,
-            TierTotals {
-                hits: 0,
-                misses: 0,
-                returns: 1,
-                dropped: 3,
-                dropped_over_budget: 0,
-                trimmed: 0,
-            },
-        );
-        assert_eq!(t.in_use, 0);
-        assert_eq!(t.cached, 0);
+    fn totals_sum_both_kinds_of_counter_by_event() {
+        let local = TierCounters::<LocalCounter>::default();
+        let shared = TierCounters::<SharedCounter>::default();
+        local[Event::Hit].add(2);
+        shared[Event::Hit].add(3);
+        shared[Event::Trimmed].add(1);
+        let mut totals = TierTotals::default();
+        totals.add(&local);
+        totals.add(&shared);
+        assert_eq!((totals[Event::Hit], totals[Event::Trimmed]), (5, 1));
+        assert_eq!(totals[Event::Miss], 0);
     }
 }

@@ -1,4 +1,4 @@
-//! `SharedBuf`: frozen, refcounted, sliceable views of pooled storage.
+//! `SharedBuf`: frozen, refcounted, sliceable views of pooled blocks.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::fmt;
@@ -6,15 +6,16 @@ use std::hash::{Hash, Hasher};
 use std::ops::{Bound, Deref, RangeBounds};
 use std::ptr::NonNull;
 
-use crate::buf::{PooledBuf, Preview};
-use crate::storage::{Storage, UNPOOLED};
+use crate::block::BlockRef;
+use crate::buf::PooledBuf;
+use crate::fmt::Preview;
 
-/// An immutable, cheaply cloneable view of bytes in pooled storage.
+/// An immutable, cheaply cloneable view of bytes in pooled blocks.
 ///
 /// Made by [`PooledBuf::freeze`] or [`PooledBuf::split_to`]. Cloning and
-/// slicing increment a reference count kept with the storage: they never
+/// slicing increment a reference count kept with the block: they never
 /// allocate and never copy. When the last view (and the `PooledBuf`, if it
-/// still holds part of the storage) is dropped, on any thread, the storage
+/// still holds part of the block) is dropped, on any thread, the block
 /// returns to its pool.
 ///
 /// `SharedBuf` converts into [`bytes::Bytes`] without copying (see
@@ -35,27 +36,27 @@ use crate::storage::{Storage, UNPOOLED};
 /// assert_eq!(body.as_ptr(), frame[7..].as_ptr()); // no copy
 ///
 /// drop((frame, header));
-/// assert_eq!(pool.stats().tiers[0].in_use, 1); // `body` keeps the storage
+/// assert_eq!(pool.stats().tiers[0].in_use, 1); // `body` keeps the block
 /// drop(body);
 /// assert_eq!(pool.stats().tiers[0].in_use, 0);
 /// ```
-#[must_use = "dropping the last view returns the storage at once"]
+#[must_use = "dropping the last view returns the block at once"]
 pub struct SharedBuf {
-    storage: Storage,
+    block: BlockRef,
     ptr: NonNull<u8>,
     len: usize,
 }
 
 // SAFETY: a view only reads `[ptr, ptr + len)`, which no holder can write
 // any more: the `PooledBuf` it came from gave up those bytes when it froze
-// or split them off. `Storage` is `Send`.
+// or split them off. `BlockRef` is `Send`.
 unsafe impl Send for SharedBuf {}
 // SAFETY: as above, shared access only reads immutable bytes.
 unsafe impl Sync for SharedBuf {}
 
 impl SharedBuf {
-    pub(crate) fn new(storage: Storage, ptr: NonNull<u8>, len: usize) -> Self {
-        SharedBuf { storage, ptr, len }
+    pub(crate) fn new(block: BlockRef, ptr: NonNull<u8>, len: usize) -> Self {
+        SharedBuf { block, ptr, len }
     }
 
     /// Number of bytes in the view.
@@ -98,13 +99,13 @@ impl SharedBuf {
     #[inline]
     #[must_use]
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: `[ptr, ptr + len)` lies in the live storage, was
+        // SAFETY: `[ptr, ptr + len)` lies in the live block, was
         // initialised before the view was made, and is never written again
         // while a view exists.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
-    /// The capacity of the storage's tier, or `None` for a plain allocation.
+    /// The capacity of the block's tier, or `None` for a plain allocation.
     ///
     /// # Examples
     ///
@@ -113,13 +114,10 @@ impl SharedBuf {
     /// ```
     #[must_use]
     pub fn tier(&self) -> Option<usize> {
-        match self.storage.tier() {
-            UNPOOLED => None,
-            _ => Some(self.storage.capacity()),
-        }
+        self.block.tier_capacity()
     }
 
-    /// A view of `range` within this view, sharing the storage.
+    /// A view of `range` within this view, sharing the block.
     ///
     /// # Panics
     ///
@@ -168,7 +166,7 @@ impl SharedBuf {
             return None;
         }
         Some(SharedBuf {
-            storage: self.storage.share(),
+            block: self.block.share(),
             // SAFETY: `start <= len`, so the pointer stays within the view.
             ptr: unsafe { NonNull::new_unchecked(self.ptr.as_ptr().add(start)) },
             len: end - start,
@@ -198,7 +196,7 @@ impl SharedBuf {
             self.len
         );
         let head = SharedBuf {
-            storage: self.storage.share(),
+            block: self.block.share(),
             ptr: self.ptr,
             len: at,
         };
@@ -230,7 +228,7 @@ impl SharedBuf {
             self.len
         );
         let tail = SharedBuf {
-            storage: self.storage.share(),
+            block: self.block.share(),
             // SAFETY: `at <= len`, so the pointer stays within the view.
             ptr: unsafe { NonNull::new_unchecked(self.ptr.as_ptr().add(at)) },
             len: self.len - at,
@@ -254,7 +252,7 @@ impl SharedBuf {
         self.len = self.len.min(len);
     }
 
-    /// Whether this is the only reference to the storage (no other view, no
+    /// Whether this is the only reference to the block (no other view, no
     /// `PooledBuf` still writing into it, no `Bytes` made from a view).
     ///
     /// # Examples
@@ -269,19 +267,19 @@ impl SharedBuf {
     /// ```
     #[must_use]
     pub fn is_unique(&self) -> bool {
-        self.storage.is_unique()
+        self.block.is_unique()
     }
 
     /// Turns the view back into a mutable buffer, without copying, if it is
-    /// the only reference to its storage; otherwise gives it back unchanged.
+    /// the only reference to its block; otherwise gives it back unchanged.
     ///
     /// The buffer holds the view's bytes, and its capacity runs from the
-    /// start of the view to the end of the storage.
+    /// start of the view to the end of the block.
     ///
     /// # Errors
     ///
     /// Returns `self` if other views (or the `PooledBuf` it was split from)
-    /// still share the storage.
+    /// still share the block.
     ///
     /// # Examples
     ///
@@ -297,16 +295,16 @@ impl SharedBuf {
     /// assert_eq!(&buf[..], b"abcdef");
     /// ```
     pub fn try_into_mut(self) -> Result<PooledBuf, SharedBuf> {
-        if !self.storage.is_unique() {
+        if !self.block.is_unique() {
             return Err(self);
         }
-        // SAFETY: both pointers are in the same storage allocation, and the
-        // view starts at or after the start of the storage.
-        let offset = unsafe { self.ptr.offset_from(self.storage.data()) } as usize;
-        // SAFETY: this view is the only reference, so the storage from
+        // SAFETY: both pointers are in the same block allocation, and the
+        // view starts at or after the start of the block.
+        let offset = unsafe { self.ptr.offset_from(self.block.data()) } as usize;
+        // SAFETY: this view is the only reference, so the block from
         // `offset` on belongs to it alone; the first `len` bytes from there
         // are initialised (they are the view's bytes).
-        Ok(unsafe { PooledBuf::from_parts(self.storage, offset, self.len) })
+        Ok(unsafe { PooledBuf::from_parts(self.block, offset, self.len) })
     }
 
     pub(crate) fn advance_by(&mut self, cnt: usize) {
@@ -316,7 +314,7 @@ impl SharedBuf {
         self.len -= cnt;
     }
 
-    /// Whether two views share the same storage (made from the same
+    /// Whether two views share the same block (made from the same
     /// buffer, directly or through clones, slices and splits).
     ///
     /// # Examples
@@ -326,12 +324,12 @@ impl SharedBuf {
     /// let mut buf = pool.get(8);
     /// buf.extend_from_slice(b"abcd");
     /// let view = buf.freeze();
-    /// assert!(view.same_storage(&view.slice(1..)));
-    /// assert!(!view.same_storage(&pool.get(8).freeze()));
+    /// assert!(view.same_block(&view.slice(1..)));
+    /// assert!(!view.same_block(&pool.get(8).freeze()));
     /// ```
     #[must_use]
-    pub fn same_storage(&self, other: &SharedBuf) -> bool {
-        self.storage.same_block(&other.storage)
+    pub fn same_block(&self, other: &SharedBuf) -> bool {
+        self.block.same_block(&other.block)
     }
 }
 
@@ -373,7 +371,7 @@ impl Clone for SharedBuf {
     /// Another view of the same bytes: a refcount increment, no allocation.
     fn clone(&self) -> Self {
         SharedBuf {
-            storage: self.storage.share(),
+            block: self.block.share(),
             ptr: self.ptr,
             len: self.len,
         }

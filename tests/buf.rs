@@ -234,7 +234,7 @@ fn try_reserve_reports_allocation_failure() {
     assert_eq!(
         err,
         PoolError::AllocFailed {
-            size: isize::MAX as usize
+            capacity: isize::MAX as usize
         }
     );
     assert_eq!(&buf[..], b"abc");

@@ -22,7 +22,7 @@ fn max_cached_bytes_caps_idle_bytes_across_tiers_and_counts_the_drops() {
     assert_eq!(stats.cached_bytes(), 64 * KIB as u64 + 8 * KIB as u64);
     assert_eq!(stats.tiers[1].dropped_over_budget, 1);
     assert_eq!(stats.tiers[0].dropped_over_budget, 2);
-    assert_eq!(stats.cached_bytes_limit, Some(72 * KIB));
+    assert_eq!(stats.cached_budget.map(|b| b.limit), Some(72 * KIB));
     assert!(stats.to_string().contains("3 returns freed over it"));
 
     // Cached buffers are reused, which makes room again.
@@ -37,7 +37,11 @@ fn max_cached_bytes_caps_idle_bytes_across_tiers_and_counts_the_drops() {
 fn max_cached_bytes_holds_under_two_threads() {
     let limit = 16 * 4 * KIB;
     let pool = Pool::builder()
-        .tier(TierConfig::new(4 * KIB).thread_cache(64).depot(1000))
+        .tier(
+            TierConfig::new(4 * KIB)
+                .thread_cache_buffers(64)
+                .depot_buffers(1000),
+        )
         .max_cached_bytes(limit)
         .build()
         .unwrap();
@@ -53,7 +57,7 @@ fn max_cached_bytes_holds_under_two_threads() {
                 for _ in 0..rounds {
                     let bufs: Vec<_> = (0..40).map(|_| pool.get(100)).collect();
                     drop(bufs);
-                    let counted = pool.stats().cached_bytes_counted.unwrap();
+                    let counted = pool.stats().cached_budget.map(|b| b.used).unwrap();
                     assert!(
                         counted <= limit as u64 + slack,
                         "{counted} idle bytes over {limit}"
@@ -64,7 +68,10 @@ fn max_cached_bytes_holds_under_two_threads() {
     });
     // Quiet again: the gauges and the exact counter agree, within the cap.
     let stats = pool.stats();
-    assert_eq!(stats.cached_bytes_counted, Some(stats.cached_bytes()));
+    assert_eq!(
+        stats.cached_budget.map(|b| b.used),
+        Some(stats.cached_bytes())
+    );
     assert!(stats.cached_bytes() <= limit as u64);
     assert!(pool.stats().tiers[0].dropped_over_budget > 0);
     assert_all_returned(&pool);
@@ -143,7 +150,11 @@ fn views_and_oversize_count_against_the_in_use_cap() {
 #[test]
 fn idle_memory_decays_to_the_working_set_without_a_background_thread() {
     let pool = Pool::builder()
-        .tier(TierConfig::new(4 * KIB).thread_cache(64).depot(2048))
+        .tier(
+            TierConfig::new(4 * KIB)
+                .thread_cache_buffers(64)
+                .depot_buffers(2048),
+        )
         .build()
         .unwrap();
     let burst = if cfg!(miri) { 100 } else { 1000 };
@@ -173,7 +184,11 @@ fn idle_memory_decays_to_the_working_set_without_a_background_thread() {
 #[test]
 fn trim_idle_frees_what_was_unused_since_the_last_call() {
     let pool = Pool::builder()
-        .tier(TierConfig::new(4 * KIB).thread_cache(8).depot(100))
+        .tier(
+            TierConfig::new(4 * KIB)
+                .thread_cache_buffers(8)
+                .depot_buffers(100),
+        )
         .build()
         .unwrap();
     let bufs: Vec<_> = (0..50).map(|_| pool.get(1)).collect();
@@ -203,7 +218,7 @@ fn thread_cache_bytes_sets_the_default_depth() {
     let pool = Pool::builder()
         .tiers([64 * KIB])
         .thread_cache_bytes(128 * KIB)
-        .depot(0)
+        .depot_buffers(0)
         .build()
         .unwrap();
     let bufs: Vec<_> = (0..5).map(|_| pool.get(1)).collect();

@@ -59,8 +59,8 @@ fn routing_at_every_default_tier_boundary() {
 fn routing_with_custom_tiers() {
     let pool = Pool::builder()
         .tier(TierConfig::new(100))
-        .tier(TierConfig::new(1000).thread_cache(3))
-        .tier(TierConfig::new(10_000).depot(2))
+        .tier(TierConfig::new(1000).thread_cache_buffers(3))
+        .tier(TierConfig::new(10_000).depot_buffers(2))
         .build()
         .unwrap();
     assert_eq!(pool.tiers(), vec![100, 1000, 10_000]);
@@ -211,7 +211,7 @@ fn try_get_reports_oversize_requests() {
         "try_get never allocates oversize"
     );
     assert_all_returned(&pool);
-    let _: &dyn std::error::Error = &PoolError::AllocFailed { size: 1 };
+    let _: &dyn std::error::Error = &PoolError::AllocFailed { capacity: 1 };
 }
 
 #[test]
@@ -227,7 +227,7 @@ fn try_get_reports_allocation_failure() {
         .build()
         .unwrap();
     let err = pool.try_get(65).unwrap_err();
-    assert_eq!(err, PoolError::AllocFailed { size: huge });
+    assert_eq!(err, PoolError::AllocFailed { capacity: huge });
     assert_eq!(
         err.to_string(),
         format!("the allocator failed to provide {huge} bytes")
@@ -281,7 +281,8 @@ fn get_panics_near_usize_max_and_the_pool_stays_usable() {
 
 #[test]
 fn every_config_error_and_its_message() {
-    let cases: Vec<(Result<Pool, ConfigError>, ConfigError, String)> = vec![
+    let cases: Vec<(Result<Pool, ConfigError>, ConfigError, String)> =
+        vec![
         (
             Pool::builder().tiers([]).build(),
             ConfigError::NoTiers,
@@ -289,17 +290,17 @@ fn every_config_error_and_its_message() {
         ),
         (
             Pool::builder().tiers([0]).build(),
-            ConfigError::ZeroSize { index: 0 },
+            ConfigError::ZeroCapacity { index: 0 },
             "tier 0 has capacity 0; every tier must hold at least one byte".into(),
         ),
         (
             Pool::builder().tiers([8, 16, 0]).build(),
-            ConfigError::ZeroSize { index: 2 },
+            ConfigError::ZeroCapacity { index: 2 },
             "tier 2 has capacity 0; every tier must hold at least one byte".into(),
         ),
         (
             Pool::builder().tiers([512, 512]).build(),
-            ConfigError::Duplicate { size: 512 },
+            ConfigError::Duplicate { capacity: 512 },
             "tier capacity 512 appears more than once".into(),
         ),
         (
@@ -307,7 +308,7 @@ fn every_config_error_and_its_message() {
             ConfigError::Unsorted {
                 index: 2,
                 previous: 4096,
-                size: 1024,
+                capacity: 1024,
             },
             "tier 2 has capacity 1024, below the previous tier's 4096; tiers must be listed in \
              ascending order"
@@ -321,7 +322,7 @@ fn every_config_error_and_its_message() {
             ConfigError::Unsorted {
                 index: 1,
                 previous: 100,
-                size: 50,
+                capacity: 50,
             },
             "tier 1 has capacity 50, below the previous tier's 100; tiers must be listed in \
              ascending order"
@@ -329,7 +330,7 @@ fn every_config_error_and_its_message() {
         ),
         (
             Pool::builder().tiers([usize::MAX]).build(),
-            ConfigError::TooLarge { size: usize::MAX },
+            ConfigError::TooLarge { capacity: usize::MAX },
             format!(
                 "tier capacity {} is too large to allocate (the limit is isize::MAX bytes, \
                  alignment included)",
@@ -342,7 +343,7 @@ fn every_config_error_and_its_message() {
                 .alignment(4096)
                 .build(),
             ConfigError::TooLarge {
-                size: isize::MAX as usize,
+                capacity: isize::MAX as usize,
             },
             format!(
                 "tier capacity {} is too large to allocate (the limit is isize::MAX bytes, \
@@ -402,7 +403,7 @@ fn alignment_applies_to_pooled_and_oversize_buffers() {
 #[test]
 fn thread_cache_zero_sends_every_return_to_the_depot() {
     let pool = Pool::builder()
-        .tier(TierConfig::new(256).thread_cache(0))
+        .tier(TierConfig::new(256).thread_cache_buffers(0))
         .build()
         .unwrap();
     drop(pool.get(10));
@@ -436,7 +437,11 @@ fn thread_cache_zero_sends_every_return_to_the_depot() {
 #[test]
 fn depot_zero_keeps_only_the_thread_cache() {
     let pool = Pool::builder()
-        .tier(TierConfig::new(256).thread_cache(2).depot(0))
+        .tier(
+            TierConfig::new(256)
+                .thread_cache_buffers(2)
+                .depot_buffers(0),
+        )
         .build()
         .unwrap();
     let bufs: Vec<_> = (0..5).map(|_| pool.get(1)).collect();
@@ -469,7 +474,11 @@ fn depot_zero_keeps_only_the_thread_cache() {
 #[test]
 fn no_thread_cache_and_no_depot_frees_every_return() {
     let pool = Pool::builder()
-        .tier(TierConfig::new(128).thread_cache(0).depot(0))
+        .tier(
+            TierConfig::new(128)
+                .thread_cache_buffers(0)
+                .depot_buffers(0),
+        )
         .build()
         .unwrap();
     let rounds = if cfg!(miri) { 5 } else { 50 };
@@ -490,7 +499,7 @@ fn no_thread_cache_and_no_depot_frees_every_return() {
 #[test]
 fn depot_bound_counts_dropped_buffers() {
     let pool = Pool::builder()
-        .tier(TierConfig::new(64).thread_cache(0).depot(3))
+        .tier(TierConfig::new(64).thread_cache_buffers(0).depot_buffers(3))
         .build()
         .unwrap();
     let bufs: Vec<_> = (0..5).map(|_| pool.get(1)).collect();
@@ -525,10 +534,10 @@ fn default_limits_of_the_largest_tier() {
 #[test]
 fn pool_wide_limits_and_per_tier_overrides() {
     let pool = Pool::builder()
-        .thread_cache(1)
-        .depot(1)
+        .thread_cache_buffers(1)
+        .depot_buffers(1)
         .tier(TierConfig::new(32))
-        .tier(TierConfig::new(64).depot(4))
+        .tier(TierConfig::new(64).depot_buffers(4))
         .build()
         .unwrap();
     let small: Vec<_> = (0..4).map(|_| pool.get(32)).collect();
@@ -546,7 +555,11 @@ fn pool_wide_limits_and_per_tier_overrides() {
 #[test]
 fn stats_count_every_event() {
     let pool = Pool::builder()
-        .tier(TierConfig::new(1024).thread_cache(4).depot(2))
+        .tier(
+            TierConfig::new(1024)
+                .thread_cache_buffers(4)
+                .depot_buffers(2),
+        )
         .tier(TierConfig::new(8192))
         .build()
         .unwrap();
@@ -649,7 +662,11 @@ fn stats_display_is_a_table_naming_the_tiers() {
 #[test]
 fn trim_frees_the_depot_and_this_threads_cache_only() {
     let pool = Pool::builder()
-        .tier(TierConfig::new(256).thread_cache(4).depot(16))
+        .tier(
+            TierConfig::new(256)
+                .thread_cache_buffers(4)
+                .depot_buffers(16),
+        )
         .build()
         .unwrap();
     // Another thread caches 2 buffers and stays alive while we trim.

@@ -216,7 +216,7 @@ fn rss_stays_within_budgets_under_a_bursty_cross_thread_workload() {
                 // counters read one after another, not one instant). A
                 // return is counted just before the cap check, so allow one
                 // buffer (at most 1 MiB) per worker returning right now.
-                let cached = stats.cached_bytes_counted.unwrap();
+                let cached = stats.cached_budget.unwrap().used;
                 assert!(
                     cached <= CACHED_LIMIT + WORKERS as u64 * MIB,
                     "{cached} idle bytes over the {CACHED_LIMIT} limit"
@@ -248,7 +248,10 @@ fn rss_stays_within_budgets_under_a_bursty_cross_thread_workload() {
     assert_all_returned(&pool);
     let stats = pool.stats();
     assert!(stats.cached_bytes() <= CACHED_LIMIT);
-    assert_eq!(stats.cached_bytes_counted, Some(stats.cached_bytes()));
+    assert_eq!(
+        stats.cached_budget.map(|b| b.used),
+        Some(stats.cached_bytes())
+    );
     assert!(checks.load(Ordering::Relaxed) > 0);
     eprintln!(
         "soak: {secs} s, {WORKERS} workers, {} pattern checks, {samples} samples; \

@@ -222,7 +222,11 @@ fn run_buffer_stress(builder: PoolBuilder) {
 fn two_threads_never_share_a_buffer_with_small_caches() {
     // Tiny caches and depots: many batch moves, spills and frees.
     let builder = tiers().iter().fold(Pool::builder(), |b, &size| {
-        b.tier(TierConfig::new(size).thread_cache(4).depot(6))
+        b.tier(
+            TierConfig::new(size)
+                .thread_cache_buffers(4)
+                .depot_buffers(6),
+        )
     });
     run_buffer_stress(builder);
 }
@@ -234,7 +238,12 @@ fn two_threads_never_share_a_buffer_with_default_limits() {
 
 #[test]
 fn two_threads_never_share_a_buffer_without_thread_caches() {
-    run_buffer_stress(Pool::builder().tiers(tiers()).thread_cache(0).depot(3));
+    run_buffer_stress(
+        Pool::builder()
+            .tiers(tiers())
+            .thread_cache_buffers(0)
+            .depot_buffers(3),
+    );
 }
 
 /// A view (or `Bytes`) with the holder whose pattern it shows and the phase
@@ -402,7 +411,11 @@ fn run_view_stress(builder: PoolBuilder) {
 #[test]
 fn two_threads_share_views_safely_with_small_caches() {
     let builder = tiers().iter().fold(Pool::builder(), |b, &size| {
-        b.tier(TierConfig::new(size).thread_cache(2).depot(4))
+        b.tier(
+            TierConfig::new(size)
+                .thread_cache_buffers(2)
+                .depot_buffers(4),
+        )
     });
     run_view_stress(builder);
 }

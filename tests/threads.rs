@@ -78,8 +78,16 @@ fn buffers_got_on_one_thread_and_dropped_on_another() {
 #[test]
 fn thread_exit_gives_cached_buffers_to_the_depot() {
     let pool = Pool::builder()
-        .tier(TierConfig::new(256).thread_cache(8).depot(64))
-        .tier(TierConfig::new(4096).thread_cache(1).depot(8))
+        .tier(
+            TierConfig::new(256)
+                .thread_cache_buffers(8)
+                .depot_buffers(64),
+        )
+        .tier(
+            TierConfig::new(4096)
+                .thread_cache_buffers(1)
+                .depot_buffers(8),
+        )
         .build()
         .unwrap();
     let remote = pool.clone();
@@ -117,7 +125,7 @@ fn thread_exit_gives_cached_buffers_to_the_depot() {
 #[test]
 fn thread_exit_into_a_full_depot_counts_dropped() {
     let pool = Pool::builder()
-        .tier(TierConfig::new(64).thread_cache(4).depot(2))
+        .tier(TierConfig::new(64).thread_cache_buffers(4).depot_buffers(2))
         .build()
         .unwrap();
     let remote = pool.clone();

@@ -36,7 +36,7 @@ fn freeze_clone_and_slice_share_the_storage() {
 
     let clone = view.clone();
     assert_eq!(clone.as_ptr(), ptr);
-    assert!(clone.same_storage(&view));
+    assert!(clone.same_block(&view));
     assert!(!view.is_unique());
 
     for (a, b) in [(0, 10), (0, 0), (3, 7), (9, 10), (10, 10), (5, 5)] {
@@ -44,7 +44,7 @@ fn freeze_clone_and_slice_share_the_storage() {
         assert_eq!(s.as_ptr(), ptr.wrapping_add(a), "slice({a}..{b})");
         assert_eq!(s.len(), b - a);
         assert_eq!(&s[..], &b"0123456789"[a..b]);
-        assert!(s.same_storage(&view));
+        assert!(s.same_block(&view));
     }
     assert_eq!(view.slice(..).as_ptr(), ptr);
     assert_eq!(view.slice(..), view);
@@ -62,7 +62,7 @@ fn freeze_clone_and_slice_share_the_storage() {
 
     // Distinct buffers do not share.
     let other = frozen(&pool, b"0123456789");
-    assert!(!other.same_storage(&view));
+    assert!(!other.same_block(&view));
     assert_eq!(other, view);
 
     assert_eq!(pool.stats().tiers[0].in_use, 2);
@@ -157,7 +157,7 @@ fn split_to_split_off_and_truncate() {
     assert_eq!(rest, b"body|"[..]);
     assert_eq!(trailer, b"trailer"[..]);
     assert_eq!(trailer.as_ptr(), base.wrapping_add(12));
-    assert!(head.same_storage(&trailer));
+    assert!(head.same_block(&trailer));
 
     let mut t = trailer.clone();
     t.truncate(100);
@@ -268,7 +268,7 @@ fn decode_stream(seed: u64) {
             assert_eq!(frame.len(), len);
             // The frame sits right after its header in the same storage.
             assert_eq!(frame.as_ptr(), header.as_ptr().wrapping_add(4));
-            assert!(frame.same_storage(&header));
+            assert!(frame.same_block(&header));
             assert_eq!(rx.as_ptr(), frame.as_ptr().wrapping_add(len));
             decoded.push(frame);
         }
@@ -292,7 +292,7 @@ fn decode_stream(seed: u64) {
         blocks <= frames as u64,
         "{blocks} blocks for {frames} frames"
     );
-    assert!(decoded.windows(2).any(|w| w[0].same_storage(&w[1])));
+    assert!(decoded.windows(2).any(|w| w[0].same_block(&w[1])));
     drop(rx);
     rng.shuffle(&mut decoded);
     while let Some(frame) = decoded.pop() {
@@ -350,7 +350,7 @@ fn split_then_growth_moves_the_buffer_and_views_keep_the_old_storage() {
     assert_eq!(buf.as_ptr(), all.as_ptr().wrapping_add(18));
     let rest = buf.freeze();
     assert_eq!(rest, b"x"[..]);
-    assert!(rest.same_storage(&all));
+    assert!(rest.same_block(&all));
     drop((all, rest));
     assert_all_returned(&pool);
 }

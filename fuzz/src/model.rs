@@ -18,7 +18,7 @@
 //! * `cached` never exceeds the depot plus one thread cache per thread that
 //!   has touched the pool, and right after `trim` only the helper's cache;
 //! * a get is counted exactly once, in the routed tier;
-//! * `same_storage` and `is_unique` agree with the model; `try_into_mut`
+//! * `same_block` and `is_unique` agree with the model; `try_into_mut`
 //!   succeeds exactly when the model has one reference to the storage;
 //! * with the opt-in behaviours on: `try_get` is refused with `Exhausted`
 //!   exactly when `max_in_use_bytes` would be exceeded (and `stats().exhausted`
@@ -535,8 +535,8 @@ impl Limits {
         for t in 0..self.tiers.len() {
             builder = builder.tier(
                 TierConfig::new(self.tiers[t])
-                    .thread_cache(self.thread_cache[t])
-                    .depot(self.depot[t]),
+                    .thread_cache_buffers(self.thread_cache[t])
+                    .depot_buffers(self.depot[t]),
             );
         }
         builder
@@ -1447,9 +1447,9 @@ impl Model {
             );
             for &(b, vb) in &views {
                 assert_eq!(
-                    va.same_storage(vb),
+                    va.same_block(vb),
                     sa == self.holders[&b].storage,
-                    "{when}: same_storage({a}, {b})"
+                    "{when}: same_block({a}, {b})"
                 );
             }
         }

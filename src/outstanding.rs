@@ -4,13 +4,13 @@ use std::backtrace::Backtrace;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::storage::Storage;
+use crate::block::BlockRef;
 use crate::sync::Mutex;
 
 /// A buffer handed out and not yet returned, from
 /// [`Pool::outstanding`](crate::Pool::outstanding).
 ///
-/// "Returned" means its storage went back: a buffer frozen into views stays
+/// "Returned" means its block went back: a buffer frozen into views stays
 /// outstanding until the last view (or `Bytes`) drops, which is what makes
 /// the report useful for finding views that pin pooled memory.
 ///
@@ -28,7 +28,7 @@ use crate::sync::Mutex;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct OutstandingBuf {
-    /// Capacity of the storage in bytes.
+    /// Capacity of the block in bytes.
     pub capacity: usize,
     /// The tier's capacity, or `None` for an oversize allocation.
     pub tier: Option<usize>,
@@ -47,14 +47,14 @@ struct Record {
     backtrace: Option<Backtrace>,
 }
 
-/// Live hand-outs keyed by storage address.
+/// Live hand-outs keyed by block address.
 #[derive(Debug)]
-pub(crate) struct Tracker {
+pub(crate) struct OutstandingLog {
     backtraces: bool,
     live: Mutex<HashMap<usize, Record>>,
 }
 
-impl Tracker {
+impl OutstandingLog {
     pub(crate) fn new(backtraces: bool) -> Self {
         Self {
             backtraces,
@@ -62,14 +62,14 @@ impl Tracker {
         }
     }
 
-    pub(crate) fn insert(&self, storage: &Storage, tier: Option<usize>) {
+    pub(crate) fn insert(&self, block: &BlockRef) {
         let record = Record {
-            capacity: storage.capacity(),
-            tier,
+            capacity: block.capacity(),
+            tier: block.tier_capacity(),
             since: Instant::now(),
             backtrace: self.backtraces.then(Backtrace::force_capture),
         };
-        self.live.lock().insert(storage.key(), record);
+        self.live.lock().insert(block.key(), record);
     }
 
     pub(crate) fn remove(&self, key: usize) {

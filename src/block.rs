@@ -1,34 +1,31 @@
-//! Storage blocks: the heap memory behind every buffer, with its header.
+//! Blocks: the heap memory behind every buffer, with its header.
 //!
-//! A block is one allocation of `capacity` bytes plus a small header
-//! ([`Block`]) that lives as long as the memory does. The header holds the
-//! reference count shared by the mutable buffer and its frozen views, the
-//! tier the block belongs to, and a strong reference to the pool, so a block
-//! can find its way home from any thread, even after every `Pool` handle is
-//! gone. Freezing, cloning and slicing therefore never allocate.
+//! A block is one allocation of its tier's capacity plus a small header
+//! ([`Block`]) that lives as long as the memory does. See the
+//! [`implementation`](crate::implementation#blocks) note for what the header
+//! holds and why.
 //!
 //! Two owning handles exist:
 //!
-//! * [`Storage`]: one counted reference held by a `PooledBuf` or `SharedBuf`.
-//!   Dropping the last one recycles the block into its pool.
-//! * [`IdleStorage`]: a block nobody holds, kept by a thread cache or a
-//!   depot. Dropping it frees the memory.
+//! * [`BlockRef`]: one counted reference held by a `PooledBuf` or a
+//!   `SharedBuf`. Dropping the last one hands the block to
+//!   [`Shared::recycle`], the one place that decides where it goes.
+//! * [`IdleBlock`]: a block nobody holds, kept by a thread cache or a depot.
+//!   Dropping it frees the memory.
 
 use std::alloc::Layout;
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
 use crate::error::PoolError;
-use crate::pool::Shared;
+use crate::shared::Shared;
 use crate::sync::{alloc, dealloc, fence, Arc, AtomicUsize, Ordering, UnsafeCell};
 
-/// Tier index of a block that belongs to no tier (an oversize allocation).
-pub(crate) const UNPOOLED: usize = usize::MAX;
-
 /// Per-block copies of the pool's opt-in behaviours, read from the header
-/// (already in cache) instead of the pool on the hot path.
+/// (already in cache) instead of the pool on the return path, and tested
+/// all at once: a block with no flags takes the plain return path.
 pub(crate) mod flags {
-    /// Zero the storage when its last holder lets go.
+    /// Zero the memory when its last holder lets go.
     pub(crate) const ZERO_ON_RETURN: u8 = 1;
     /// Count the block's bytes against `max_cached_bytes` while idle.
     pub(crate) const CACHED_BUDGET: u8 = 2;
@@ -36,7 +33,8 @@ pub(crate) mod flags {
     pub(crate) const IN_USE_BUDGET: u8 = 4;
     /// Record the block in the outstanding-buffer report while out.
     pub(crate) const TRACKED: u8 = 8;
-    /// An oversize block: freed, never cached, when its last holder lets go.
+    /// A block of no tier (an oversize request): freed, never cached, when
+    /// its last holder lets go. The only record of "unpooled".
     pub(crate) const UNPOOLED: u8 = 16;
 }
 
@@ -44,13 +42,20 @@ pub(crate) mod flags {
 /// reached by leaking views in a loop, and wrapping would be unsound.
 const MAX_REFS: usize = isize::MAX as usize;
 
-/// The header of a storage block.
+/// The layout of a block's memory, or `None` if no allocation can have it
+/// (the capacity rounded up to the alignment exceeds `isize::MAX`).
+pub(crate) fn block_layout(capacity: usize, alignment: usize) -> Option<Layout> {
+    Layout::from_size_align(capacity, alignment).ok()
+}
+
+/// The header of a block.
 #[derive(Debug)]
 pub(crate) struct Block {
     data: NonNull<u8>,
     capacity: usize,
+    /// The tier's index; meaningless for an unpooled block.
     tier: usize,
-    /// The pool's slot in the thread cache tables (copied from the pool so
+    /// The pool's slot in the thread-cache tables (copied from the pool so
     /// that returning a block reads only this header).
     slot: usize,
     flags: u8,
@@ -61,55 +66,52 @@ pub(crate) struct Block {
     /// `data` (bytes before it belong to views split off earlier). Only
     /// that buffer reads or writes it: a block has at most one, views never
     /// look at it, and it is set anew each time a buffer takes the block.
-    /// Keeping it here keeps `PooledBuf` two words wide, so it travels in
-    /// registers.
     region_start: UnsafeCell<usize>,
     pool: Arc<Shared>,
 }
 
 /// An idle block owned by a cache or a depot. Dropping it frees the block.
 #[derive(Debug)]
-pub(crate) struct IdleStorage(NonNull<Block>);
+pub(crate) struct IdleBlock(NonNull<Block>);
 
-// SAFETY: an `IdleStorage` is the only handle to its block (refs == 1 and no
-// `Storage` exists), so moving it to another thread moves sole ownership of
+// SAFETY: an `IdleBlock` is the only handle to its block (refs == 1 and no
+// `BlockRef` exists), so moving it to another thread moves sole ownership of
 // plain heap memory; the `Arc<Shared>` inside is itself `Send`.
-unsafe impl Send for IdleStorage {}
+unsafe impl Send for IdleBlock {}
 
-impl IdleStorage {
-    /// Allocates a block of `capacity` bytes aligned to the pool's alignment.
+impl IdleBlock {
+    /// Allocates a block of `capacity` bytes aligned to the pool's
+    /// alignment; `tier: None` makes an unpooled block.
     pub(crate) fn allocate(
         pool: &Arc<Shared>,
-        tier: usize,
+        tier: Option<usize>,
         capacity: usize,
     ) -> Result<Self, PoolError> {
         debug_assert!(capacity > 0, "blocks are never empty");
-        let layout = Layout::from_size_align(capacity, pool.alignment).map_err(|_| {
-            PoolError::CapacityOverflow {
-                requested: capacity,
-            }
+        let layout = block_layout(capacity, pool.alignment).ok_or(PoolError::CapacityOverflow {
+            requested: capacity,
         })?;
         // SAFETY: `layout` has a non-zero size: tiers are validated to be
         // non-zero and oversize requests are larger than the largest tier.
         let data = unsafe { alloc(layout) };
-        let data = NonNull::new(data).ok_or(PoolError::AllocFailed { size: capacity })?;
+        let data = NonNull::new(data).ok_or(PoolError::AllocFailed { capacity })?;
         let mut flags = pool.block_flags;
-        if tier == UNPOOLED {
-            // Oversize blocks are never idle in the pool.
+        if tier.is_none() {
+            // Unpooled blocks are never idle in the pool.
             flags &= !flags::CACHED_BUDGET;
             flags |= flags::UNPOOLED;
         }
         let block = Box::new(Block {
             data,
             capacity,
-            tier,
+            tier: tier.unwrap_or(0),
             slot: pool.slot,
             flags,
             refs: AtomicUsize::new(1),
             region_start: UnsafeCell::new(0),
             pool: Arc::clone(pool),
         });
-        let idle = IdleStorage(NonNull::from(Box::leak(block)));
+        let idle = IdleBlock(NonNull::from(Box::leak(block)));
         idle.count_idle();
         Ok(idle)
     }
@@ -121,8 +123,8 @@ impl IdleStorage {
     }
 
     /// Counts the block as idle against `max_cached_bytes` (every
-    /// `IdleStorage` is counted from creation until `into_storage` or drop;
-    /// [`Storage::release`] leaves this to its caller).
+    /// `IdleBlock` is counted from creation until `into_ref` or drop;
+    /// [`BlockRef::release`] leaves this to [`Shared::recycle`]).
     #[inline]
     pub(crate) fn count_idle(&self) {
         let block = self.block();
@@ -148,7 +150,7 @@ impl IdleStorage {
         self.block().flags
     }
 
-    /// The pool's slot in the thread cache tables.
+    /// The pool's slot in the thread-cache tables.
     #[inline]
     pub(crate) fn slot(&self) -> usize {
         self.block().slot
@@ -165,7 +167,7 @@ impl IdleStorage {
         self.0.as_ptr().addr()
     }
 
-    /// Overwrites the whole storage with zeroes.
+    /// Overwrites the whole block with zeroes.
     pub(crate) fn zero(&mut self) {
         let block = self.block();
         // SAFETY: an idle block has no holder; its `capacity` bytes are ours
@@ -173,7 +175,14 @@ impl IdleStorage {
         unsafe { std::ptr::write_bytes(block.data.as_ptr(), 0, block.capacity) };
     }
 
+    /// The tier's index (the block must be pooled).
+    #[inline]
     pub(crate) fn tier(&self) -> usize {
+        debug_assert_eq!(
+            self.flags() & flags::UNPOOLED,
+            0,
+            "unpooled blocks have no tier"
+        );
         self.block().tier
     }
 
@@ -187,21 +196,21 @@ impl IdleStorage {
 
     /// Hands the block out to a single holder.
     #[inline(always)]
-    pub(crate) fn into_storage(self) -> Storage {
+    pub(crate) fn into_ref(self) -> BlockRef {
         debug_assert_eq!(self.block().refs.load(Ordering::Relaxed), 1);
         self.uncount_idle();
         let this = ManuallyDrop::new(self);
-        Storage(this.0)
+        BlockRef(this.0)
     }
 }
 
-impl Drop for IdleStorage {
+impl Drop for IdleBlock {
     fn drop(&mut self) {
         self.uncount_idle();
         // SAFETY: `self` is the only handle to a block created by
         // `Box::leak` in `allocate`; nothing uses it after this point.
         let block = unsafe { Box::from_raw(self.0.as_ptr()) };
-        let layout = Layout::from_size_align(block.capacity, block.pool.alignment)
+        let layout = block_layout(block.capacity, block.pool.alignment)
             .expect("the layout was valid when the block was allocated");
         // SAFETY: `data` was allocated with exactly this layout in `allocate`
         // and is freed only here, once.
@@ -209,24 +218,28 @@ impl Drop for IdleStorage {
     }
 }
 
-/// One counted reference to a block held by a buffer or a view.
+/// One counted reference to a block, held by a buffer or a view.
 ///
 /// Dropping the last reference recycles the block into its pool.
 #[derive(Debug)]
-pub(crate) struct Storage(NonNull<Block>);
+pub(crate) struct BlockRef(NonNull<Block>);
 
-// SAFETY: the header is only read through shared references and mutated
-// through atomics; the data bytes are partitioned between holders by the
-// buffer types, which only hand out `&[u8]` to bytes no holder can write.
-unsafe impl Send for Storage {}
-// SAFETY: as above, `&Storage` gives access to immutable header fields and
-// an atomic counter only.
-unsafe impl Sync for Storage {}
+// SAFETY: the header's fields are immutable after allocation except `refs`
+// (an atomic) and `region_start`, which only the block's one `PooledBuf`
+// touches (see `region_start`); the data bytes are partitioned between
+// holders by the buffer types, which only hand out `&[u8]` to bytes no
+// holder can write. So moving a reference to another thread is sound.
+unsafe impl Send for BlockRef {}
+// SAFETY: `&BlockRef` gives access to immutable header fields and the
+// atomic counter; `region_start` is reachable only through the `unsafe`
+// accessors, whose contract (one `PooledBuf` per block, which needs
+// `&mut` to move it) keeps two threads from touching it at once.
+unsafe impl Sync for BlockRef {}
 
-impl Storage {
+impl BlockRef {
     #[inline(always)]
     fn block(&self) -> &Block {
-        // SAFETY: a `Storage` is a counted reference, so the block is live.
+        // SAFETY: a `BlockRef` is a counted reference, so the block is live.
         unsafe { self.0.as_ref() }
     }
 
@@ -242,9 +255,11 @@ impl Storage {
         self.block().capacity
     }
 
-    /// The tier index, or [`UNPOOLED`].
-    pub(crate) fn tier(&self) -> usize {
-        self.block().tier
+    /// The capacity of the block's tier, or `None` for an unpooled block:
+    /// how the public API names a tier.
+    pub(crate) fn tier_capacity(&self) -> Option<usize> {
+        let block = self.block();
+        (block.flags & flags::UNPOOLED == 0).then_some(block.capacity)
     }
 
     /// The pool the block belongs to.
@@ -296,30 +311,32 @@ impl Storage {
     }
 
     /// Whether two references point at the same block.
-    pub(crate) fn same_block(&self, other: &Storage) -> bool {
+    pub(crate) fn same_block(&self, other: &BlockRef) -> bool {
         self.0 == other.0
     }
 
     /// Takes one more reference to the same block.
-    pub(crate) fn share(&self) -> Storage {
+    pub(crate) fn share(&self) -> BlockRef {
         // Relaxed is enough, as for `Arc::clone`: a new reference can only be
         // made from an existing one, which keeps the block alive.
         let old = self.block().refs.fetch_add(1, Ordering::Relaxed);
         if old > MAX_REFS {
             std::process::abort();
         }
-        Storage(self.0)
+        BlockRef(self.0)
     }
 
     /// Gives up this reference. Returns the block when it was the last one,
-    /// not yet counted as idle: the caller must call
-    /// [`IdleStorage::count_idle`] before anything else when the block's
-    /// flags are not zero (with no flags, counting does nothing).
+    /// not yet counted as idle: [`Shared::recycle`] counts it when the
+    /// block's flags ask for it.
     #[inline(always)]
-    fn release(self) -> Option<IdleStorage> {
+    fn release(self) -> Option<IdleBlock> {
         let this = ManuallyDrop::new(self);
         let refs = &this.block().refs;
         // Sole holder: nobody else can take a reference, so no RMW is needed.
+        // `Acquire` pairs with the `Release` decrement (below) of every
+        // holder that let go before us: seeing 1 means they all did, and
+        // their reads of the data happen before the block is reused.
         if refs.load(Ordering::Acquire) != 1 {
             if refs.fetch_sub(1, Ordering::Release) != 1 {
                 return None;
@@ -330,16 +347,16 @@ impl Storage {
             // Idle blocks keep a count of 1; we are the only one left.
             refs.store(1, Ordering::Relaxed);
         }
-        Some(IdleStorage(this.0))
+        Some(IdleBlock(this.0))
     }
 }
 
-impl Drop for Storage {
+impl Drop for BlockRef {
     #[inline(always)]
     fn drop(&mut self) {
-        let this = Storage(self.0);
+        let this = BlockRef(self.0);
         if let Some(idle) = this.release() {
-            crate::thread_cache::recycle(idle);
+            Shared::recycle(idle);
         }
     }
 }

@@ -1,0 +1,69 @@
+//! Display helpers shared by the stats table, the advisor's reports and the
+//! buffers' `Debug` output.
+
+use std::fmt;
+
+/// How many leading bytes a buffer's `Debug` output shows.
+const PREVIEW_BYTES: usize = 32;
+
+/// Formats a byte count with a binary unit (`4 KiB`, `1.5 MiB`).
+pub(crate) struct ByteSize(pub(crate) u64);
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+        let mut value = self.0 as f64;
+        let mut unit = 0;
+        while value >= 1024.0 && unit + 1 < UNITS.len() {
+            value /= 1024.0;
+            unit += 1;
+        }
+        let text = if value.fract() == 0.0 {
+            format!("{value} {}", UNITS[unit])
+        } else {
+            format!("{value:.1} {}", UNITS[unit])
+        };
+        f.pad(&text)
+    }
+}
+
+/// Shows at most [`PREVIEW_BYTES`] bytes as an escaped byte string.
+pub(crate) struct Preview<'a>(pub(crate) &'a [u8]);
+
+impl fmt::Debug for Preview<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = &self.0[..self.0.len().min(PREVIEW_BYTES)];
+        f.write_str("b\"")?;
+        for &byte in shown {
+            write!(f, "{}", std::ascii::escape_default(byte))?;
+        }
+        f.write_str("\"")?;
+        if self.0.len() > shown.len() {
+            write!(f, "... ({} more)", self.0.len() - shown.len())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes_read_naturally() {
+        assert_eq!(ByteSize(4096).to_string(), "4 KiB");
+        assert_eq!(ByteSize(1 << 20).to_string(), "1 MiB");
+        assert_eq!(ByteSize(1536).to_string(), "1.5 KiB");
+        assert_eq!(ByteSize(10).to_string(), "10 B");
+    }
+
+    #[test]
+    fn previews_stop_after_32_bytes() {
+        let bytes = [b'a'; 40];
+        assert_eq!(
+            format!("{:?}", Preview(&bytes)),
+            format!("b\"{}\"... (8 more)", "a".repeat(32))
+        );
+        assert_eq!(format!("{:?}", Preview(b"\n")), "b\"\\n\"");
+    }
+}

@@ -1,0 +1,312 @@
+//! The state every handle and every block of one pool share, and the pool's
+//! policy: what happens when a block is handed out and when it comes back.
+//!
+//! Every opt-in behaviour has two halves, and both live here, side by side:
+//!
+//! | behaviour | hand-out ([`Shared::handout`]) | return ([`Shared::recycle`]) |
+//! |---|---|---|
+//! | `max_in_use_bytes` | charge, or refuse / serve over | release the charge |
+//! | `max_cached_bytes` | (uncharged by taking the block) | charge; free the block if over |
+//! | `track_outstanding` | record | forget |
+//! | `record_sizes` | record the request | — |
+//! | `zero_on_return` | — | zero the block |
+//! | oversize (unpooled) | allocate exactly, count | free, count |
+//!
+//! The thread caches below see only pooled blocks that passed this policy.
+
+use crate::block::{flags, BlockRef, IdleBlock};
+use crate::budget::Budget;
+use crate::config::{PoolConfig, TierSpec};
+use crate::depot::Depot;
+use crate::error::PoolError;
+use crate::histogram::SizeHistogram;
+use crate::local_table;
+use crate::outstanding::{OutstandingBuf, OutstandingLog};
+use crate::router::Router;
+use crate::stats::{Event, PoolCounters, PoolStats};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering};
+
+/// One tier's configuration and depot.
+#[derive(Debug)]
+pub(crate) struct Tier {
+    pub(crate) spec: TierSpec,
+    pub(crate) depot: Depot,
+}
+
+/// State shared by every handle and every block of one pool.
+///
+/// Each block holds a strong reference, so this outlives the last `Pool`
+/// handle for as long as any buffer or cached block exists.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) tiers: Box<[Tier]>,
+    /// Finds the tier of a requested capacity.
+    router: Router,
+    pub(crate) alignment: usize,
+    /// This pool's index into every thread's table of caches.
+    pub(crate) slot: usize,
+    /// Set when the last `Pool` handle drops: returns then free the block.
+    pub(crate) closed: AtomicBool,
+    /// `Pool` handles alive.
+    pub(crate) handles: AtomicUsize,
+    pub(crate) counters: PoolCounters,
+    /// Opt-in behaviours copied into every block's header.
+    pub(crate) block_flags: u8,
+    /// Whether hand-outs need bookkeeping (in-use cap, tracking or size
+    /// recording): such pools skip the inlined fast path of `get`.
+    pub(crate) governed: bool,
+    record_sizes: bool,
+    pub(crate) cached_budget: Option<Budget>,
+    in_use_budget: Option<Budget>,
+    outstanding: Option<OutstandingLog>,
+}
+
+/// What a hand-out is for: a tier, or an unpooled block of this capacity.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    Tier(usize),
+    Oversize(usize),
+}
+
+/// What a hand-out does when it would take the in-use bytes over
+/// `max_in_use_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OverBudget {
+    /// Fail with [`PoolError::Exhausted`] (`try_get`, `try_reserve`).
+    Refuse,
+    /// Serve it anyway and count it in `over_budget` (`get`, growth).
+    Serve,
+}
+
+impl Shared {
+    pub(crate) fn new(config: PoolConfig) -> Self {
+        let mut block_flags = 0;
+        if config.zero_on_return {
+            block_flags |= flags::ZERO_ON_RETURN;
+        }
+        if config.max_cached_bytes.is_some() {
+            block_flags |= flags::CACHED_BUDGET;
+        }
+        if config.max_in_use_bytes.is_some() {
+            block_flags |= flags::IN_USE_BUDGET;
+        }
+        if config.track_outstanding {
+            block_flags |= flags::TRACKED;
+        }
+        Shared {
+            router: Router::new(config.tiers.iter().map(|spec| spec.capacity).collect()),
+            counters: PoolCounters::new(config.tiers.len(), config.record_sizes),
+            tiers: config
+                .tiers
+                .iter()
+                .map(|&spec| Tier {
+                    spec,
+                    depot: Depot::new(spec.depot),
+                })
+                .collect(),
+            alignment: config.alignment,
+            slot: local_table::acquire_slot(),
+            closed: AtomicBool::new(false),
+            handles: AtomicUsize::new(1),
+            block_flags,
+            governed: config.max_in_use_bytes.is_some()
+                || config.track_outstanding
+                || config.record_sizes,
+            record_sizes: config.record_sizes,
+            cached_budget: config.max_cached_bytes.map(Budget::new),
+            in_use_budget: config.max_in_use_bytes.map(Budget::new),
+            outstanding: config
+                .track_outstanding
+                .then(|| OutstandingLog::new(config.capture_backtraces)),
+        }
+    }
+
+    /// The index of the smallest tier that holds `capacity` bytes.
+    #[inline(always)]
+    pub(crate) fn route(&self, capacity: usize) -> Option<usize> {
+        self.router.route(capacity)
+    }
+
+    /// The largest tier's capacity.
+    pub(crate) fn largest_tier(&self) -> usize {
+        self.tiers.last().map_or(0, |t| t.spec.capacity)
+    }
+
+    /// The tiers' capacities, smallest first.
+    pub(crate) fn capacities(&self) -> impl Iterator<Item = usize> + '_ {
+        self.tiers.iter().map(|t| t.spec.capacity)
+    }
+
+    /// Records a requested size, when the pool records sizes.
+    pub(crate) fn record_size(this: &Arc<Self>, requested: usize) {
+        if this.record_sizes {
+            local_table::record_size(this, requested);
+        }
+    }
+
+    /// Hands out a block for `target`: the outbound half of the policy.
+    pub(crate) fn handout(
+        this: &Arc<Self>,
+        target: Target,
+        requested: usize,
+        over_budget: OverBudget,
+    ) -> Result<BlockRef, PoolError> {
+        Shared::record_size(this, requested);
+        let capacity = match target {
+            Target::Tier(tier) => this.tiers[tier].spec.capacity,
+            Target::Oversize(capacity) => capacity,
+        };
+        if let Some(budget) = &this.in_use_budget {
+            if !budget.try_add(capacity) {
+                if over_budget == OverBudget::Refuse {
+                    this.counters.exhausted.add(1);
+                    return Err(PoolError::Exhausted {
+                        requested: capacity,
+                        limit: budget.limit(),
+                    });
+                }
+                budget.add(capacity);
+                this.counters.over_budget.add(1);
+            }
+        }
+        let block = match target {
+            // A closed pool's slot may belong to another pool by now: do not
+            // touch the thread cache for it (only growth gets here closed).
+            Target::Tier(tier) if this.closed.load(Ordering::Relaxed) => {
+                IdleBlock::allocate(this, Some(tier), capacity).map(IdleBlock::into_ref)
+            }
+            Target::Tier(tier) => match local_table::take(this, tier) {
+                Some(idle) => Ok(idle.into_ref()),
+                None => local_table::take_slow(this, tier).map(IdleBlock::into_ref),
+            },
+            Target::Oversize(capacity) => Shared::allocate_oversize(this, capacity),
+        };
+        match block {
+            Ok(block) => {
+                if let Some(log) = &this.outstanding {
+                    log.insert(&block);
+                }
+                Ok(block)
+            }
+            Err(err) => {
+                if let Some(budget) = &this.in_use_budget {
+                    budget.sub(capacity);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Allocates an unpooled block of exactly `capacity` bytes.
+    fn allocate_oversize(this: &Arc<Self>, capacity: usize) -> Result<BlockRef, PoolError> {
+        let idle = IdleBlock::allocate(this, None, capacity)?;
+        this.counters.oversize.bytes_allocated.add(capacity as u64);
+        this.counters.oversize.allocations.add(1);
+        Ok(idle.into_ref())
+    }
+
+    /// Takes back a block whose last holder let go: the inbound half of the
+    /// policy. `idle` comes straight from the last `BlockRef`, not yet
+    /// charged as idle; a block with no flags needs nothing but a cache.
+    #[inline(always)]
+    pub(crate) fn recycle(idle: IdleBlock) {
+        if idle.flags() != 0 {
+            return Shared::recycle_governed(idle);
+        }
+        local_table::put(idle);
+    }
+
+    /// [`recycle`](Self::recycle) for a block with opt-in behaviours or an
+    /// unpooled one.
+    #[cold]
+    #[inline(never)]
+    fn recycle_governed(mut idle: IdleBlock) {
+        local_table::assert_not_borrowed();
+        idle.count_idle();
+        let flags = idle.flags();
+        if flags & flags::ZERO_ON_RETURN != 0 {
+            idle.zero();
+        }
+        let pool = idle.pool();
+        if flags & flags::IN_USE_BUDGET != 0 {
+            if let Some(budget) = &pool.in_use_budget {
+                budget.sub(idle.capacity());
+            }
+        }
+        if flags & flags::TRACKED != 0 {
+            if let Some(log) = &pool.outstanding {
+                log.remove(idle.key());
+            }
+        }
+        if flags & flags::UNPOOLED != 0 {
+            let oversize = &pool.counters.oversize;
+            oversize.bytes_freed.add(idle.capacity() as u64);
+            oversize.frees.add(1);
+            return drop(idle);
+        }
+        if flags & flags::CACHED_BUDGET != 0 && !pool.closed.load(Ordering::Relaxed) {
+            if let Some(budget) = &pool.cached_budget {
+                if budget.is_over() {
+                    let counters = &pool.counters.fallback[idle.tier()];
+                    counters[Event::Return].add(1);
+                    counters[Event::DroppedOverBudget].add(1);
+                    return drop(idle);
+                }
+            }
+        }
+        local_table::put(idle);
+    }
+
+    pub(crate) fn stats(&self) -> PoolStats {
+        self.counters.snapshot(
+            self.capacities(),
+            self.cached_budget.as_ref(),
+            self.in_use_budget.as_ref(),
+        )
+    }
+
+    pub(crate) fn size_histogram(&self) -> SizeHistogram {
+        self.counters.size_histogram()
+    }
+
+    pub(crate) fn outstanding(&self) -> Vec<OutstandingBuf> {
+        self.outstanding
+            .as_ref()
+            .map_or_else(Vec::new, OutstandingLog::report)
+    }
+
+    /// Frees every idle block in the depots and this thread's cache.
+    pub(crate) fn trim(&self) {
+        let (local, mut freed) = local_table::take_all_local(self);
+        drop(local);
+        for (tier, shared) in self.tiers.iter().enumerate() {
+            let drained = shared.depot.drain();
+            freed[tier] += drained.len() as u64;
+            drop(drained);
+        }
+        for (counters, n) in self.counters.fallback.iter().zip(freed) {
+            counters[Event::Trimmed].add(n);
+        }
+    }
+
+    /// Frees the blocks nobody needed since the previous collection.
+    pub(crate) fn trim_idle(&self) {
+        if !local_table::collect_local(self) {
+            for (tier, counters) in self.tiers.iter().zip(self.counters.fallback.iter()) {
+                let freed = tier.depot.collect(|low_water| low_water);
+                counters[Event::Trimmed].add(freed.len() as u64);
+            }
+        }
+    }
+
+    /// Called when the last handle drops: frees what the depots and this
+    /// thread's cache hold, and makes every later return free its block.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        local_table::discard_local(self);
+        for tier in self.tiers.iter() {
+            drop(tier.depot.drain());
+        }
+        local_table::release_slot(self.slot);
+    }
+}
