@@ -293,55 +293,46 @@ fn tier_list(tiers: &[usize]) -> String {
 }
 
 impl fmt::Display for TierAdvice {
+    /// A two-column table, current against recommended tiers.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (c, r) = (&self.current, &self.recommended);
-        writeln!(f, "{:<34} {:>26} {:>26}", "", "current", "recommended")?;
-        writeln!(
-            f,
-            "{:<34} {:>26} {:>26}",
-            "tiers",
-            tier_list(&c.tiers),
-            tier_list(&r.tiers)
-        )?;
-        writeln!(
-            f,
-            "{:<34} {:>26} {:>26}",
-            "requests", c.requests, r.requests
-        )?;
-        writeln!(
-            f,
-            "{:<34} {:>25.2}% {:>25.2}%",
-            "served by tiers",
-            c.pooled_share() * 100.0,
-            r.pooled_share() * 100.0
-        )?;
-        writeln!(
-            f,
-            "{:<34} {:>26} {:>26}",
-            "oversize (plain allocations)", c.oversize_requests, r.oversize_requests
-        )?;
-        writeln!(
-            f,
-            "{:<34} {:>25.2}% {:>25.2}%",
-            "waste (unused share of capacity)",
-            c.waste_ratio() * 100.0,
-            r.waste_ratio() * 100.0
-        )?;
-        writeln!(
-            f,
-            "{:<34} {:>26} {:>26}",
-            "capacity handed out",
-            ByteSize(c.handed_out_bytes.min(u128::from(u64::MAX)) as u64).to_string(),
-            ByteSize(r.handed_out_bytes.min(u128::from(u64::MAX)) as u64).to_string()
-        )?;
-        let pinned = |report: &TierReport| report.thread_cache_bytes.iter().sum::<usize>() as u64;
-        write!(
-            f,
-            "{:<34} {:>26} {:>26}",
-            "thread cache pins (per thread)",
-            ByteSize(pinned(c)).to_string(),
-            ByteSize(pinned(r)).to_string()
-        )
+        let percent = |share: f64| format!("{:.2}%", share * 100.0);
+        let bytes = |n: u128| ByteSize(n.min(u128::from(u64::MAX)) as u64).to_string();
+        let pinned =
+            |report: &TierReport| bytes(report.thread_cache_bytes.iter().sum::<usize>() as u128);
+        let rows = [
+            ("", "current".to_string(), "recommended".to_string()),
+            ("tiers", tier_list(&c.tiers), tier_list(&r.tiers)),
+            ("requests", c.requests.to_string(), r.requests.to_string()),
+            (
+                "served by tiers",
+                percent(c.pooled_share()),
+                percent(r.pooled_share()),
+            ),
+            (
+                "oversize (plain allocations)",
+                c.oversize_requests.to_string(),
+                r.oversize_requests.to_string(),
+            ),
+            (
+                "waste (unused share of capacity)",
+                percent(c.waste_ratio()),
+                percent(r.waste_ratio()),
+            ),
+            (
+                "capacity handed out",
+                bytes(c.handed_out_bytes),
+                bytes(r.handed_out_bytes),
+            ),
+            ("thread cache pins (per thread)", pinned(c), pinned(r)),
+        ];
+        for (i, (label, current, recommended)) in rows.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{label:<34} {current:>26} {recommended:>26}")?;
+        }
+        Ok(())
     }
 }
 
