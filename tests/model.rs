@@ -1,7 +1,7 @@
 //! Model-based property test: random sequences of pool operations checked
 //! against a reference model after every step.
 //!
-//! The operation language and the checker live in `fuzz/src/model.rs`, shared
+//! The operation language and the checker live in `tests/common/ops.rs`, shared
 //! with the cargo-fuzz target (`fuzz/fuzz_targets/ops.rs`) and with
 //! `tests/regressions.rs`. Each case picks a pool configuration (tier set,
 //! alignment, per-tier thread-cache and depot limits, including 0) and up to
@@ -36,10 +36,10 @@
 //! every time; `-Zmiri-seed=N` picks others.
 
 #[allow(dead_code)]
-#[path = "../fuzz/src/model.rs"]
-mod model;
+#[path = "common/ops.rs"]
+mod ops;
 
-use model::{Config, Op, Scenario, Size};
+use ops::{Config, Op, Scenario, Size};
 use proptest::prelude::*;
 
 fn cases() -> u32 {
@@ -132,7 +132,7 @@ proptest! {
 
     #[test]
     fn pool_matches_the_model(scenario in scenario()) {
-        model::run(&scenario);
+        ops::run(&scenario);
     }
 }
 
@@ -141,12 +141,12 @@ proptest! {
 fn fuzz_decoder_accepts_any_bytes() {
     let inputs: [&[u8]; 4] = [&[], &[0], &[255; 40], b"tierpool fuzz decoder smoke input!"];
     for input in inputs {
-        let scenario = model::decode(input);
-        model::run(&scenario);
+        let scenario = ops::decode(input);
+        ops::run(&scenario);
     }
-    assert_eq!(model::decode(&[1, 2, 3, 4, 5]).ops, Vec::new());
+    assert_eq!(ops::decode(&[1, 2, 3, 4, 5]).ops, Vec::new());
     assert_eq!(
-        model::decode(&[0, 0, 0, 0, 0, 23]).ops,
+        ops::decode(&[0, 0, 0, 0, 0, 23]).ops,
         vec![Op::Trim],
         "opcode 23 is trim"
     );

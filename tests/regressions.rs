@@ -1,5 +1,5 @@
 //! Fixed operation sequences replayed through the model checker of
-//! `tests/model.rs` (the op language lives in `fuzz/src/model.rs`).
+//! `tests/model.rs` (the op language lives in `tests/common/ops.rs`).
 //!
 //! Crash inputs found by `cargo fuzz run ops` belong in [`fuzz_inputs`] as raw
 //! bytes; shrunk proptest failures belong here as `Scenario`s. The fuzz run
@@ -10,17 +10,17 @@
 //! buffers are still out.
 
 #[allow(dead_code)]
-#[path = "../fuzz/src/model.rs"]
-mod model;
+#[path = "common/ops.rs"]
+mod ops;
 
-use model::{Config, Op, Scenario, Size};
+use ops::{Config, Op, Scenario, Size};
 
-/// Tier set indexes into `model::TIER_SETS`.
+/// Tier set indexes into `ops::TIER_SETS`.
 const SMALL_TIERS: u8 = 0; // 64, 256, 1024
 const ONE_TIER: u8 = 1; // 16
 const TINY_TIERS: u8 = 3; // 1, 7, 64
 
-/// Limit indexes into `model::LIMITS` (0, 1, 2, 3, 5).
+/// Limit indexes into `ops::LIMITS` (0, 1, 2, 3, 5).
 const NONE: u8 = 0;
 const ONE: u8 = 1;
 const FIVE: u8 = 4;
@@ -46,10 +46,10 @@ fn oversize(tiers: u8, delta: i8) -> Size {
     }
 }
 
-fn run(config: Config, ops: &[Op]) {
-    model::run(&Scenario {
+fn run(config: Config, sequence: &[Op]) {
+    ops::run(&Scenario {
         config,
-        ops: ops.to_vec(),
+        ops: sequence.to_vec(),
     });
 }
 
@@ -365,6 +365,6 @@ fn fuzz_inputs() {
         ],
     ];
     for input in inputs {
-        model::run(&model::decode(input));
+        ops::run(&ops::decode(input));
     }
 }
