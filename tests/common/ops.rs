@@ -30,6 +30,16 @@
 //! state (an index is taken modulo the number of eligible holders; an op with
 //! no eligible holder does nothing), so every byte string decodes to a valid
 //! scenario and shrinking keeps scenarios meaningful.
+//!
+//! # Adding an op
+//!
+//! A new public operation gets a variant in [`Op`], an opcode in [`decode`]
+//! (raise `OPCODES`), a strategy line in `op()` of `tests/model.rs`, and an
+//! arm in the `Model::apply_*` function of its family (`apply_write`,
+//! `apply_view`, `apply_bytes`, `apply_threads`, `apply_pool`; gets go
+//! through `Model::get`) that makes the real call and updates the model.
+//! `Model::check` runs after it like after every op; extend the checks if
+//! the op makes something new observable.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
@@ -946,12 +956,48 @@ impl Model {
         self.adopt_buf(buf, tier, cap, &format!("get({n})"));
     }
 
+    /// Applies one op to the real objects and to the model. Each family of
+    /// ops has its own function; `Model::check` runs after every op.
     fn apply(&mut self, op: Op) {
-        use Kind::{Buf as B, Bytes as Y, View as V};
         match op {
             Op::Get(size) => self.get(size, false, false),
             Op::TryGet(size) => self.get(size, false, true),
             Op::HelperGet(size) => self.get(size, true, false),
+            Op::Extend { .. }
+            | Op::ExtendIter { .. }
+            | Op::Fill { .. }
+            | Op::Resize { .. }
+            | Op::Poke { .. }
+            | Op::Truncate { .. }
+            | Op::Clear { .. }
+            | Op::ReadFrom { .. } => self.apply_write(op),
+            Op::Freeze { .. }
+            | Op::BufSplitTo { .. }
+            | Op::Clone { .. }
+            | Op::Slice { .. }
+            | Op::ViewSplitTo { .. }
+            | Op::ViewSplitOff { .. }
+            | Op::Advance { .. }
+            | Op::TryIntoMut { .. } => self.apply_view(op),
+            Op::CopyToBytes { .. }
+            | Op::IntoBytes { .. }
+            | Op::BytesClone { .. }
+            | Op::BytesSlice { .. } => self.apply_bytes(op),
+            Op::Drop { .. }
+            | Op::Send { .. }
+            | Op::HelperDrop { .. }
+            | Op::HelperReturn { .. }
+            | Op::DropOnNewThread { .. } => self.apply_threads(op),
+            Op::Trim | Op::TrimIdle | Op::Churn { .. } | Op::ClosePool { .. } => {
+                self.apply_pool(op)
+            }
+        }
+    }
+
+    /// Writes into a `PooledBuf` (growth included), and shortening it.
+    fn apply_write(&mut self, op: Op) {
+        use Kind::{Buf as B, View as V};
+        match op {
             Op::Extend { h, len } => {
                 if let Some(id) = self.pick(h, &[B], false) {
                     let bytes = self.pattern(usize::from(len));
@@ -976,32 +1022,7 @@ impl Model {
             }
             Op::Resize { h, len, val } => {
                 if let Some(id) = self.pick(h, &[B], false) {
-                    let new_len = usize::from(len);
-                    let old_len = self.holders[&id].data.len();
-                    if new_len <= old_len {
-                        self.buf_mut(id).resize(new_len, val);
-                        self.holders
-                            .get_mut(&id)
-                            .expect("holder")
-                            .data
-                            .truncate(new_len);
-                    } else {
-                        // Same growth rule as a write of the difference.
-                        let before = self.stats();
-                        let grown = self.grow_model(id, new_len - old_len);
-                        self.buf_mut(id).resize(new_len, val);
-                        self.holders
-                            .get_mut(&id)
-                            .expect("holder")
-                            .data
-                            .resize(new_len, val);
-                        if grown.is_some() {
-                            self.relearn_base(id);
-                        }
-                        let grown: Vec<_> = grown.into_iter().collect();
-                        self.count_requests(grown.len() as u64, 0);
-                        self.check_counted(before, &grown, "resize");
-                    }
+                    self.resize(id, usize::from(len), val);
                 }
             }
             Op::Poke { h, pos, val } => {
@@ -1035,6 +1056,79 @@ impl Model {
                     self.holders.get_mut(&id).expect("holder").data.clear();
                 }
             }
+            Op::ReadFrom { h, len } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    self.read_from(id, usize::from(len));
+                }
+            }
+            _ => unreachable!("{op:?} is not a write"),
+        }
+    }
+
+    /// `resize(new_len, val)` on buffer `id`.
+    fn resize(&mut self, id: u64, new_len: usize, val: u8) {
+        let old_len = self.holders[&id].data.len();
+        if new_len <= old_len {
+            self.buf_mut(id).resize(new_len, val);
+            self.holders
+                .get_mut(&id)
+                .expect("holder")
+                .data
+                .truncate(new_len);
+        } else {
+            // Same growth rule as a write of the difference.
+            let before = self.stats();
+            let grown = self.grow_model(id, new_len - old_len);
+            self.buf_mut(id).resize(new_len, val);
+            self.holders
+                .get_mut(&id)
+                .expect("holder")
+                .data
+                .resize(new_len, val);
+            if grown.is_some() {
+                self.relearn_base(id);
+            }
+            let grown: Vec<_> = grown.into_iter().collect();
+            self.count_requests(grown.len() as u64, 0);
+            self.check_counted(before, &grown, "resize");
+        }
+    }
+
+    /// `read_from` a reader holding `len` bytes into buffer `id`.
+    fn read_from(&mut self, id: u64, len: usize) {
+        let input = self.pattern(len);
+        let holder = &self.holders[&id];
+        let (old_len, cap) = (holder.data.len(), holder.cap);
+        let before = self.stats();
+        let grown = if old_len == cap {
+            self.grow_model(id, cap.max(64))
+        } else {
+            None
+        };
+        let room = self.holders[&id].cap - old_len;
+        let expected = room.min(input.len());
+        let got = self
+            .buf_mut(id)
+            .read_from(&mut &input[..])
+            .expect("reading from a slice cannot fail");
+        assert_eq!(got, expected, "read_from into {room} spare bytes");
+        self.holders
+            .get_mut(&id)
+            .expect("holder")
+            .data
+            .extend_from_slice(&input[..got]);
+        if grown.is_some() {
+            self.relearn_base(id);
+        }
+        let grown: Vec<_> = grown.into_iter().collect();
+        self.count_requests(grown.len() as u64, 0);
+        self.check_counted(before, &grown, "read_from");
+    }
+
+    /// Freezing a buffer into a `SharedBuf`, and making views of views.
+    fn apply_view(&mut self, op: Op) {
+        use Kind::{Buf as B, View as V};
+        match op {
             Op::Freeze { h } => {
                 if let Some(id) = self.pick(h, &[B], false) {
                     let Real::Buf(buf) = self.take_real(id) else {
@@ -1077,84 +1171,16 @@ impl Model {
             }
             Op::Slice { h, start, end } => {
                 if let Some(id) = self.pick(h, &[V], false) {
-                    if !self.room() {
-                        return;
-                    }
-                    let holder = self.holders[&id].clone();
-                    let len = holder.data.len();
-                    let (start, end) =
-                        (usize::from(start) % (len + 2), usize::from(end) % (len + 2));
-                    let valid = start <= end && end <= len;
-                    let view = self.view_mut(id);
-                    let got = if valid && (start + end) % 2 == 1 {
-                        Some(view.slice(start..end))
-                    } else {
-                        view.try_slice(start..end)
-                    };
-                    assert_eq!(
-                        got.is_some(),
-                        valid,
-                        "try_slice({start}..{end}) of {len} bytes"
-                    );
-                    if let Some(slice) = got {
-                        let data = holder.data[start..end].to_vec();
-                        self.add_derived(
-                            &holder,
-                            V,
-                            holder.offset + start,
-                            data,
-                            Real::View(slice),
-                        );
+                    if self.room() {
+                        self.slice_view(id, usize::from(start), usize::from(end));
                     }
                 }
             }
-            Op::ViewSplitTo { h, at }
-            | Op::ViewSplitOff { h, at }
-            | Op::CopyToBytes { h, n: at } => {
+            Op::ViewSplitTo { h, at } | Op::ViewSplitOff { h, at } => {
                 if let Some(id) = self.pick(h, &[V], false) {
-                    if !self.room() {
-                        return;
-                    }
-                    let holder = self.holders[&id].clone();
-                    let at = usize::from(at) % (holder.data.len() + 1);
-                    let view = self.view_mut(id);
-                    match op {
-                        Op::ViewSplitTo { .. } => {
-                            let head = view.split_to(at);
-                            self.add_derived(
-                                &holder,
-                                V,
-                                holder.offset,
-                                holder.data[..at].to_vec(),
-                                Real::View(head),
-                            );
-                            let me = self.holders.get_mut(&id).expect("holder");
-                            me.data.drain(..at);
-                            me.offset += at;
-                        }
-                        Op::ViewSplitOff { .. } => {
-                            let tail = view.split_off(at);
-                            self.add_derived(
-                                &holder,
-                                V,
-                                holder.offset + at,
-                                holder.data[at..].to_vec(),
-                                Real::View(tail),
-                            );
-                            self.holders.get_mut(&id).expect("holder").data.truncate(at);
-                        }
-                        _ => {
-                            let bytes = view.copy_to_bytes(at);
-                            self.add_bytes(
-                                &holder,
-                                holder.offset,
-                                holder.data[..at].to_vec(),
-                                bytes,
-                            );
-                            let me = self.holders.get_mut(&id).expect("holder");
-                            me.data.drain(..at);
-                            me.offset += at;
-                        }
+                    if self.room() {
+                        let to = matches!(op, Op::ViewSplitTo { .. });
+                        self.split_view(id, usize::from(at), to);
                     }
                 }
             }
@@ -1165,6 +1191,113 @@ impl Model {
                     let me = self.holders.get_mut(&id).expect("holder");
                     me.data.drain(..n);
                     me.offset += n;
+                }
+            }
+            Op::TryIntoMut { h } => {
+                if let Some(id) = self.pick(h, &[V], false) {
+                    self.try_into_mut(id);
+                }
+            }
+            _ => unreachable!("{op:?} is not a view op"),
+        }
+    }
+
+    /// `slice` (for valid ranges, half the time) or `try_slice` of view
+    /// `id`; `start` and `end` may be out of bounds.
+    fn slice_view(&mut self, id: u64, start: usize, end: usize) {
+        use Kind::View as V;
+        let holder = self.holders[&id].clone();
+        let len = holder.data.len();
+        let (start, end) = (start % (len + 2), end % (len + 2));
+        let valid = start <= end && end <= len;
+        let view = self.view_mut(id);
+        let got = if valid && (start + end) % 2 == 1 {
+            Some(view.slice(start..end))
+        } else {
+            view.try_slice(start..end)
+        };
+        assert_eq!(
+            got.is_some(),
+            valid,
+            "try_slice({start}..{end}) of {len} bytes"
+        );
+        if let Some(slice) = got {
+            let data = holder.data[start..end].to_vec();
+            self.add_derived(&holder, V, holder.offset + start, data, Real::View(slice));
+        }
+    }
+
+    /// `SharedBuf::split_to` (`to`) or `split_off` of view `id`.
+    fn split_view(&mut self, id: u64, at: usize, to: bool) {
+        use Kind::View as V;
+        let holder = self.holders[&id].clone();
+        let at = at % (holder.data.len() + 1);
+        let view = self.view_mut(id);
+        if to {
+            let head = view.split_to(at);
+            self.add_derived(
+                &holder,
+                V,
+                holder.offset,
+                holder.data[..at].to_vec(),
+                Real::View(head),
+            );
+            let me = self.holders.get_mut(&id).expect("holder");
+            me.data.drain(..at);
+            me.offset += at;
+        } else {
+            let tail = view.split_off(at);
+            self.add_derived(
+                &holder,
+                V,
+                holder.offset + at,
+                holder.data[at..].to_vec(),
+                Real::View(tail),
+            );
+            self.holders.get_mut(&id).expect("holder").data.truncate(at);
+        }
+    }
+
+    /// `try_into_mut` of view `id`: succeeds exactly when it is the only
+    /// reference to its storage.
+    fn try_into_mut(&mut self, id: u64) {
+        let sid = self.holders[&id].storage.expect("views hold storage");
+        let unique = self.refs(sid) == 1;
+        let Real::View(view) = self.take_real(id) else {
+            unreachable!()
+        };
+        match view.try_into_mut() {
+            Ok(buf) => {
+                assert!(unique, "try_into_mut succeeded on shared storage");
+                self.real.insert(id, Real::Buf(buf));
+                let cap = self.storages[&sid].cap;
+                let holder = self.holders.get_mut(&id).expect("holder");
+                holder.kind = Kind::Buf;
+                holder.cap = cap - holder.offset;
+            }
+            Err(view) => {
+                assert!(!unique, "try_into_mut failed on unique storage");
+                self.real.insert(id, Real::View(view));
+            }
+        }
+    }
+
+    /// Views becoming `Bytes`, and `Bytes` clones and slices.
+    fn apply_bytes(&mut self, op: Op) {
+        use Kind::{Bytes as Y, View as V};
+        match op {
+            Op::CopyToBytes { h, n } => {
+                if let Some(id) = self.pick(h, &[V], false) {
+                    if !self.room() {
+                        return;
+                    }
+                    let holder = self.holders[&id].clone();
+                    let at = usize::from(n) % (holder.data.len() + 1);
+                    let bytes = self.view_mut(id).copy_to_bytes(at);
+                    self.add_bytes(&holder, holder.offset, holder.data[..at].to_vec(), bytes);
+                    let me = self.holders.get_mut(&id).expect("holder");
+                    me.data.drain(..at);
+                    me.offset += at;
                 }
             }
             Op::IntoBytes { h } => {
@@ -1213,95 +1346,19 @@ impl Model {
                     self.real.insert(new, Real::Bytes(slice));
                 }
             }
-            Op::TryIntoMut { h } => {
-                if let Some(id) = self.pick(h, &[V], false) {
-                    let sid = self.holders[&id].storage.expect("views hold storage");
-                    let unique = self.refs(sid) == 1;
-                    let Real::View(view) = self.take_real(id) else {
-                        unreachable!()
-                    };
-                    match view.try_into_mut() {
-                        Ok(buf) => {
-                            assert!(unique, "try_into_mut succeeded on shared storage");
-                            self.real.insert(id, Real::Buf(buf));
-                            let cap = self.storages[&sid].cap;
-                            let holder = self.holders.get_mut(&id).expect("holder");
-                            holder.kind = B;
-                            holder.cap = cap - holder.offset;
-                        }
-                        Err(view) => {
-                            assert!(!unique, "try_into_mut failed on unique storage");
-                            self.real.insert(id, Real::View(view));
-                        }
-                    }
-                }
-            }
+            _ => unreachable!("{op:?} is not a bytes op"),
+        }
+    }
+
+    /// Drops, here or on another thread, and moving holders to the helper
+    /// thread and back.
+    fn apply_threads(&mut self, op: Op) {
+        use Kind::{Buf as B, Bytes as Y, View as V};
+        match op {
             Op::Drop { h } => {
                 if let Some(id) = self.pick(h, &[B, V, Y], false) {
                     drop(self.take_real(id));
                     self.holders.remove(&id);
-                }
-            }
-            Op::Trim => {
-                if let Some(pool) = &self.pool {
-                    pool.trim();
-                    self.trimmed = true;
-                }
-            }
-            Op::TrimIdle => {
-                if let Some(pool) = &self.pool {
-                    pool.trim_idle();
-                }
-            }
-            Op::Churn { size, rounds } => {
-                if let Some(pool) = &self.pool {
-                    let n = self.limits.size(size);
-                    let (tier, cap) = self.limits.get_shape(n);
-                    let count = if cfg!(miri) {
-                        usize::from(rounds % 4)
-                    } else {
-                        usize::from(rounds) * 64
-                    };
-                    let before = self.stats();
-                    for _ in 0..count {
-                        let mut buf = pool.get(n);
-                        assert!(buf.is_empty(), "churn: a recycled buffer is empty");
-                        // Within the capacity: no growth.
-                        buf.extend_from_slice(&[0xC5; 8][..cap.min(8)]);
-                    }
-                    self.count_requests(count as u64, 0);
-                    self.check_counted(before, &vec![tier; count], "churn");
-                }
-            }
-            Op::ReadFrom { h, len } => {
-                if let Some(id) = self.pick(h, &[B], false) {
-                    let input = self.pattern(usize::from(len));
-                    let holder = &self.holders[&id];
-                    let (old_len, cap) = (holder.data.len(), holder.cap);
-                    let before = self.stats();
-                    let grown = if old_len == cap {
-                        self.grow_model(id, cap.max(64))
-                    } else {
-                        None
-                    };
-                    let room = self.holders[&id].cap - old_len;
-                    let expected = room.min(input.len());
-                    let got = self
-                        .buf_mut(id)
-                        .read_from(&mut &input[..])
-                        .expect("reading from a slice cannot fail");
-                    assert_eq!(got, expected, "read_from into {room} spare bytes");
-                    self.holders
-                        .get_mut(&id)
-                        .expect("holder")
-                        .data
-                        .extend_from_slice(&input[..got]);
-                    if grown.is_some() {
-                        self.relearn_base(id);
-                    }
-                    let grown: Vec<_> = grown.into_iter().collect();
-                    self.count_requests(grown.len() as u64, 0);
-                    self.check_counted(before, &grown, "read_from");
                 }
             }
             Op::Send { h } => {
@@ -1335,6 +1392,25 @@ impl Model {
                     self.holders.remove(&id);
                 }
             }
+            _ => unreachable!("{op:?} is not a drop or a move between threads"),
+        }
+    }
+
+    /// Pool-wide ops: trims, bursts of get/drop pairs, closing the pool.
+    fn apply_pool(&mut self, op: Op) {
+        match op {
+            Op::Trim => {
+                if let Some(pool) = &self.pool {
+                    pool.trim();
+                    self.trimmed = true;
+                }
+            }
+            Op::TrimIdle => {
+                if let Some(pool) = &self.pool {
+                    pool.trim_idle();
+                }
+            }
+            Op::Churn { size, rounds } => self.churn(size, rounds),
             Op::ClosePool { helper_last } => {
                 if let Some(pool) = self.pool.take() {
                     if helper_last {
@@ -1346,7 +1422,29 @@ impl Model {
                     }
                 }
             }
+            _ => unreachable!("{op:?} is not a pool-wide op"),
         }
+    }
+
+    /// `rounds * 64` get-and-drop pairs of one size (a few under Miri).
+    fn churn(&mut self, size: Size, rounds: u8) {
+        let Some(pool) = &self.pool else { return };
+        let n = self.limits.size(size);
+        let (tier, cap) = self.limits.get_shape(n);
+        let count = if cfg!(miri) {
+            usize::from(rounds % 4)
+        } else {
+            usize::from(rounds) * 64
+        };
+        let before = self.stats();
+        for _ in 0..count {
+            let mut buf = pool.get(n);
+            assert!(buf.is_empty(), "churn: a recycled buffer is empty");
+            // Within the capacity: no growth.
+            buf.extend_from_slice(&[0xC5; 8][..cap.min(8)]);
+        }
+        self.count_requests(count as u64, 0);
+        self.check_counted(before, &vec![tier; count], "churn");
     }
 
     /// Everything observable, from both threads.
