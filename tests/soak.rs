@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tierpool::{Pool, PooledBuf, SharedBuf};
 
 mod common;
-use common::assert_all_returned;
+use common::{assert_all_returned, Rng};
 
 const MIB: u64 = 1 << 20;
 /// Idle bytes the pool may keep.
@@ -27,31 +27,15 @@ const OVERHEAD: u64 = 64 * MIB;
 const WORKERS: usize = 3;
 const MAX_HELD: usize = 48;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// 60% up to 4 KiB, 30% up to 64 KiB, 8% up to 1 MiB, 2% up to 4 MiB.
-    fn size(&mut self) -> usize {
-        let bucket = self.below(100);
-        let max = match bucket {
-            0..=59 => 4 << 10,
-            60..=89 => 64 << 10,
-            90..=97 => 1 << 20,
-            _ => 4 << 20,
-        };
-        1 + self.below(max) as usize
-    }
+/// 60% up to 4 KiB, 30% up to 64 KiB, 8% up to 1 MiB, 2% up to 4 MiB.
+fn random_size(rng: &mut Rng) -> usize {
+    let max = match rng.below(100) {
+        0..=59 => 4 << 10,
+        60..=89 => 64 << 10,
+        90..=97 => 1 << 20,
+        _ => 4 << 20,
+    };
+    1 + rng.below(max)
 }
 
 fn pattern(tag: u64, i: usize) -> u8 {
@@ -100,17 +84,13 @@ fn worker(
     inbox: mpsc::Receiver<Held>,
     checks: &AtomicU64,
 ) {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (id + 1).wrapping_mul(0x1234_5678_9ABC));
+    let mut rng = Rng::new(id + 1);
     let mut held: Vec<Held> = Vec::new();
     let mut serial = 0u64;
     while Instant::now() < deadline {
         // Bursts: sometimes fill up, sometimes drain everything.
         let burst = rng.below(20) == 0;
-        let ops = if burst {
-            MAX_HELD
-        } else {
-            1 + rng.below(8) as usize
-        };
+        let ops = if burst { MAX_HELD } else { 1 + rng.below(8) };
         for _ in 0..ops {
             while let Ok(foreign) = inbox.try_recv() {
                 foreign.verify();
@@ -121,7 +101,7 @@ fn worker(
                 0..=4 if held.len() < MAX_HELD => {
                     serial += 1;
                     let tag = (id << 48) | serial;
-                    let size = rng.size();
+                    let size = random_size(&mut rng);
                     let mut buf = pool.get(size);
                     // Sometimes write past the request to exercise growth.
                     let len = if rng.below(10) == 0 {
@@ -132,7 +112,7 @@ fn worker(
                     fill(&mut buf, tag, len);
                     if rng.below(3) == 0 {
                         let view = buf.freeze();
-                        let cut = rng.below(view.len() as u64 + 1) as usize;
+                        let cut = rng.below(view.len() + 1);
                         let tail = view.slice(cut..);
                         held.push(Held::View(view, tag, 0));
                         held.push(Held::View(tail, tag, cut));
@@ -141,14 +121,14 @@ fn worker(
                     }
                 }
                 5 | 6 if !held.is_empty() => {
-                    let item = held.swap_remove(rng.below(held.len() as u64) as usize);
+                    let item = held.swap_remove(rng.below(held.len()));
                     item.verify();
                     checks.fetch_add(1, Ordering::Relaxed);
                     // Full channel: drop it here instead.
                     let _ = outbox.try_send(item);
                 }
                 _ if !held.is_empty() => {
-                    let item = held.swap_remove(rng.below(held.len() as u64) as usize);
+                    let item = held.swap_remove(rng.below(held.len()));
                     item.verify();
                     checks.fetch_add(1, Ordering::Relaxed);
                 }
