@@ -293,5 +293,126 @@ def main() -> int:
     return 0
 
 
+# --- The service bench (benches/service.rs) ---------------------------------
+#
+# ``python3 scripts/bench_table.py --service target/tierpool-service/latest.txt``
+# renders the summary lines of ``cargo bench --bench service`` as Markdown
+# instead of the criterion tables above (which it neither reads nor needs).
+
+SERVICE_BASELINE = "bytesmut"
+SERVICE_ARM_ORDER = ("tierpool", "tierpool-segmented", "bytesmut", "vec")
+SERVICE_DIST_ORDER = ("loguniform", "small", "trace")
+
+
+def parse_service(path: Path) -> tuple[dict, dict]:
+    """The header fields and, per (dist, arm), the fields of its service, detail and pool lines."""
+    header: dict = {}
+    rows: dict = defaultdict(dict)
+    for line in path.read_text().splitlines():
+        text = line.strip()
+        if text.startswith("#"):
+            for token in shlex.split(text.lstrip("#")):
+                key, sep, value = token.partition("=")
+                if sep:
+                    header[key] = value
+            continue
+        kind, _, rest = text.partition(" ")
+        if kind not in ("service", "detail", "pool"):
+            continue
+        fields = dict(token.partition("=")[::2] for token in rest.split())
+        key = (fields.pop("dist", "?"), fields.pop("arm", "?"))
+        rows[key].update({f"{kind}.{name}": value for name, value in fields.items()})
+    return header, rows
+
+
+def render_service(path: Path) -> str:
+    header, rows = parse_service(path)
+    if not rows:
+        raise ValueError(f"no `service` lines in {path}")
+    out: list[str] = []
+    emit = out.append
+    emit("# tierpool service bench")
+    emit("")
+    emit(
+        "Medians over the repetitions of the broker's figures (`benches/service.rs`). "
+        f"Each ratio is the arm's figure divided by `{SERVICE_BASELINE}`'s: "
+        "above 1 is more frames per second, more CPU per frame, more memory. "
+        "Minor faults are per 100,000 frames."
+    )
+
+    def num(row: dict, key: str) -> float | None:
+        try:
+            return float(row[key])
+        except (KeyError, ValueError):
+            return None
+
+    def cell(value: float | None, digits: int, base: float | None) -> str:
+        if value is None:
+            return "—"
+        text = f"{value:,.{digits}f}"
+        if base:
+            text += f" ({value / base:.2f}x)"
+        return text
+
+    dists = sorted({dist for dist, _ in rows}, key=lambda d: order_key(d, SERVICE_DIST_ORDER))
+    for dist in dists:
+        arms = sorted((arm for d, arm in rows if d == dist), key=lambda a: order_key(a, SERVICE_ARM_ORDER))
+        base = rows.get((dist, SERVICE_BASELINE), {})
+        emit("")
+        emit(f"## {dist}")
+        emit("")
+        emit("| arm | frames/s | MB/s | CPU s / 100k frames | peak RSS MiB | minor faults / 100k frames | pool hit rate | pool oversize allocations |")
+        emit("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for arm in arms:
+            row = rows[(dist, arm)]
+            own = arm == SERVICE_BASELINE
+
+            def with_ratio(key: str, digits: int) -> str:
+                return cell(num(row, key), digits, None if own else num(base, key))
+
+            hit_rate = num(row, "pool.hit_rate")
+            emit(
+                f"| {arm} | {with_ratio('service.frames_per_s', 0)} | {cell(num(row, 'detail.mb_per_s'), 0, None)} "
+                f"| {with_ratio('service.cpu_s_per_100k', 2)} | {with_ratio('service.peak_rss_mib', 1)} "
+                f"| {with_ratio('service.minor_faults', 0)} "
+                f"| {'—' if hit_rate is None else f'{hit_rate:.2%}'} | {cell(num(row, 'pool.oversize_allocations'), 0, None)} |"
+            )
+
+    model, cpus = machine()
+    emit("")
+    emit("## Environment")
+    emit("")
+    if "unix_time" in header:
+        when = dt.datetime.fromtimestamp(int(header["unix_time"]), dt.timezone.utc).isoformat(timespec="seconds")
+        emit(f"- started: {when}")
+    emit(f"- machine: {model}, {header.get('cpus', cpus)} CPUs")
+    emit(
+        f"- {header.get('reps', '?')} repetitions, {header.get('mode', '?')} run, frames per run: {header.get('frames', '?')}; "
+        f"{header.get('connections', '?')} connections, {header.get('broker_workers', '?')} broker workers, "
+        f"{header.get('in_flight', '?')} frames in flight per connection"
+    )
+    emit(f"- bench arguments: `{header.get('args', '').strip()}`")
+    emit(f"- table command: `{' '.join(shlex.quote(a) for a in ['python3', 'scripts/bench_table.py', *sys.argv[1:]])}`")
+    return "\n".join(out) + "\n"
+
+
+def service_main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description="Print a Markdown table of the service bench's results.")
+    ap.add_argument("--service", type=Path, required=True, metavar="FILE", help="target/tierpool-service/latest.txt")
+    ap.add_argument("-o", "--output", type=Path, help="write the Markdown here as well as to stdout")
+    args = ap.parse_args(argv)
+    try:
+        text = render_service(args.service)
+    except (OSError, ValueError) as err:
+        print(err, file=sys.stderr)
+        return 1
+    sys.stdout.write(text)
+    if args.output:
+        args.output.write_text(text)
+    return 0
+
+
 if __name__ == "__main__":
+    if any(arg == "--service" or arg.startswith("--service=") for arg in sys.argv[1:]):
+        sys.exit(service_main(sys.argv[1:]))
     sys.exit(main())
