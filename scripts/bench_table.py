@@ -10,14 +10,15 @@ under
   group ``hot_path``, reported as allocator ``sys:root``),
 
 and prints, for every scenario, allocator and size, tierpool's time divided by
-each alternative's time (< 1 means the pool wins), then the DESIGN.md §5
-targets with pass/fail, then the machine, the rustc version and the commands.
+each alternative's time (< 1 means the pool wins), then the targets of
+BENCHMARKS.md ("How the benchmarks are judged") with pass/fail, then the
+machine, the rustc version and the commands.
 
 Usage (from the repository root)::
 
     python3 scripts/bench_table.py                 # criterion's typical estimate
     python3 scripts/bench_table.py --stat median   # median of the samples
-    python3 scripts/bench_table.py --root /work/main -o bench-table.md
+    python3 scripts/bench_table.py --root path/to/tierpool -o bench-table.md
 """
 
 from __future__ import annotations
@@ -216,8 +217,9 @@ def main() -> int:
                 emit(f"| {base} | " + " | ".join(cells) + " |")
 
     emit("")
-    emit("## DESIGN.md §5 targets")
+    emit("## Targets")
     emit("")
+    emit('The targets are those of "How the benchmarks are judged" in BENCHMARKS.md.')
     emit("\"Fastest allocator\" = the fastest plain allocation (Vec/BytesMut) at that size over every allocator binary.")
     emit("")
     emit("| scenario | allocator | size | check | value | target | ok |")

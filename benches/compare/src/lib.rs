@@ -3,7 +3,8 @@
 //! [`register_all`]; every group is named `<scenario>/<allocator>` and every
 //! benchmark `BenchmarkId::new(impl, size)`, with `Throughput::Bytes`.
 //!
-//! Scenarios (DESIGN.md §5):
+//! Scenarios (see "How the benchmarks are judged" in `BENCHMARKS.md` at the
+//! repository root, which also states their targets):
 //!
 //! 1. `hot_path`: get(n) + write 64 B + drop, one thread, at 4 KiB, 64 KiB,
 //!    1 MiB and a fixed pseudo-random `mixed` size sequence.
