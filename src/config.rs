@@ -11,6 +11,8 @@ pub const DEFAULT_TIERS: [usize; 3] = [4 << 10, 64 << 10, 1 << 20];
 pub(crate) const DEFAULT_THREAD_CACHE_BYTES: usize = 2 << 20;
 /// Alignment of every buffer by default: a cache line.
 const DEFAULT_ALIGNMENT: usize = 64;
+/// Chains use the largest tier of at most this capacity by default.
+const DEFAULT_SEGMENT_CAPACITY: usize = 64 << 10;
 /// Most buffers a thread caches per tier by default.
 const DEFAULT_THREAD_CACHE_MAX: usize = 64;
 /// Bytes each tier's global depot may keep by default.
@@ -139,6 +141,8 @@ pub(crate) struct PoolConfig {
     pub(crate) track_outstanding: bool,
     pub(crate) capture_backtraces: bool,
     pub(crate) record_sizes: bool,
+    /// Index of the tier chains are made of.
+    pub(crate) segment_tier: usize,
 }
 
 /// Builds a [`Pool`] with custom tiers and limits.
@@ -172,6 +176,7 @@ pub struct PoolBuilder {
     track_outstanding: bool,
     capture_backtraces: bool,
     record_sizes: bool,
+    segment_capacity: Option<usize>,
 }
 
 impl PoolBuilder {
@@ -408,6 +413,32 @@ impl PoolBuilder {
         self
     }
 
+    /// The tier whose blocks [`Pool::chain`](crate::Pool::chain) strings
+    /// together, named by its capacity (which must be one of the tiers).
+    ///
+    /// The default is the largest tier of at most 64 KiB (the smallest
+    /// tier if all are larger): large enough that a socket read or a
+    /// vectored write moves many bytes per segment, small enough that the
+    /// last, partly filled block of a message wastes little.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::builder()
+    ///     .tiers([4 << 10, 16 << 10, 256 << 10])
+    ///     .segment_capacity(256 << 10)
+    ///     .build()?;
+    /// assert_eq!(pool.chain().segment_capacity(), 256 << 10);
+    ///
+    /// let err = tierpool::Pool::builder().segment_capacity(1000).build().unwrap_err();
+    /// assert_eq!(err, tierpool::ConfigError::UnknownSegmentTier { capacity: 1000 });
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn segment_capacity(mut self, capacity: usize) -> Self {
+        self.segment_capacity = Some(capacity);
+        self
+    }
+
     /// Makes every buffer, pooled or not, start at a multiple of `alignment`
     /// bytes (a power of two; e.g. 4096 for `O_DIRECT`). The default is 64,
     /// a cache line: copies into a buffer then never split a store across
@@ -435,7 +466,8 @@ impl PoolBuilder {
     ///
     /// A [`ConfigError`] when there are no tiers, a tier has capacity zero,
     /// capacities repeat or are not ascending, a capacity cannot be allocated
-    /// with the alignment, or the alignment is not a power of two.
+    /// with the alignment, the alignment is not a power of two, or the
+    /// segment capacity is not one of the tiers.
     ///
     /// # Examples
     ///
@@ -511,7 +543,18 @@ impl PoolBuilder {
                 depot,
             });
         }
+        let segment_tier = match self.segment_capacity {
+            Some(capacity) => specs
+                .iter()
+                .position(|spec| spec.capacity == capacity)
+                .ok_or(ConfigError::UnknownSegmentTier { capacity })?,
+            None => specs
+                .iter()
+                .rposition(|spec| spec.capacity <= DEFAULT_SEGMENT_CAPACITY)
+                .unwrap_or(0),
+        };
         Ok(PoolConfig {
+            segment_tier,
             tiers: specs,
             alignment,
             max_cached_bytes: self.max_cached_bytes,

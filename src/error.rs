@@ -50,6 +50,12 @@ pub enum ConfigError {
         /// The alignment asked for.
         alignment: usize,
     },
+    /// [`PoolBuilder::segment_capacity`](crate::PoolBuilder::segment_capacity)
+    /// names no tier.
+    UnknownSegmentTier {
+        /// The capacity asked for.
+        capacity: usize,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -78,6 +84,11 @@ impl fmt::Display for ConfigError {
                 f,
                 "tier capacity {capacity} is too large to allocate (the limit is isize::MAX bytes, \
                  alignment included)"
+            ),
+            ConfigError::UnknownSegmentTier { capacity } => write!(
+                f,
+                "segment capacity {capacity} is not one of the tiers; chains are made of one tier's \
+                 blocks"
             ),
             ConfigError::BadAlignment { alignment } => {
                 write!(f, "alignment {alignment} is not a power of two")

@@ -76,19 +76,22 @@
 )]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// Read top-down: the handle and the buffers, the policy they share, then
-// the thread caches, the depots and the blocks beneath them.
+// The `implementation` module's reading order lists these top-down.
 mod advisor;
 mod block;
 mod budget;
 mod buf;
 mod bytes_interop;
+pub mod chain;
 mod config;
 mod depot;
 mod error;
 mod fmt;
 mod histogram;
 pub mod implementation;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod io;
 mod local_table;
 mod outstanding;
 mod pool;
@@ -104,6 +107,7 @@ mod loom_tests;
 
 pub use crate::advisor::{TierAdvice, TierReport};
 pub use crate::buf::PooledBuf;
+pub use crate::chain::{PooledChain, SharedChain};
 pub use crate::config::{PoolBuilder, TierConfig, DEFAULT_TIERS};
 pub use crate::error::{ConfigError, PoolError};
 pub use crate::histogram::SizeHistogram;

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::buf::PooledBuf;
+use crate::chain::PooledChain;
 use crate::config::{PoolBuilder, PoolConfig};
 use crate::error::PoolError;
 use crate::histogram::SizeHistogram;
@@ -182,6 +183,28 @@ impl Pool {
             OverBudget::Refuse,
         )
         .map(PooledBuf::from_block)
+    }
+
+    /// An empty segmented buffer: a message of any length held as a chain
+    /// of blocks of the pool's segment tier (64 KiB by default), taken as
+    /// bytes are written. See [`PooledChain`] and the
+    /// [`chain`](crate::chain) module for when to prefer it over
+    /// [`get`](Self::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::BufMut;
+    ///
+    /// let pool = tierpool::Pool::new();
+    /// let mut chain = pool.chain();
+    /// chain.put_bytes(0, 5 << 20); // above the largest tier, still pooled
+    /// let message = chain.freeze();
+    /// assert_eq!(message.segment_count(), 80);
+    /// assert_eq!(pool.stats().oversize.allocations, 0);
+    /// ```
+    pub fn chain(&self) -> PooledChain {
+        PooledChain::new(Arc::clone(&self.shared))
     }
 
     /// The capacities of the tiers, smallest first.

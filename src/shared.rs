@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     /// Finds the tier of a requested capacity.
     router: Router,
     pub(crate) alignment: usize,
+    /// The tier whose blocks chains are made of.
+    segment_tier: usize,
     /// This pool's index into every thread's table of caches.
     pub(crate) slot: usize,
     /// Set when the last `Pool` handle drops: returns then free the block.
@@ -105,6 +107,7 @@ impl Shared {
                 })
                 .collect(),
             alignment: config.alignment,
+            segment_tier: config.segment_tier,
             slot: local_table::acquire_slot(),
             closed: AtomicBool::new(false),
             handles: AtomicUsize::new(1),
@@ -142,6 +145,28 @@ impl Shared {
         if this.record_sizes {
             local_table::record_size(this, requested);
         }
+    }
+
+    /// A block of `tier`: from this thread's cache when the pool has no
+    /// hand-out bookkeeping, through [`handout`](Self::handout) otherwise.
+    #[inline]
+    pub(crate) fn get_tier(
+        this: &Arc<Self>,
+        tier: usize,
+        requested: usize,
+        over_budget: OverBudget,
+    ) -> Result<BlockRef, PoolError> {
+        if !this.governed {
+            if let Some(idle) = local_table::take(this, tier) {
+                return Ok(idle.into_ref());
+            }
+        }
+        Shared::handout(this, Target::Tier(tier), requested, over_budget)
+    }
+
+    /// The capacity of the tier chains grow by.
+    pub(crate) fn segment_capacity(&self) -> usize {
+        self.tiers[self.segment_tier].spec.capacity
     }
 
     /// Hands out a block for `target`: the outbound half of the policy.

@@ -335,7 +335,7 @@ impl SharedBuf {
 
 /// Resolves a range against a length, saturating instead of overflowing so
 /// the bounds check reports the problem.
-fn bounds(range: &impl RangeBounds<usize>, len: usize) -> (usize, usize) {
+pub(crate) fn bounds(range: &impl RangeBounds<usize>, len: usize) -> (usize, usize) {
     let start = match range.start_bound() {
         Bound::Included(&n) => n,
         Bound::Excluded(&n) => n.saturating_add(1),
