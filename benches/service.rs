@@ -7,6 +7,9 @@
 //!
 //! - `tierpool`: `pool.get(len)`, `read_buf` until `len` bytes, `freeze()`
 //!   (contiguous; lengths above the largest tier are plain allocations);
+//! - `tierpool-segmented`: `tierpool::io::read_chain(reader, &pool, len)`,
+//!   a chain of 64 KiB blocks taken as bytes arrive (the last block the
+//!   smallest tier that holds the rest), sent back with vectored writes;
 //! - `bytesmut`: a fresh `BytesMut::with_capacity(len)`, `freeze()`;
 //! - `vec`: a fresh `Vec::with_capacity(len)`, `Bytes::from(vec)`.
 //!
@@ -156,6 +159,8 @@ fn main() -> ExitCode {
 enum Arm {
     /// `pool.get(len)`, filled in place, frozen into a `SharedBuf`.
     Tierpool,
+    /// `tierpool::io::read_chain`: a chain of pooled blocks, a `SharedChain`.
+    TierpoolSegmented,
     /// A fresh `BytesMut::with_capacity(len)`, frozen into `Bytes`.
     BytesMut,
     /// A fresh `Vec::with_capacity(len)`, turned into `Bytes`.
@@ -164,13 +169,19 @@ enum Arm {
 
 impl Arm {
     /// Every arm, in the order runs alternate through them.
-    const ALL: &'static [Arm] = &[Arm::Tierpool, Arm::BytesMut, Arm::Vec];
+    const ALL: &'static [Arm] = &[
+        Arm::Tierpool,
+        Arm::TierpoolSegmented,
+        Arm::BytesMut,
+        Arm::Vec,
+    ];
     /// The arm the others are compared with.
     const BASELINE: Arm = Arm::BytesMut;
 
     fn name(self) -> &'static str {
         match self {
             Arm::Tierpool => "tierpool",
+            Arm::TierpoolSegmented => "tierpool-segmented",
             Arm::BytesMut => "bytesmut",
             Arm::Vec => "vec",
         }
@@ -182,7 +193,7 @@ impl Arm {
 
     /// Whether the broker reports pool statistics for this arm.
     fn uses_pool(self) -> bool {
-        matches!(self, Arm::Tierpool)
+        matches!(self, Arm::Tierpool | Arm::TierpoolSegmented)
     }
 }
 
@@ -201,6 +212,17 @@ trait BodySource: Send + Sync + 'static {
         reader: &mut FrameReader,
         len: usize,
     ) -> impl Future<Output = io::Result<Self::Body>> + Send;
+}
+
+/// The `tierpool-segmented` arm: a chain of pooled blocks per frame.
+struct SegmentedBodies(Pool);
+
+impl BodySource for SegmentedBodies {
+    type Body = tierpool::SharedChain;
+
+    async fn read_body(&self, reader: &mut FrameReader, len: usize) -> io::Result<Self::Body> {
+        tierpool::io::read_chain(reader, &self.0, len).await
+    }
 }
 
 /// The `tierpool` arm: one contiguous pooled buffer per frame.
@@ -279,6 +301,7 @@ fn run_server(arm: Arm) -> Result<()> {
         let serving = async {
             match arm {
                 Arm::Tierpool => serve(PooledBodies(pool.clone()), watched).await,
+                Arm::TierpoolSegmented => serve(SegmentedBodies(pool.clone()), watched).await,
                 Arm::BytesMut => serve(BytesMutBodies, watched).await,
                 Arm::Vec => serve(VecBodies, watched).await,
             }
