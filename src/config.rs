@@ -1,5 +1,7 @@
 //! Pool configuration: tiers, per-tier limits and their defaults.
 
+use std::time::Duration;
+
 use crate::block::block_layout;
 use crate::error::ConfigError;
 use crate::pool::Pool;
@@ -11,6 +13,8 @@ pub const DEFAULT_TIERS: [usize; 3] = [4 << 10, 64 << 10, 1 << 20];
 pub(crate) const DEFAULT_THREAD_CACHE_BYTES: usize = 2 << 20;
 /// Alignment of every buffer by default: a cache line.
 const DEFAULT_ALIGNMENT: usize = 64;
+/// The default shortest time between two periodic idle collections.
+const DEFAULT_IDLE_DECAY: Duration = Duration::from_secs(1);
 /// Chains use the largest tier of at most this capacity by default.
 const DEFAULT_SEGMENT_CAPACITY: usize = 64 << 10;
 /// Most buffers a thread caches per tier by default.
@@ -143,6 +147,7 @@ pub(crate) struct PoolConfig {
     pub(crate) record_sizes: bool,
     /// Index of the tier chains are made of.
     pub(crate) segment_tier: usize,
+    pub(crate) idle_decay: Duration,
 }
 
 /// Builds a [`Pool`] with custom tiers and limits.
@@ -177,6 +182,7 @@ pub struct PoolBuilder {
     capture_backtraces: bool,
     record_sizes: bool,
     segment_capacity: Option<usize>,
+    idle_decay: Option<Duration>,
 }
 
 impl PoolBuilder {
@@ -413,6 +419,36 @@ impl PoolBuilder {
         self
     }
 
+    /// How often, at most, each thread's cache runs its periodic idle
+    /// collection, releasing three quarters of the blocks that stayed
+    /// unused since its previous one (see
+    /// [idle memory](crate::implementation#idle-memory)). Default: 1 s.
+    ///
+    /// A thread looks at the clock only every 4096 gets from (or returns
+    /// to) one tier, so a quiet thread collects later; and only threads
+    /// that use the pool collect ([`Pool::trim_idle`](crate::Pool::trim_idle)
+    /// and [`Pool::trim`](crate::Pool::trim) do it on demand). Shorter
+    /// periods hand memory back sooner but free blocks that the next burst
+    /// allocates again, and the allocator's heap grows (see the broker
+    /// figures in [idle memory](crate::implementation#idle-memory)).
+    /// `Duration::ZERO` collects at every look.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = tierpool::Pool::builder()
+    ///     .idle_decay_period(Duration::from_secs(10))
+    ///     .build()?;
+    /// # drop(pool);
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn idle_decay_period(mut self, period: Duration) -> Self {
+        self.idle_decay = Some(period);
+        self
+    }
+
     /// The tier whose blocks [`Pool::chain`](crate::Pool::chain) strings
     /// together, named by its capacity (which must be one of the tiers).
     ///
@@ -554,6 +590,7 @@ impl PoolBuilder {
                 .unwrap_or(0),
         };
         Ok(PoolConfig {
+            idle_decay: self.idle_decay.unwrap_or(DEFAULT_IDLE_DECAY),
             segment_tier,
             tiers: specs,
             alignment,

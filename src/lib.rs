@@ -39,6 +39,30 @@
 //! ([`PoolBuilder::record_sizes`]) or read a trace, and let the
 //! [`SizeHistogram`] advisor recommend tiers.
 //!
+//! # Messages of any length: chains
+//!
+//! When message lengths vary widely (a broker's frames, an RPC body),
+//! hold each one as a [`PooledChain`] ([`Pool::chain`]): a run of 64 KiB
+//! blocks taken as bytes arrive, frozen into a [`SharedChain`] that a
+//! vectored write sends whole. A chain wastes less than one block per
+//! message, pools every length, and holds nothing before its first byte.
+//! With the `tokio` feature, `io::FrameReader` reads length-prefixed
+//! frames from a socket straight into chains, checking a maximum length
+//! before taking any memory. Use contiguous buffers ([`Pool::get`]) for
+//! messages of known, similar sizes and for APIs that need one slice.
+//!
+//! ```
+//! use bytes::Buf;
+//!
+//! let pool = tierpool::Pool::new();
+//! let mut chain = pool.chain();
+//! chain.extend_from_slice(&[42; 200_000]); // 3 × 64 KiB, then 4 KiB for the rest
+//! let message = chain.freeze();
+//! assert_eq!(message.len(), 200_000);
+//! assert_eq!(message.segment_count(), 4);
+//! assert_eq!(pool.stats().oversize.allocations, 0); // all pooled
+//! ```
+//!
 //! # Threads and memory
 //!
 //! [`Pool`] is a cheap, cloneable handle; [`PooledBuf`] and [`SharedBuf`]
@@ -54,8 +78,10 @@
 //!   drops, the depots are freed, buffers still out are freed when dropped,
 //!   and other threads' caches for the pool are freed as those threads exit
 //!   (or reuse the pool's slot for a new pool).
-//! - Idle buffers decay back to the allocator when demand falls, without a
-//!   background thread ([`Pool::trim_idle`], [`Pool::trim`] on demand);
+//! - Idle buffers decay back to the allocator when demand falls, about once
+//!   a second per thread, without a background thread
+//!   ([`PoolBuilder::idle_decay_period`]; [`Pool::trim_idle`],
+//!   [`Pool::trim`] on demand);
 //!   [`PoolBuilder::max_cached_bytes`] and
 //!   [`PoolBuilder::max_in_use_bytes`] cap what the pool holds and hands
 //!   out.
@@ -64,8 +90,13 @@
 //!
 //! # Features and MSRV
 //!
-//! The crate has no cargo features. The minimum supported Rust version is
-//! 1.84; raising it is a minor-version change.
+//! | feature | what it adds | dependencies |
+//! |---|---|---|
+//! | `tokio` | `tierpool::io`: frames from an `AsyncRead` into chains, vectored frame writes | `tokio` (`io-util` only) |
+//!
+//! Without features the crate depends on `bytes`, `crossbeam-utils` and
+//! `parking_lot` only. The minimum supported Rust version is 1.84; raising
+//! it is a minor-version change.
 #![deny(missing_docs)]
 #![warn(
     missing_debug_implementations,

@@ -44,9 +44,10 @@
 use std::sync::{Arc as StdArc, Mutex as StdMutex};
 use std::time::Instant;
 
+use bytes::{Buf, BufMut};
 use loom::thread;
 
-use crate::{Pool, PoolStats, PooledBuf, SharedBuf, TierConfig};
+use crate::{Pool, PoolStats, PooledBuf, PooledChain, SharedBuf, TierConfig};
 
 /// Bytes of the per-block header a holder writes: a tag and a shadow index.
 const HEADER: usize = 16;
@@ -152,6 +153,41 @@ impl Shadows {
         // allocator left in a fresh block; a volatile read of plain bytes
         // that are only compared is fine for this test-only bookkeeping.
         let old = unsafe { std::ptr::read_volatile(spare.as_ptr().cast::<[u8; HEADER]>()) };
+        let (index, stamp) = self.claim(old, id);
+        buf.extend_from_slice(&self.tag().to_le_bytes());
+        buf.extend_from_slice(&(index as u64).to_le_bytes());
+        buf.extend_from_slice(&[id; PATTERN]);
+        stamp
+    }
+
+    /// Takes ownership of the next block of `chain` as holder `id`, like
+    /// [`fill`](Self::fill): the chain takes a fresh segment block (its
+    /// last one must be full), which is filled entirely, header first and
+    /// then `id`, so the next call takes another block.
+    fn fill_chain_block(&self, chain: &mut PooledChain, id: u8) -> Stamp {
+        assert_eq!(
+            chain.spare_capacity(),
+            0,
+            "holder {id}: the last block is full"
+        );
+        let segments = chain.segment_count();
+        let spare = chain.chunk_mut();
+        assert_eq!(spare.len(), TIER, "holder {id}: a whole segment block");
+        // SAFETY: as in `fill`: `HEADER` bytes of the block, only compared.
+        let old = unsafe { std::ptr::read_volatile(spare.as_mut_ptr().cast::<[u8; HEADER]>()) };
+        assert_eq!(chain.segment_count(), segments + 1);
+        let (index, stamp) = self.claim(old, id);
+        chain.put_slice(&self.tag().to_le_bytes());
+        chain.put_slice(&(index as u64).to_le_bytes());
+        chain.put_slice(&[id; TIER - HEADER]);
+        assert_eq!(chain.spare_capacity(), 0);
+        stamp
+    }
+
+    /// Finds (from the `old` header a previous holder left) or makes the
+    /// block's shadow cell, and writes it as holder `id`. Returns the cell's
+    /// index, for the new header.
+    fn claim(&self, old: [u8; HEADER], id: u8) -> (usize, Stamp) {
         let old_tag = u64::from_le_bytes(old[..8].try_into().unwrap());
         let old_index = u64::from_le_bytes(old[8..].try_into().unwrap()) as usize;
         let known = {
@@ -171,10 +207,7 @@ impl Shadows {
         };
         // SAFETY: loom checks this access against every other one.
         cell.0.with_mut(|value| unsafe { *value = u64::from(id) });
-        buf.extend_from_slice(&self.tag().to_le_bytes());
-        buf.extend_from_slice(&(index as u64).to_le_bytes());
-        buf.extend_from_slice(&[id; PATTERN]);
-        Stamp { cell, id }
+        (index, Stamp { cell, id })
     }
 }
 
@@ -567,4 +600,65 @@ fn stats_while_counting() {
         assert_monotonic(&last, &stats);
         assert_settled(&pool, &shadows, 2);
     });
+}
+
+/// A message of two segment blocks is written and frozen on the main
+/// thread; a clone goes to another thread, which reads it and advances
+/// through both segments (each `advance` past a segment drops that
+/// segment's reference at once) while the main thread reads and drops its
+/// copy. Either thread may release a block last, and both then get a
+/// buffer, so a block is reused at once by whichever thread recycled it:
+/// loom checks that every read of a segment happens before the reuse. The
+/// reader hands its chain back empty but alive, so the consumed segments
+/// must already be back in the pool, not merely when the chain drops.
+#[test]
+fn chain_segments_released_while_advancing_on_another_thread() {
+    run_model(
+        "chain_segments_released_while_advancing_on_another_thread",
+        || {
+            let pool = tiny_pool(2, 2);
+            let shadows = Shadows::new();
+            let mut chain = pool.chain();
+            assert_eq!(chain.segment_capacity(), TIER);
+            let first = StdArc::new(shadows.fill_chain_block(&mut chain, 1));
+            let second = StdArc::new(shadows.fill_chain_block(&mut chain, 2));
+            let message = chain.freeze();
+            assert_eq!((message.len(), message.segment_count()), (2 * TIER, 2));
+            let theirs = message.clone();
+            let reader = {
+                let (pool, shadows) = (pool.clone(), shadows.clone());
+                let (first, second) = (StdArc::clone(&first), StdArc::clone(&second));
+                thread::spawn(move || {
+                    let mut theirs = theirs;
+                    first.check(&theirs.chunk()[HEADER..]);
+                    theirs.advance(TIER);
+                    assert_eq!(theirs.segment_count(), 1);
+                    second.check(&theirs.chunk()[HEADER..]);
+                    theirs.advance(TIER);
+                    assert!(theirs.is_empty());
+                    let (buf, again) = get_filled(&pool, &shadows, 3);
+                    again.check_buf(&buf);
+                    drop(buf);
+                    theirs
+                })
+            };
+            for (segment, stamp) in message.segments().zip([&first, &second]) {
+                stamp.check(&segment[HEADER..]);
+            }
+            drop(message);
+            let (buf, again) = get_filled(&pool, &shadows, 4);
+            again.check_buf(&buf);
+            drop(buf);
+            let emptied = reader.join().unwrap();
+            let_exited_threads_finish();
+            assert_eq!(
+                tier_stats(&pool).in_use,
+                0,
+                "consumed segments go back before the chain drops: {:?}",
+                tier_stats(&pool)
+            );
+            drop(emptied);
+            assert_settled(&pool, &shadows, 4);
+        },
+    );
 }

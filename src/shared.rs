@@ -25,6 +25,7 @@ use crate::outstanding::{OutstandingBuf, OutstandingLog};
 use crate::router::Router;
 use crate::stats::{Event, PoolCounters, PoolStats};
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// One tier's configuration and depot.
 #[derive(Debug)]
@@ -43,6 +44,9 @@ pub(crate) struct Shared {
     /// Finds the tier of a requested capacity.
     router: Router,
     pub(crate) alignment: usize,
+    /// The shortest time between two periodic idle collections of a
+    /// thread cache.
+    pub(crate) idle_decay: Duration,
     /// The tier whose blocks chains are made of.
     segment_tier: usize,
     /// This pool's index into every thread's table of caches.
@@ -108,6 +112,7 @@ impl Shared {
                 .collect(),
             alignment: config.alignment,
             segment_tier: config.segment_tier,
+            idle_decay: config.idle_decay,
             slot: local_table::acquire_slot(),
             closed: AtomicBool::new(false),
             handles: AtomicUsize::new(1),

@@ -17,13 +17,14 @@ use crate::error::PoolError;
 use crate::shared::Shared;
 use crate::stats::{Event, LocalCounter, ThreadCounters, TierCounters};
 use crate::sync::{Arc, CachePadded};
+use std::time::Instant;
 
 /// Most slots a cache preallocates per tier, however deep it may grow.
 const PREALLOCATED_SLOTS: usize = 256;
 
-/// Gets served from one tier of a thread's cache between two periodic idle
-/// collections; on a thread that mostly returns buffers, returns to one
-/// tier between two collections.
+/// Gets served from one tier of a thread's cache between two looks at the
+/// clock for a periodic idle collection (on a thread that mostly returns
+/// buffers, returns to one tier): the fast path never reads the clock.
 pub(crate) const COLLECT_INTERVAL: u64 = 4096;
 
 /// How much an idle collection releases.
@@ -73,6 +74,8 @@ pub(crate) struct ThreadCache {
     /// two threads' stacks can share a cache line (allocators such as
     /// jemalloc pack small objects of different threads side by side).
     stacks: Box<[CachePadded<TierStack>]>,
+    /// When this cache last ran a periodic collection.
+    last_collection: Instant,
 }
 
 impl ThreadCache {
@@ -96,6 +99,7 @@ impl ThreadCache {
             pool,
             counters,
             stacks,
+            last_collection: Instant::now(),
         }
     }
 
@@ -107,9 +111,9 @@ impl ThreadCache {
 
     /// Pops the newest idle block of `tier`: the fast path of a get.
     ///
-    /// Every [`COLLECT_INTERVAL`] hits on a tier run an idle collection; the
-    /// hit counter doubles as the clock, so the fast path keeps no other
-    /// count.
+    /// Every [`COLLECT_INTERVAL`] hits on a tier may run an idle collection
+    /// ([`collect_if_due`](Self::collect_if_due)); the hit counter doubles
+    /// as the trigger, so the fast path keeps no other count.
     #[inline(always)]
     pub(crate) fn take(&mut self, tier: usize) -> Option<IdleBlock> {
         let stack = &mut self.stacks[tier];
@@ -118,7 +122,7 @@ impl ThreadCache {
             stack.low_water = stack.blocks.len();
         }
         if stack.counters[Event::Hit].add(1) % COLLECT_INTERVAL == 0 {
-            self.collect(Collection::Gradual);
+            self.collect_if_due();
         }
         Some(idle)
     }
@@ -193,6 +197,20 @@ impl ThreadCache {
         let returns = stack.counters[Event::Return].get();
         if returns >= stack.collect_at_returns {
             stack.collect_at_returns = returns + COLLECT_INTERVAL;
+            self.collect_if_due();
+        }
+    }
+
+    /// Runs a gradual collection if the pool's idle decay period has passed
+    /// since this cache's last one. Periods measured in time, not in
+    /// operations, keep a busy thread from freeing blocks that a burst
+    /// a few milliseconds later allocates again.
+    #[cold]
+    #[inline(never)]
+    fn collect_if_due(&mut self) {
+        let now = Instant::now();
+        if now.saturating_duration_since(self.last_collection) >= self.pool.idle_decay {
+            self.last_collection = now;
             self.collect(Collection::Gradual);
         }
     }

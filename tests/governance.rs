@@ -1,6 +1,8 @@
 //! Memory governance: byte budgets, idle trimming, alignment, zero on
 //! return and the outstanding-buffer report.
 
+use std::time::Duration;
+
 use tierpool::{Pool, PoolError, TierConfig};
 
 mod common;
@@ -144,8 +146,9 @@ fn views_and_oversize_count_against_the_in_use_cap() {
 }
 
 /// After a burst of `burst` outstanding buffers, a long steady phase that
-/// holds one buffer at a time lets the automatic collection (every 4096
-/// cache hits per tier and thread) shrink what the pool retains to at most two
+/// holds one buffer at a time lets the automatic collection (looked at
+/// every 4096 cache hits per tier and thread; with a zero decay period it
+/// runs at every look) shrink what the pool retains to at most two
 /// buffers: the one in use and at most one idle spare.
 #[test]
 fn idle_memory_decays_to_the_working_set_without_a_background_thread() {
@@ -155,6 +158,7 @@ fn idle_memory_decays_to_the_working_set_without_a_background_thread() {
                 .thread_cache_buffers(64)
                 .depot_buffers(2048),
         )
+        .idle_decay_period(Duration::ZERO)
         .build()
         .unwrap();
     let burst = if cfg!(miri) { 100 } else { 1000 };
@@ -178,6 +182,38 @@ fn idle_memory_decays_to_the_working_set_without_a_background_thread() {
         tier.misses, burst as u64,
         "the steady phase never allocated"
     );
+    assert_all_returned(&pool);
+}
+
+/// With the default decay period (1 s), a thread that serves many
+/// thousands of gets within a few milliseconds keeps its burst's blocks:
+/// the periodic collection is due by time, not by operation count, so a
+/// busy service does not free what its next burst allocates again.
+#[test]
+fn a_busy_thread_keeps_its_working_set_within_one_decay_period() {
+    let pool = Pool::builder()
+        .tier(
+            TierConfig::new(4 * KIB)
+                .thread_cache_buffers(64)
+                .depot_buffers(2048),
+        )
+        .idle_decay_period(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let burst = if cfg!(miri) { 100 } else { 1000 };
+    let bufs: Vec<_> = (0..burst).map(|_| pool.get(4 * KIB)).collect();
+    drop(bufs);
+    let periods = if cfg!(miri) { 6 } else { 12 };
+    for _ in 0..periods * 4096 {
+        std::hint::black_box(pool.get(4 * KIB));
+    }
+    let tier = pool.stats().tiers[0];
+    assert_eq!(tier.trimmed, 0, "nothing was collected within the period");
+    assert_eq!(tier.cached, burst as u64, "the burst's blocks stay cached");
+    // On demand, trim_idle still works at once.
+    pool.trim_idle();
+    pool.trim_idle();
+    assert!(pool.stats().tiers[0].cached <= 1);
     assert_all_returned(&pool);
 }
 
