@@ -1,0 +1,274 @@
+//! Async I/O with tokio (feature `tokio`): frames read from an
+//! [`AsyncRead`] straight into pooled chains, and written back with
+//! vectored writes.
+//!
+//! Memory is taken as bytes arrive, one block at a time, never reserved
+//! from a length the peer sent: a peer that announces a 2 GiB frame and
+//! sends 10 bytes costs one small block, and a frame above the declared
+//! maximum is refused before anything is allocated. A connection that is
+//! idle between frames holds no pooled memory.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! use tierpool::io::{write_frame, FrameReader};
+//! use tokio::io::AsyncWriteExt;
+//!
+//! let pool = tierpool::Pool::new();
+//! let (client, server) = tokio::io::duplex(1 << 16);
+//!
+//! let (mut client_read, mut client_write) = tokio::io::split(client);
+//! write_frame(&mut client_write, &b"hello"[..]).await?;
+//! client_write.shutdown().await?; // the server sees the end of stream
+//!
+//! // A server: read frames into pooled chains, echo each one back.
+//! let (server_read, mut server_write) = tokio::io::split(server);
+//! let mut frames = FrameReader::new(server_read, &pool).max_frame_len(16 << 20);
+//! while let Some(frame) = frames.read_frame().await? {
+//!     assert_eq!(frame, b"hello"[..]);
+//!     write_frame(&mut server_write, frame).await?; // one vectored write
+//! }
+//! server_write.shutdown().await?;
+//!
+//! let mut echoes = FrameReader::new(&mut client_read, &pool);
+//! assert_eq!(echoes.read_frame().await?.unwrap(), b"hello"[..]);
+//! assert!(echoes.read_frame().await?.is_none()); // clean end of stream
+//! # Ok(())
+//! # }
+//! ```
+
+use std::io;
+
+use bytes::{Buf, BufMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::chain::SharedChain;
+use crate::pool::Pool;
+use crate::shared::OverBudget;
+
+/// Bytes of the length prefix [`FrameReader`] and [`write_frame`] use: a
+/// big-endian `u32`, as tokio-util's `LengthDelimitedCodec` does by default.
+pub const LENGTH_PREFIX_BYTES: usize = 4;
+
+/// The default largest frame a [`FrameReader`] accepts: 8 MiB.
+pub const DEFAULT_MAX_FRAME_LEN: usize = 8 << 20;
+
+/// Reads exactly `len` bytes from `reader` into a new chain of `pool`'s
+/// blocks, taking each block only when the bytes before it have arrived
+/// (the last one no larger than what remains).
+///
+/// Not cancel-safe: if the future is dropped, the bytes read so far are
+/// lost (and their blocks returned to the pool).
+///
+/// # Errors
+///
+/// `UnexpectedEof` if the stream ends first; whatever `reader` returns;
+/// `OutOfMemory` if the allocator refuses a block.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let pool = tierpool::Pool::new();
+/// let mut input: &[u8] = &[9; 100_000];
+/// let chain = tierpool::io::read_chain(&mut input, &pool, 68_000).await?;
+/// assert_eq!(chain.len(), 68_000);
+/// let blocks: Vec<_> = chain.segments().map(|s| s.tier()).collect();
+/// assert_eq!(blocks, vec![Some(64 << 10), Some(4 << 10)]);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn read_chain<R>(reader: &mut R, pool: &Pool, len: usize) -> io::Result<SharedChain>
+where
+    R: AsyncRead + Unpin + ?Sized,
+{
+    let mut chain = pool.chain();
+    while chain.len() < len {
+        let remaining = len - chain.len();
+        chain
+            .grow(remaining, OverBudget::Serve)
+            .map_err(|err| io::Error::new(io::ErrorKind::OutOfMemory, err))?;
+        let read = reader.read_buf(&mut (&mut chain).limit(remaining)).await?;
+        if read == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the stream ended after {} of {len} bytes", chain.len()),
+            ));
+        }
+    }
+    Ok(chain.freeze())
+}
+
+/// Reads length-prefixed frames (a big-endian `u32` length, then that many
+/// bytes) into pooled chains.
+///
+/// Wrap a socket in a [`tokio::io::BufReader`] so that prefixes and small
+/// frames share read calls; large frame bodies bypass its buffer and land
+/// in the pool's blocks directly.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let pool = tierpool::Pool::new();
+/// let input: &[u8] = b"\0\0\0\x03abc\0\0\0\x01d";
+/// let mut frames = tierpool::io::FrameReader::new(input, &pool);
+/// assert_eq!(frames.read_frame().await?.unwrap(), b"abc"[..]);
+/// assert_eq!(frames.read_frame().await?.unwrap(), b"d"[..]);
+/// assert!(frames.read_frame().await?.is_none());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct FrameReader<R> {
+    reader: R,
+    pool: Pool,
+    max_frame_len: usize,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// Frames from `reader` into `pool`'s blocks, at most
+    /// [`DEFAULT_MAX_FRAME_LEN`] bytes each.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let reader = tierpool::io::FrameReader::new(tokio::io::empty(), &tierpool::Pool::new());
+    /// assert_eq!(reader.max_len(), tierpool::io::DEFAULT_MAX_FRAME_LEN);
+    /// ```
+    pub fn new(reader: R, pool: &Pool) -> Self {
+        FrameReader {
+            reader,
+            pool: pool.clone(),
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+        }
+    }
+
+    /// Sets the largest frame accepted; longer ones fail with
+    /// `InvalidData` before any memory is taken for them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = tierpool::Pool::new();
+    /// let input: &[u8] = b"\x7f\xff\xff\xffmore bytes than anyone should send";
+    /// let mut frames = tierpool::io::FrameReader::new(input, &pool).max_frame_len(1 << 20);
+    /// let err = frames.read_frame().await.unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    /// assert_eq!(pool.stats().in_use_bytes(), 0); // nothing was allocated
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn max_frame_len(mut self, max: usize) -> Self {
+        self.max_frame_len = max;
+        self
+    }
+
+    /// The largest frame accepted.
+    #[must_use]
+    pub fn max_len(&self) -> usize {
+        self.max_frame_len
+    }
+
+    /// Reads the next frame; `None` at a clean end of stream (between
+    /// frames).
+    ///
+    /// Not cancel-safe: dropping the future part-way loses the bytes read
+    /// so far and leaves the stream inside a frame.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidData` for a frame longer than the maximum; `UnexpectedEof`
+    /// if the stream ends inside a prefix or a frame; whatever the reader
+    /// returns.
+    pub async fn read_frame(&mut self) -> io::Result<Option<SharedChain>> {
+        let mut prefix = [0u8; LENGTH_PREFIX_BYTES];
+        let mut filled = 0;
+        while filled < prefix.len() {
+            let read = self.reader.read(&mut prefix[filled..]).await?;
+            if read == 0 {
+                return match filled {
+                    0 => Ok(None),
+                    _ => Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the stream ended inside a length prefix",
+                    )),
+                };
+            }
+            filled += read;
+        }
+        let len = u32::from_be_bytes(prefix) as usize;
+        if len > self.max_frame_len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a frame of {len} bytes exceeds the maximum of {} bytes",
+                    self.max_frame_len
+                ),
+            ));
+        }
+        read_chain(&mut self.reader, &self.pool, len)
+            .await
+            .map(Some)
+    }
+
+    /// The underlying reader.
+    pub fn get_ref(&self) -> &R {
+        &self.reader
+    }
+
+    /// The underlying reader, mutably. Reading from it directly desynchronises
+    /// the framing.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.reader
+    }
+
+    /// Gives back the underlying reader.
+    pub fn into_inner(self) -> R {
+        self.reader
+    }
+}
+
+/// Writes `frame` with a big-endian `u32` length prefix, prefix and body
+/// together in vectored writes (one `writev` when the writer supports
+/// them and takes everything at once).
+///
+/// # Errors
+///
+/// `InvalidInput` for a frame longer than `u32::MAX` bytes; whatever the
+/// writer returns.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let mut out = Vec::new();
+/// tierpool::io::write_frame(&mut out, &b"abc"[..]).await?;
+/// assert_eq!(out, b"\0\0\0\x03abc");
+/// # Ok(())
+/// # }
+/// ```
+pub async fn write_frame<W, B>(writer: &mut W, frame: B) -> io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+    B: Buf,
+{
+    let len = u32::try_from(frame.remaining()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "a frame of {} bytes does not fit a u32 length prefix",
+                frame.remaining()
+            ),
+        )
+    })?;
+    let prefix = len.to_be_bytes();
+    writer
+        .write_all_buf(&mut Buf::chain(&prefix[..], frame))
+        .await
+}
