@@ -3,12 +3,18 @@
 //! A contiguous buffer must be as large as its message, so a pool of a few
 //! tiers rounds a 100 KiB message up to a 1 MiB block and cannot pool
 //! messages above its largest tier at all. A chain holds a message as a run
-//! of blocks of one tier, the *segment tier* (64 KiB by default, see
-//! [`PoolBuilder::segment_capacity`](crate::PoolBuilder::segment_capacity)),
-//! the last one from the smallest tier that holds what remains when the
-//! length is known. So:
+//! of blocks. It grows by blocks of the *segment tier* (64 KiB by default,
+//! see [`PoolBuilder::segment_capacity`](crate::PoolBuilder::segment_capacity));
+//! when the writer says how many bytes are still to come (as
+//! [`put_slice`](BufMut::put_slice) and `tierpool::io` do), each block is
+//! the largest tier, from the segment tier up, that those bytes fill
+//! completely, and the last one the smallest tier that holds the rest. A
+//! 2 MiB frame is two 1 MiB blocks, a 200 KB one three 64 KiB blocks and a
+//! 4 KiB one. So:
 //!
-//! - the capacity wasted per message is less than one block;
+//! - the capacity wasted per message is less than one segment: only the
+//!   last block can be partly filled;
+//! - long messages take few, large blocks: few reads and few iovecs;
 //! - any length is pooled, however large;
 //! - a socket reads straight into the blocks ([`PooledChain`] is
 //!   [`BufMut`]), and a frozen [`SharedChain`] is [`Buf`] with
@@ -263,11 +269,12 @@ impl PooledChain {
             .map_or(0, |tail| tail.capacity() - tail.len())
     }
 
-    /// Prepares the next block when the one being written is full: takes
-    /// the smallest tier that holds `min(additional, segment capacity)`
-    /// bytes. Does nothing while spare capacity remains, so a chain never
-    /// holds more than one partly written block, and never reserves more
-    /// than one block ahead of the bytes.
+    /// Prepares the next block, when the one being written is full, for
+    /// `additional` bytes still to come: the largest tier, from the segment
+    /// tier up, that they fill completely; below one segment, the smallest
+    /// tier that holds them. Does nothing while spare capacity remains, so
+    /// a chain never holds more than one partly written block, and never
+    /// takes more than one block ahead of the bytes.
     ///
     /// Writers that know how many bytes are still to come call this before
     /// each write, so the last block is no larger than needed;
@@ -286,10 +293,14 @@ impl PooledChain {
     ///
     /// let mut chain = tierpool::Pool::new().chain();
     /// chain.reserve_block(68_000);
-    /// assert_eq!(chain.spare_capacity(), 64 << 10); // one segment at a time
+    /// assert_eq!(chain.spare_capacity(), 64 << 10); // what 68,000 bytes fill
     /// chain.put_bytes(1, 64 << 10);
     /// chain.reserve_block(68_000 - (64 << 10));
     /// assert_eq!(chain.spare_capacity(), 4096); // the rest fits a 4 KiB block
+    ///
+    /// let mut big = tierpool::Pool::new().chain();
+    /// big.reserve_block(3 << 20);
+    /// assert_eq!(big.spare_capacity(), 1 << 20); // filled completely: one read
     /// ```
     #[track_caller]
     pub fn reserve_block(&mut self, additional: usize) {
@@ -337,11 +348,8 @@ impl PooledChain {
     #[cold]
     #[inline(never)]
     fn next_block(&mut self, additional: usize, over_budget: OverBudget) -> Result<(), PoolError> {
-        let wanted = additional.min(self.pool.segment_capacity());
-        let tier = self
-            .pool
-            .route(wanted)
-            .expect("the segment tier holds at most its own capacity");
+        let tier = self.pool.chain_tier(additional);
+        let wanted = additional.min(self.pool.tiers[tier].spec.capacity);
         let block = Shared::get_tier(&self.pool, tier, wanted, over_budget)?;
         let full = self.tail.replace(PooledBuf::from_block(block));
         if let Some(full) = full {
@@ -433,7 +441,8 @@ unsafe impl BufMut for PooledChain {
     #[inline]
     fn chunk_mut(&mut self) -> &mut UninitSlice {
         if self.spare_capacity() == 0 {
-            self.reserve_block(usize::MAX);
+            // Length unknown: one segment, the most a chain may waste.
+            self.reserve_block(self.pool.segment_capacity());
         }
         let tail = self.tail.as_mut().expect("a block with spare capacity");
         UninitSlice::uninit(tail.spare_capacity_mut())

@@ -42,6 +42,8 @@ use std::io;
 use bytes::{Buf, BufMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+#[cfg(doc)]
+use crate::chain::PooledChain;
 use crate::chain::SharedChain;
 use crate::pool::Pool;
 use crate::shared::OverBudget;
@@ -54,8 +56,10 @@ pub const LENGTH_PREFIX_BYTES: usize = 4;
 pub const DEFAULT_MAX_FRAME_LEN: usize = 8 << 20;
 
 /// Reads exactly `len` bytes from `reader` into a new chain of `pool`'s
-/// blocks, taking each block only when the bytes before it have arrived
-/// (the last one no larger than what remains).
+/// blocks, taking each block only when the bytes before it have arrived,
+/// sized to what remains (see [`PooledChain::reserve_block`]): a 2 MiB
+/// frame is read into two 1 MiB blocks, so with default tiers a read
+/// moves up to 1 MiB at a time.
 ///
 /// Not cancel-safe: if the future is dropped, the bytes read so far are
 /// lost (and their blocks returned to the pool).

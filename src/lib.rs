@@ -69,7 +69,7 @@
 //! are `Send + Sync + 'static` and borrow nothing.
 //!
 //! - Each thread keeps a small cache per tier and pool (by default at most
-//!   2 MiB per tier: 64 × 4 KiB, 32 × 64 KiB, 2 × 1 MiB); a get or a drop
+//!   1 MiB per tier: 64 × 4 KiB, 16 × 64 KiB, 1 × 1 MiB); a get or a drop
 //!   touches only that cache: no lock, no shared atomic.
 //! - Caches exchange buffers in batches with a bounded depot per tier
 //!   (by default at most 8 MiB per tier). Beyond both, returns are freed.

@@ -174,6 +174,25 @@ impl Shared {
         self.tiers[self.segment_tier].spec.capacity
     }
 
+    /// The tier of a chain's next block when `remaining` more bytes are
+    /// expected: the largest tier, from the segment tier up, that they fill
+    /// completely; below one segment, the smallest tier that holds them.
+    /// Only the last block can be partly filled, so a chain wastes less
+    /// than one segment, and long messages take few, large blocks (fewer
+    /// reads and fewer iovecs per message).
+    pub(crate) fn chain_tier(&self, remaining: usize) -> usize {
+        if remaining < self.segment_capacity() {
+            return self
+                .route(remaining.max(1))
+                .expect("a tier at least as large as the segment tier exists");
+        }
+        let fills = self.tiers[self.segment_tier..]
+            .iter()
+            .take_while(|tier| tier.spec.capacity <= remaining)
+            .count();
+        self.segment_tier + fills - 1
+    }
+
     /// Hands out a block for `target`: the outbound half of the policy.
     pub(crate) fn handout(
         this: &Arc<Self>,
