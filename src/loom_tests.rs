@@ -611,6 +611,12 @@ fn stats_while_counting() {
 /// loom checks that every read of a segment happens before the reuse. The
 /// reader hands its chain back empty but alive, so the consumed segments
 /// must already be back in the pool, not merely when the chain drops.
+///
+/// Shown to catch: `Segments::pop_front` cloning the slot instead of taking
+/// it, and `SharedChain::advance` forgetting (`mem::forget`) a consumed
+/// segment instead of dropping it; both fail the `in_use == 0` check after
+/// the join ("consumed segments go back before the chain drops", `in_use:
+/// 2`).
 #[test]
 fn chain_segments_released_while_advancing_on_another_thread() {
     run_model(
