@@ -778,18 +778,30 @@ impl Buf for SharedChain {
 }
 
 impl PartialEq for SharedChain {
+    /// Compares the bytes, whatever the segment boundaries.
     fn eq(&self, other: &Self) -> bool {
-        self.len == other.len && {
-            let (mut a, mut b) = (self.clone(), other.clone());
-            while a.has_remaining() {
-                let n = a.chunk().len().min(b.chunk().len());
-                if a.chunk()[..n] != b.chunk()[..n] {
-                    return false;
+        if self.len != other.len {
+            return false;
+        }
+        let (mut a, mut b) = (self.segments(), other.segments());
+        let (mut x, mut y): (&[u8], &[u8]) = (&[], &[]);
+        loop {
+            if x.is_empty() {
+                match a.next() {
+                    Some(segment) => x = segment,
+                    None => return true, // equal lengths: `b` is done too
                 }
-                a.advance(n);
-                b.advance(n);
             }
-            true
+            if y.is_empty() {
+                y = b.next().map_or(&[], |segment| segment.as_slice());
+            }
+            let n = x.len().min(y.len());
+            // `n == 0` only if a segment were empty, which chains never
+            // hold; refusing then keeps the loop finite regardless.
+            if n == 0 || x[..n] != y[..n] {
+                return false;
+            }
+            (x, y) = (&x[n..], &y[n..]);
         }
     }
 }
