@@ -55,3 +55,154 @@ impl Rng {
         }
     }
 }
+
+/// Helpers for the segmented-buffer tests (`tests/chain.rs`, `tests/io.rs`).
+pub mod chains {
+    use tierpool::{Pool, SharedChain};
+
+    /// A small tier (for the last block of a message), the segment tier and
+    /// a larger one: the default tiers, or tiny blocks under Miri so that
+    /// every path runs in seconds.
+    pub const TIERS: [usize; 3] = if cfg!(miri) {
+        [16, 64, 1024]
+    } else {
+        [4 << 10, 64 << 10, 1 << 20]
+    };
+    pub const SMALL: usize = TIERS[0];
+    pub const SEG: usize = TIERS[1];
+    pub const LARGEST: usize = TIERS[2];
+    // The tests write messages of up to eight segments and expect them in
+    // segment blocks: below the largest tier, which long messages take.
+    const _: () = assert!(LARGEST > 8 * SEG && SEG >= 4 * SMALL && SEG > 32);
+
+    /// A pool of [`TIERS`] whose chains are made of [`SEG`] blocks.
+    pub fn pool() -> Pool {
+        Pool::builder()
+            .tiers(TIERS)
+            .segment_capacity(SEG)
+            .build()
+            .expect("a valid configuration")
+    }
+
+    /// Distinct, non-periodic bytes: a misplaced segment or offset shows.
+    pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+        (0..len as u64)
+            .map(|i| {
+                (i.wrapping_mul(0x9E37_79B9)
+                    .wrapping_add(seed.wrapping_mul(0x85EB_CA6B))
+                    >> 11) as u8
+            })
+            .collect()
+    }
+
+    /// The capacity of the smallest of `tiers` that holds `n` bytes.
+    pub fn smallest_holding(tiers: &[usize], n: usize) -> usize {
+        *tiers.iter().find(|&&t| n <= t).expect("within the tiers")
+    }
+
+    /// The capacity of the block a chain of `tiers` and segment capacity
+    /// `segment` takes when `remaining` more bytes are expected (the rule
+    /// `PooledChain::reserve_block` documents, which `put_slice` and
+    /// `read_chain` follow): the largest tier, from the segment tier up,
+    /// that they fill completely; below one segment, the smallest tier that
+    /// holds them. The one place the tests state it.
+    pub fn block_for(tiers: &[usize], segment: usize, remaining: usize) -> usize {
+        if remaining < segment {
+            return smallest_holding(tiers, remaining.max(1));
+        }
+        *tiers
+            .iter()
+            .rfind(|&&t| t >= segment && t <= remaining)
+            .expect("the segment tier")
+    }
+
+    /// [`block_for`] in a [`pool`].
+    pub fn block(remaining: usize) -> usize {
+        block_for(&TIERS, SEG, remaining)
+    }
+
+    /// Segment lengths and tiers of `len` bytes written in one `put_slice`
+    /// (or read by one `read_chain`) into a [`pool`] chain.
+    pub fn one_write_layout(len: usize) -> (Vec<usize>, Vec<Option<usize>>) {
+        pieces_layout([len])
+    }
+
+    /// Segment lengths and tiers of writes of `pieces` bytes, one
+    /// `extend_from_slice` each: a block is taken only when the last one is
+    /// full, sized by what remains of the piece being written.
+    pub fn pieces_layout(
+        pieces: impl IntoIterator<Item = usize>,
+    ) -> (Vec<usize>, Vec<Option<usize>>) {
+        let mut blocks: Vec<(usize, usize)> = Vec::new(); // (written, capacity)
+        for mut n in pieces {
+            while n > 0 {
+                match blocks.last_mut() {
+                    Some((written, cap)) if *written < *cap => {
+                        let k = n.min(*cap - *written);
+                        *written += k;
+                        n -= k;
+                    }
+                    _ => blocks.push((0, block(n))),
+                }
+            }
+        }
+        blocks.iter().map(|&(len, cap)| (len, Some(cap))).unzip()
+    }
+
+    /// Segment lengths of `len` bytes written in whole-segment blocks
+    /// (`chunk_mut`, `put_bytes`).
+    pub fn whole_segment_lens(len: usize) -> Vec<usize> {
+        let mut lens = vec![SEG; len / SEG];
+        if len % SEG > 0 {
+            lens.push(len % SEG);
+        }
+        lens
+    }
+
+    pub fn lens(chain: &SharedChain) -> Vec<usize> {
+        chain.segments().map(|s| s.len()).collect()
+    }
+
+    pub fn tiers(chain: &SharedChain) -> Vec<Option<usize>> {
+        chain.segments().map(|s| s.tier()).collect()
+    }
+
+    /// Checks that `chain` has the blocks one write of its length takes.
+    #[track_caller]
+    pub fn assert_one_write_layout(chain: &SharedChain) {
+        let (want_lens, want_tiers) = one_write_layout(chain.len());
+        assert_eq!(
+            lens(chain),
+            want_lens,
+            "segment lengths of {} bytes",
+            chain.len()
+        );
+        assert_eq!(
+            tiers(chain),
+            want_tiers,
+            "segment tiers of {} bytes",
+            chain.len()
+        );
+    }
+
+    /// Gets counted per tier (hits + misses).
+    pub fn gets(pool: &Pool) -> Vec<u64> {
+        pool.stats()
+            .tiers
+            .iter()
+            .map(|t| t.hits + t.misses)
+            .collect()
+    }
+
+    /// Buffers in use per tier.
+    pub fn in_use(pool: &Pool) -> Vec<u64> {
+        pool.stats().tiers.iter().map(|t| t.in_use).collect()
+    }
+
+    /// A frozen chain of `bytes`, written with one `put_slice`.
+    pub fn frozen(pool: &Pool, bytes: &[u8]) -> SharedChain {
+        let mut chain = pool.chain();
+        bytes::BufMut::put_slice(&mut chain, bytes);
+        chain.freeze()
+    }
+}
