@@ -313,6 +313,173 @@ fn governed_pool_caps_and_reports() {
     );
 }
 
+/// `ChainWrite { how }`: `put_slice`, `io::Write` in pieces of `step`,
+/// `chunk_mut` in steps of `step`, `put_bytes`.
+fn how(way: u8, step: u8) -> u8 {
+    way | ((step - 1) / 3) << 2
+}
+
+/// Chains written every way (blocks sized by what remains, whole segments
+/// for `chunk_mut` and `put_bytes`), frozen, then cloned, sliced, advanced
+/// and turned into `Bytes` and views, which live on after the chains.
+#[test]
+fn chains_written_every_way_then_taken_apart() {
+    run(
+        config(SMALL_TIERS, FIVE, FIVE), // segments of 1024 bytes
+        &[
+            // With no chain yet, every `ChainWrite` starts one.
+            Op::ChainWrite {
+                h: 0,
+                len: 2100, // 1024 + 1024 + 52 (a 64-byte block)
+                how: how(0, 1),
+            },
+            Op::ChainWrite {
+                h: 0, // the chain just written
+                len: 100,
+                how: how(1, 16),
+            },
+            Op::ChainWrite {
+                h: 1, // past the one chain: a new one
+                len: 3000,
+                how: how(2, 61),
+            },
+            Op::ChainWrite {
+                h: 2,
+                len: 999,
+                how: how(3, 1),
+            },
+            Op::ChainReserve {
+                h: 0,
+                additional: 5000,
+            },
+            Op::ChainReserve {
+                h: 2,
+                additional: 0,
+            },
+            Op::ChainFreeze { h: 0 },
+            Op::ChainFreeze { h: 0 },
+            Op::ChainFreeze { h: 0 },
+            Op::ChainClone { h: 0 },
+            Op::ChainSlice {
+                h: 1,
+                start: 1000,
+                end: 70, // 1000..1070: across a block boundary
+            },
+            Op::ChainAdvance { h: 0, n: 1500 },
+            Op::ChainCopyToBytes { h: 0, n: 10 },  // zero-copy
+            Op::ChainCopyToBytes { h: 0, n: 600 }, // across: a copy
+            Op::ChainIntoBytes { h: 1 },
+            Op::ChainIntoSegments { h: 0 },
+            Op::TryIntoMut { h: 0 },
+            Op::ChainFromView { h: 1 },
+            Op::ChainAdvance { h: 1, n: 65535 },
+            Op::Drop { h: 0 },
+            Op::Drop { h: 3 },
+            Op::ChainIntoBytes { h: 0 },
+            Op::Drop { h: 1 },
+        ],
+    );
+}
+
+/// Chains frozen and not, moved to the helper thread, dropped there, on a
+/// fresh thread and here; a tier of 16 bytes makes long segment lists; the
+/// pool closes while chains are out and one keeps growing.
+#[test]
+fn chains_cross_threads_and_outlive_the_pool() {
+    run(
+        config(ONE_TIER, ONE, ONE),
+        &[
+            Op::ChainWrite {
+                h: 0,
+                len: 500, // 32 segments: a spilled list
+                how: how(0, 1),
+            },
+            Op::ChainFreeze { h: 0 },
+            Op::ChainClone { h: 0 },
+            Op::Send { h: 0 },
+            Op::ChainWrite {
+                h: 0,
+                len: 40,
+                how: how(1, 7),
+            },
+            Op::Send { h: 1 }, // the unfrozen chain
+            Op::ChainSlice {
+                h: 0,
+                start: 3,
+                end: 200,
+            },
+            Op::HelperReturn { h: 1 },
+            Op::ChainWrite {
+                h: 0,
+                len: 9,
+                how: how(2, 4),
+            },
+            Op::HelperDrop { h: 0 },
+            Op::DropOnNewThread { h: 0 },
+            Op::ClosePool { helper_last: true },
+            Op::ChainWrite {
+                h: 0,
+                len: 100,
+                how: how(3, 1),
+            },
+            Op::ChainFreeze { h: 0 },
+            Op::ChainAdvance { h: 1, n: 33 },
+            Op::Drop { h: 0 },
+        ],
+    );
+}
+
+/// Chain blocks count against `max_in_use_bytes` (1024): `try_reserve_block`
+/// is refused while a chain holds the budget, and allowed again once the
+/// chain's consumed segments are released; a `get` is refused too.
+#[test]
+fn chain_blocks_count_against_the_in_use_cap() {
+    let governance = 2 | 4 | 8; // tracked, sizes recorded, in-use cap 1024
+    run(
+        Config {
+            governance,
+            ..config(SMALL_TIERS, FIVE, FIVE)
+        },
+        &[
+            Op::ChainWrite {
+                h: 0,
+                len: 1000,
+                how: how(0, 1),
+            },
+            Op::ChainWrite {
+                h: 1, // a new, empty chain
+                len: 0,
+                how: 0,
+            },
+            Op::ChainReserve {
+                h: 1,
+                additional: 10,
+            }, // refused
+            Op::TryGet(tier(0)), // refused
+            Op::ChainWrite {
+                h: 0,
+                len: 100, // served over the cap
+                how: how(0, 1),
+            },
+            Op::ChainFreeze { h: 0 },
+            Op::ChainAdvance { h: 0, n: 1024 },
+            Op::ChainReserve {
+                h: 0,
+                additional: 10,
+            }, // 64 more: allowed
+            Op::ChainReserve {
+                h: 0,
+                additional: 10,
+            }, // room left: nothing
+            Op::Drop { h: 0 },
+            Op::ChainReserve {
+                h: 0,
+                additional: 900,
+            },
+        ],
+    );
+}
+
 /// Thousands of gets and drops on one thread run the thread cache's idle
 /// collection (every 4096 cache hits) while other buffers and views are out;
 /// `read_from` fills and grows a buffer.
@@ -362,6 +529,15 @@ fn fuzz_inputs() {
             0, 0, 0, 7, 0, 0, 0, 0, 8, 0, 0, 0, 9, 0, 10, 0, 11, 0, 0, 0, 12, 0, 13, 0, 0, 0, 0, 0,
             14, 0, 0, 0, 15, 0, 0, 0, 16, 0, 0, 0, 17, 0, 0, 0, 18, 0, 19, 0, 20, 0, 0, 0, 0, 0,
             21, 0, 22, 0, 23, 24, 0, 25, 0, 26, 0, 27, 0, 28, 29, 0, 0, 0, 30, 0, 0, 0, 31, 1,
+        ],
+        // Config (tier set 16, caches of one) then every chain opcode:
+        // write 60 bytes (new chain), reserve, freeze, clone, slice,
+        // advance, copy_to_bytes, into_bytes, into_segments, from a view
+        // (of a segment), send, close the pool, write to a new chain (none:
+        // the pool is closed).
+        &[
+            1, 0, 0x09, 0x09, 0, 32, 0, 60, 0, 0, 33, 0, 5, 0, 34, 0, 35, 0, 36, 0, 3, 0, 90, 0,
+            37, 0, 17, 0, 38, 0, 40, 0, 39, 0, 40, 0, 41, 1, 24, 0, 31, 0, 32, 0, 99, 0, 2,
         ],
     ];
     for input in inputs {

@@ -20,8 +20,16 @@
 //! * a get is counted exactly once, in the routed tier;
 //! * `same_block` and `is_unique` agree with the model; `try_into_mut`
 //!   succeeds exactly when the model has one reference to the storage;
-//! * with the opt-in behaviours on: `try_get` is refused with `Exhausted`
-//!   exactly when `max_in_use_bytes` would be exceeded (and `stats().exhausted`
+//! * chains (`PooledChain`, `SharedChain`): a chain holds one storage per
+//!   segment, each block of the tier the model predicts (`Limits::chain_block`
+//!   states the sizing rule once); a `PooledChain`'s length, segment count
+//!   and spare capacity, and a `SharedChain`'s contents and every segment's
+//!   address, length and tier match the model, so freezing, slicing,
+//!   advancing, zero-copy `copy_to_bytes`/`into_bytes`/`into_segments` and
+//!   `From<SharedBuf>` never copy, and consumed segments are released at once;
+//! * with the opt-in behaviours on: `try_get` and
+//!   `PooledChain::try_reserve_block` are refused with `Exhausted` exactly
+//!   when `max_in_use_bytes` would be exceeded (and `stats().exhausted`
 //!   counts the refusals), cached bytes stay within `max_cached_bytes`,
 //!   `outstanding()` lists exactly the live storages (tier and capacity), and
 //!   `size_histogram()` counts every get and every growth.
@@ -33,10 +41,12 @@
 //!
 //! # Adding an op
 //!
-//! A new public operation gets a variant in [`Op`], an opcode in [`decode`]
-//! (raise `OPCODES`), a strategy line in `op()` of `tests/model.rs`, and an
-//! arm in the `Model::apply_*` function of its family (`apply_write`,
-//! `apply_view`, `apply_bytes`, `apply_threads`, `apply_pool`; gets go
+//! A new public operation gets a variant at the end of [`Op`], an opcode in
+//! [`decode`] (the next byte after `CHAIN_OPCODES`, which then grows;
+//! `OPCODES` stays 32 so that every other byte decodes as before), a
+//! strategy line in `op()` of `tests/model.rs`, and an arm in the
+//! `Model::apply_*` function of its family (`apply_write`, `apply_view`,
+//! `apply_bytes`, `apply_threads`, `apply_pool`, `apply_chain`; gets go
 //! through `Model::get`) that makes the real call and updates the model.
 //! `Model::check` runs after it like after every op; extend the checks if
 //! the op makes something new observable.
@@ -45,8 +55,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
 use std::thread;
 
-use bytes::{Buf, Bytes};
-use tierpool::{Pool, PoolError, PoolStats, PooledBuf, SharedBuf, TierConfig};
+use bytes::{Buf, BufMut, Bytes};
+use tierpool::{
+    Pool, PoolError, PoolStats, PooledBuf, PooledChain, SharedBuf, SharedChain, TierConfig,
+};
 
 /// Tier sets a scenario can use; small, so that growth and oversize are cheap.
 pub const TIER_SETS: [&[usize]; 4] = [&[64, 256, 1024], &[16], &[100, 1000, 4096], &[1, 7, 64]];
@@ -58,6 +70,8 @@ pub const LIMITS: [usize; 5] = [0, 1, 2, 3, 5];
 const MAX_HOLDERS: usize = 24;
 /// Largest buffer a `Fill` may produce (it doubles oversize buffers).
 const FILL_LIMIT: usize = if cfg!(miri) { 2048 } else { 1 << 16 };
+/// Most bytes one `ChainWrite` writes.
+const CHAIN_WRITE_LIMIT: usize = if cfg!(miri) { 100 } else { 3000 };
 
 /// A pool configuration, as raw choices.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -158,6 +172,33 @@ pub enum Op {
     /// buffers are still out. Later gets and trims do nothing and stats are
     /// no longer checked; buffers keep working and growing.
     ClosePool { helper_last: bool },
+    // The chain ops (opcodes from 32). `Drop`, `Send`, `HelperDrop`,
+    // `HelperReturn` and `DropOnNewThread` take chains too.
+    /// Writes `len` bytes (modulo [`CHAIN_WRITE_LIMIT`] + 1) into a
+    /// `PooledChain` on the main thread, or into a new one from the pool
+    /// (`h` picks among the chains and, while the pool is open, one more:
+    /// a new chain). `how % 4` picks `put_slice`, `io::Write` in pieces,
+    /// `chunk_mut` + `advance_mut` in steps, or `put_bytes`; `how / 4` sets
+    /// the size of the pieces and steps.
+    ChainWrite { h: u8, len: u16, how: u8 },
+    /// `PooledChain::try_reserve_block(additional)`.
+    ChainReserve { h: u8, additional: u16 },
+    /// `PooledChain::freeze`.
+    ChainFreeze { h: u8 },
+    /// `SharedChain::clone`.
+    ChainClone { h: u8 },
+    /// `SharedChain::slice` (the range is taken within bounds).
+    ChainSlice { h: u8, start: u16, end: u16 },
+    /// `Buf::advance` on a `SharedChain`.
+    ChainAdvance { h: u8, n: u16 },
+    /// `Buf::copy_to_bytes` on a `SharedChain`.
+    ChainCopyToBytes { h: u8, n: u16 },
+    /// `SharedChain::into_bytes`.
+    ChainIntoBytes { h: u8 },
+    /// `SharedChain::into_segments`: each segment becomes a view holder.
+    ChainIntoSegments { h: u8 },
+    /// `SharedChain::from(SharedBuf)`.
+    ChainFromView { h: u8 },
 }
 
 /// A pool configuration and the ops to run on it.
@@ -200,11 +241,17 @@ impl Reader<'_> {
     }
 }
 
-/// Number of distinct opcodes [`decode`] knows.
-const OPCODES: u8 = 32;
+/// Opcodes of the language before chains: every opcode byte outside
+/// [`CHAIN_OPCODES`] decodes modulo this, as in every earlier corpus.
+pub const OPCODES: u8 = 32;
+/// Opcode bytes of the chain ops, appended after the others. (Before the
+/// chain ops existed these bytes decoded as ops 0 to 9.)
+pub const CHAIN_OPCODES: std::ops::Range<u8> = 32..42;
 
 /// Decodes any byte string into a scenario: five bytes of configuration,
-/// then one opcode byte per op followed by its parameters.
+/// then one opcode byte per op followed by its parameters. An opcode byte
+/// in [`CHAIN_OPCODES`] is a chain op; any other is taken modulo
+/// [`OPCODES`].
 pub fn decode(data: &[u8]) -> Scenario {
     let mut r = Reader { data };
     let tier_set = r.u8();
@@ -224,7 +271,12 @@ pub fn decode(data: &[u8]) -> Scenario {
     };
     let mut ops = Vec::new();
     while !r.data.is_empty() && ops.len() < 256 {
-        let op = match r.u8() % OPCODES {
+        let code = r.u8();
+        if CHAIN_OPCODES.contains(&code) {
+            ops.push(decode_chain_op(code - CHAIN_OPCODES.start, &mut r));
+            continue;
+        }
+        let op = match code % OPCODES {
             0 => Op::Get(r.size()),
             1 => Op::TryGet(r.size()),
             2 => Op::HelperGet(r.size()),
@@ -314,6 +366,39 @@ pub fn decode(data: &[u8]) -> Scenario {
     Scenario { config, ops }
 }
 
+/// The chain op of opcode `CHAIN_OPCODES.start + index`.
+fn decode_chain_op(index: u8, r: &mut Reader<'_>) -> Op {
+    match index {
+        0 => Op::ChainWrite {
+            h: r.u8(),
+            len: r.u16(),
+            how: r.u8(),
+        },
+        1 => Op::ChainReserve {
+            h: r.u8(),
+            additional: r.u16(),
+        },
+        2 => Op::ChainFreeze { h: r.u8() },
+        3 => Op::ChainClone { h: r.u8() },
+        4 => Op::ChainSlice {
+            h: r.u8(),
+            start: r.u16(),
+            end: r.u16(),
+        },
+        5 => Op::ChainAdvance {
+            h: r.u8(),
+            n: r.u16(),
+        },
+        6 => Op::ChainCopyToBytes {
+            h: r.u8(),
+            n: r.u16(),
+        },
+        7 => Op::ChainIntoBytes { h: r.u8() },
+        8 => Op::ChainIntoSegments { h: r.u8() },
+        _ => Op::ChainFromView { h: r.u8() },
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The real holders and what can be observed of them.
 
@@ -323,6 +408,8 @@ enum Real {
     Buf(PooledBuf),
     View(SharedBuf),
     Bytes(Bytes),
+    Chain(PooledChain),
+    Frozen(SharedChain),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,7 +417,20 @@ enum Kind {
     Buf,
     View,
     Bytes,
+    /// A `PooledChain`.
+    Chain,
+    /// A `SharedChain`.
+    Frozen,
 }
+
+/// Every kind of holder.
+const ALL_KINDS: [Kind; 5] = [
+    Kind::Buf,
+    Kind::View,
+    Kind::Bytes,
+    Kind::Chain,
+    Kind::Frozen,
+];
 
 impl Real {
     fn kind(&self) -> Kind {
@@ -338,6 +438,8 @@ impl Real {
             Real::Buf(_) => Kind::Buf,
             Real::View(_) => Kind::View,
             Real::Bytes(_) => Kind::Bytes,
+            Real::Chain(_) => Kind::Chain,
+            Real::Frozen(_) => Kind::Frozen,
         }
     }
 }
@@ -352,6 +454,19 @@ struct Seen {
     contents: Vec<u8>,
     /// `tier()` for buffers and views.
     tier: Option<Option<usize>>,
+    /// For chains.
+    chain: Option<ChainSeen>,
+}
+
+/// What can be observed of a chain. A `PooledChain` shows no bytes, so
+/// its contents and segments are empty here (checked once it is frozen).
+#[derive(Debug)]
+struct ChainSeen {
+    len: usize,
+    segment_count: usize,
+    spare: usize,
+    /// A `SharedChain`'s segments: address, length, `tier()`.
+    segments: Vec<(usize, usize, Option<usize>)>,
 }
 
 fn observe(real: &Real) -> Seen {
@@ -362,6 +477,7 @@ fn observe(real: &Real) -> Seen {
             cap: b.capacity(),
             contents: b.to_vec(),
             tier: Some(b.tier()),
+            chain: None,
         },
         Real::View(v) => Seen {
             kind: Kind::View,
@@ -369,6 +485,7 @@ fn observe(real: &Real) -> Seen {
             cap: v.len(),
             contents: v.to_vec(),
             tier: Some(v.tier()),
+            chain: None,
         },
         Real::Bytes(b) => Seen {
             kind: Kind::Bytes,
@@ -376,6 +493,36 @@ fn observe(real: &Real) -> Seen {
             cap: b.len(),
             contents: b.to_vec(),
             tier: None,
+            chain: None,
+        },
+        Real::Chain(c) => Seen {
+            kind: Kind::Chain,
+            addr: 0,
+            cap: c.spare_capacity(),
+            contents: Vec::new(),
+            tier: None,
+            chain: Some(ChainSeen {
+                len: c.len(),
+                segment_count: c.segment_count(),
+                spare: c.spare_capacity(),
+                segments: Vec::new(),
+            }),
+        },
+        Real::Frozen(c) => Seen {
+            kind: Kind::Frozen,
+            addr: c.chunk().as_ptr() as usize,
+            cap: c.len(),
+            contents: c.to_vec(),
+            tier: None,
+            chain: Some(ChainSeen {
+                len: c.len(),
+                segment_count: c.segment_count(),
+                spare: 0,
+                segments: c
+                    .segments()
+                    .map(|s| (s.as_ptr() as usize, s.len(), s.tier()))
+                    .collect(),
+            }),
         },
     }
 }
@@ -497,6 +644,18 @@ struct Holder {
     /// `Bytes` clones share one reference to the storage: one group each.
     group: u64,
     at_helper: bool,
+    /// Chains only (whose `storage` is `None`): one reference per segment,
+    /// in order. A `PooledChain`'s last segment is the block being written
+    /// (possibly still empty), and its `cap` is that block's capacity.
+    segments: Vec<Segment>,
+}
+
+/// A segment of a chain: `len` bytes from `offset` in `storage`.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    storage: u64,
+    offset: usize,
+    len: usize,
 }
 
 struct Limits {
@@ -509,6 +668,8 @@ struct Limits {
     record_sizes: bool,
     max_in_use_bytes: Option<usize>,
     max_cached_bytes: Option<usize>,
+    /// The tier chains are made of (the pool's default).
+    segment: usize,
 }
 
 impl Limits {
@@ -526,6 +687,8 @@ impl Limits {
             record_sizes: g & 4 != 0,
             max_in_use_bytes: (g & 8 != 0).then(|| largest << ((g >> 4) & 3)),
             max_cached_bytes: (g & 64 != 0).then(|| largest * (1 + 2 * usize::from(g >> 7))),
+            // The default segment tier: the largest of at most 64 KiB.
+            segment: tiers.iter().rposition(|&t| t <= 64 << 10).unwrap_or(0),
             tiers,
         }
     }
@@ -570,6 +733,23 @@ impl Limits {
         } else {
             self.tiers[class].saturating_add_signed(delta)
         }
+    }
+
+    /// The tier of the block a chain takes when `remaining` more bytes are
+    /// expected (`PooledChain::reserve_block`, which `put_slice` follows):
+    /// the largest tier, from the segment tier up, that they fill
+    /// completely; below one segment, the smallest tier that holds them.
+    /// (`chunk_mut` with no room left takes a whole segment.)
+    fn chain_block(&self, remaining: usize) -> usize {
+        if remaining < self.tiers[self.segment] {
+            return self
+                .route(remaining.max(1))
+                .expect("below the segment tier");
+        }
+        (self.segment..self.tiers.len())
+            .take_while(|&t| self.tiers[t] <= remaining)
+            .last()
+            .expect("the segment tier")
     }
 
     /// Tier and capacity of a fresh get of `n` bytes.
@@ -646,6 +826,13 @@ impl Model {
                 h.storage,
                 storage.map(|s| (s.tier, s.cap)),
             );
+            for seg in &h.segments {
+                let s = self.storages[&seg.storage];
+                eprintln!(
+                    "        segment of storage {} ({:?}, cap {}): offset {} len {}",
+                    seg.storage, s.tier, s.cap, seg.offset, seg.len
+                );
+            }
         }
         if let Some(stats) = self.stats() {
             let gauges: Vec<(u64, u64)> =
@@ -664,8 +851,19 @@ impl Model {
     /// Capacity of every live storage, tiers and oversize: what
     /// `max_in_use_bytes` counts.
     fn in_use_bytes(&self) -> usize {
-        let sids: BTreeSet<u64> = self.holders.values().filter_map(|h| h.storage).collect();
-        sids.iter().map(|sid| self.storages[sid].cap).sum()
+        self.live_sids()
+            .iter()
+            .map(|sid| self.storages[sid].cap)
+            .sum()
+    }
+
+    /// Every storage a holder keeps alive, chain segments included.
+    fn live_sids(&self) -> BTreeSet<u64> {
+        let mut sids: BTreeSet<u64> = self.holders.values().filter_map(|h| h.storage).collect();
+        for h in self.holders.values() {
+            sids.extend(h.segments.iter().map(|s| s.storage));
+        }
+        sids
     }
 
     fn fresh_id(&mut self) -> u64 {
@@ -756,6 +954,7 @@ impl Model {
                 cap,
                 group: 0,
                 at_helper: false,
+                segments: Vec::new(),
             },
         );
         self.real.insert(id, Real::Buf(buf));
@@ -833,6 +1032,13 @@ impl Model {
                 _ => refs += 1,
             }
         }
+        // A chain holds one reference per segment, and no two of its
+        // segments share a storage.
+        refs += self
+            .holders
+            .values()
+            .filter(|h| h.segments.iter().any(|s| s.storage == sid))
+            .count();
         refs + groups.len()
     }
 
@@ -991,6 +1197,16 @@ impl Model {
             Op::Trim | Op::TrimIdle | Op::Churn { .. } | Op::ClosePool { .. } => {
                 self.apply_pool(op)
             }
+            Op::ChainWrite { .. }
+            | Op::ChainReserve { .. }
+            | Op::ChainFreeze { .. }
+            | Op::ChainClone { .. }
+            | Op::ChainSlice { .. }
+            | Op::ChainAdvance { .. }
+            | Op::ChainCopyToBytes { .. }
+            | Op::ChainIntoBytes { .. }
+            | Op::ChainIntoSegments { .. }
+            | Op::ChainFromView { .. } => self.apply_chain(op),
         }
     }
 
@@ -1351,31 +1567,31 @@ impl Model {
     }
 
     /// Drops, here or on another thread, and moving holders to the helper
-    /// thread and back.
+    /// thread and back (holders of every kind: with no chain alive, these
+    /// pick exactly as they did before chains existed).
     fn apply_threads(&mut self, op: Op) {
-        use Kind::{Buf as B, Bytes as Y, View as V};
         match op {
             Op::Drop { h } => {
-                if let Some(id) = self.pick(h, &[B, V, Y], false) {
+                if let Some(id) = self.pick(h, &ALL_KINDS, false) {
                     drop(self.take_real(id));
                     self.holders.remove(&id);
                 }
             }
             Op::Send { h } => {
-                if let Some(id) = self.pick(h, &[B, V, Y], false) {
+                if let Some(id) = self.pick(h, &ALL_KINDS, false) {
                     let real = self.take_real(id);
                     assert!(matches!(self.helper.call(Cmd::Keep(id, real)), Reply::Done));
                     self.holders.get_mut(&id).expect("holder").at_helper = true;
                 }
             }
             Op::HelperDrop { h } => {
-                if let Some(id) = self.pick(h, &[B, V, Y], true) {
+                if let Some(id) = self.pick(h, &ALL_KINDS, true) {
                     assert!(matches!(self.helper.call(Cmd::Drop(id)), Reply::Done));
                     self.holders.remove(&id);
                 }
             }
             Op::HelperReturn { h } => {
-                if let Some(id) = self.pick(h, &[B, V, Y], true) {
+                if let Some(id) = self.pick(h, &ALL_KINDS, true) {
                     let Reply::Real(real) = self.helper.call(Cmd::Return(id)) else {
                         panic!("helper answered a return with something else")
                     };
@@ -1384,7 +1600,7 @@ impl Model {
                 }
             }
             Op::DropOnNewThread { h } => {
-                if let Some(id) = self.pick(h, &[B, V, Y], false) {
+                if let Some(id) = self.pick(h, &ALL_KINDS, false) {
                     let real = self.take_real(id);
                     thread::spawn(move || drop(real))
                         .join()
@@ -1447,6 +1663,454 @@ impl Model {
         self.check_counted(before, &vec![tier; count], "churn");
     }
 
+    /// Chains: writing a `PooledChain` (taking blocks as bytes come),
+    /// freezing it, and the `SharedChain`'s clones, slices, advancing and
+    /// conversions.
+    fn apply_chain(&mut self, op: Op) {
+        use Kind::{Chain as C, Frozen as F, View as V};
+        match op {
+            Op::ChainWrite { h, len, how } => self.chain_write(h, usize::from(len), how),
+            Op::ChainReserve { h, additional } => {
+                if let Some(id) = self.pick(h, &[C], false) {
+                    self.chain_reserve(id, usize::from(additional));
+                }
+            }
+            Op::ChainFreeze { h } => {
+                if let Some(id) = self.pick(h, &[C], false) {
+                    self.chain_freeze(id);
+                }
+            }
+            Op::ChainClone { h } => {
+                if let Some(id) = self.pick(h, &[F], false) {
+                    if self.room() {
+                        let copy = self.frozen_mut(id).clone();
+                        let holder = self.holders[&id].clone();
+                        let new = self.fresh_id();
+                        self.holders.insert(new, holder);
+                        self.real.insert(new, Real::Frozen(copy));
+                    }
+                }
+            }
+            Op::ChainSlice { h, start, end } => {
+                if let Some(id) = self.pick(h, &[F], false) {
+                    if self.room() {
+                        self.chain_slice(id, usize::from(start), usize::from(end));
+                    }
+                }
+            }
+            Op::ChainAdvance { h, n } => {
+                if let Some(id) = self.pick(h, &[F], false) {
+                    let n = usize::from(n) % (self.holders[&id].data.len() + 1);
+                    self.frozen_mut(id).advance(n);
+                    self.chain_model_advance(id, n);
+                }
+            }
+            Op::ChainCopyToBytes { h, n } => {
+                if let Some(id) = self.pick(h, &[F], false) {
+                    if self.room() {
+                        self.chain_copy_to_bytes(id, usize::from(n));
+                    }
+                }
+            }
+            Op::ChainIntoBytes { h } => {
+                if let Some(id) = self.pick(h, &[F], false) {
+                    let Real::Frozen(chain) = self.take_real(id) else {
+                        unreachable!()
+                    };
+                    let holder = self.holders.remove(&id).expect("holder");
+                    let bytes = chain.into_bytes();
+                    // One segment becomes `Bytes` without a copy; several are
+                    // copied into a new allocation.
+                    match holder.segments.as_slice() {
+                        [only] => self.add_chain_bytes(Some(*only), holder.data, bytes),
+                        _ => self.add_chain_bytes(None, holder.data, bytes),
+                    }
+                }
+            }
+            Op::ChainIntoSegments { h } => {
+                if let Some(id) = self.pick(h, &[F], false) {
+                    self.chain_into_segments(id);
+                }
+            }
+            Op::ChainFromView { h } => {
+                if let Some(id) = self.pick(h, &[V], false) {
+                    let Real::View(view) = self.take_real(id) else {
+                        unreachable!()
+                    };
+                    let chain = SharedChain::from(view);
+                    let holder = self.holders.get_mut(&id).expect("holder");
+                    let sid = holder.storage.take().expect("views hold storage");
+                    if !holder.data.is_empty() {
+                        holder.segments = vec![Segment {
+                            storage: sid,
+                            offset: holder.offset,
+                            len: holder.data.len(),
+                        }];
+                    }
+                    holder.kind = F;
+                    holder.offset = 0;
+                    holder.cap = 0;
+                    self.real.insert(id, Real::Frozen(chain));
+                }
+            }
+            _ => unreachable!("{op:?} is not a chain op"),
+        }
+    }
+
+    fn chain_mut(&mut self, id: u64) -> &mut PooledChain {
+        match self.real.get_mut(&id) {
+            Some(Real::Chain(c)) => c,
+            _ => panic!("holder {id} is not a PooledChain on the main thread"),
+        }
+    }
+
+    fn frozen_mut(&mut self, id: u64) -> &mut SharedChain {
+        match self.real.get_mut(&id) {
+            Some(Real::Frozen(c)) => c,
+            _ => panic!("holder {id} is not a SharedChain on the main thread"),
+        }
+    }
+
+    /// Room left in the block a `PooledChain` holder is writing.
+    fn chain_spare(&self, h: &Holder) -> usize {
+        h.segments
+            .last()
+            .map_or(0, |last| h.cap - last.offset - last.len)
+    }
+
+    /// Models chain `id` taking an empty block of `tier`.
+    fn chain_take_block(&mut self, id: u64, tier: usize) {
+        let cap = self.limits.tiers[tier];
+        let sid = self.fresh_id();
+        // The base is learned when the chain is frozen.
+        self.storages.insert(
+            sid,
+            StorageModel {
+                tier: Some(tier),
+                cap,
+                base: 0,
+            },
+        );
+        let h = self.holders.get_mut(&id).expect("holder");
+        h.segments.push(Segment {
+            storage: sid,
+            offset: 0,
+            len: 0,
+        });
+        h.cap = cap;
+    }
+
+    /// Models one write call of `bytes` into chain `id`: a block is taken
+    /// only when the last one is full, sized by what remains of the call
+    /// (with `whole_segments`, a whole segment: what `chunk_mut` takes).
+    /// Returns the tiers of the blocks taken.
+    fn chain_model_write(
+        &mut self,
+        id: u64,
+        bytes: &[u8],
+        whole_segments: bool,
+    ) -> Vec<Option<usize>> {
+        let mut taken = Vec::new();
+        let mut left = bytes.len();
+        while left > 0 {
+            let spare = self.chain_spare(&self.holders[&id]);
+            if spare == 0 {
+                let tier = if whole_segments {
+                    self.limits.segment
+                } else {
+                    self.limits.chain_block(left)
+                };
+                self.chain_take_block(id, tier);
+                taken.push(Some(tier));
+                continue;
+            }
+            let k = left.min(spare);
+            let h = self.holders.get_mut(&id).expect("holder");
+            h.segments.last_mut().expect("a block with room").len += k;
+            left -= k;
+        }
+        let h = self.holders.get_mut(&id).expect("holder");
+        h.data.extend_from_slice(bytes);
+        taken
+    }
+
+    /// `ChainWrite`: `len` bytes into a chain on the main thread, or into a
+    /// new one (the slot past the chains).
+    fn chain_write(&mut self, h: u8, len: usize, how: u8) {
+        let chains = self.eligible(&[Kind::Chain], false);
+        let can_start = self.pool.is_some() && self.room();
+        let slots = chains.len() + usize::from(can_start);
+        if slots == 0 {
+            return;
+        }
+        let id = match chains.get(usize::from(h) % slots) {
+            Some(&id) => id,
+            None => {
+                let chain = self.pool.as_ref().expect("open").chain();
+                let segment = self.limits.tiers[self.limits.segment];
+                assert_eq!(chain.segment_capacity(), segment, "segment_capacity()");
+                assert_eq!((chain.len(), chain.segment_count()), (0, 0));
+                let id = self.fresh_id();
+                self.holders.insert(
+                    id,
+                    Holder {
+                        kind: Kind::Chain,
+                        storage: None,
+                        offset: 0,
+                        data: Vec::new(),
+                        cap: 0,
+                        group: 0,
+                        at_helper: false,
+                        segments: Vec::new(),
+                    },
+                );
+                self.real.insert(id, Real::Chain(chain));
+                id
+            }
+        };
+        let len = len % (CHAIN_WRITE_LIMIT + 1);
+        let step = 1 + 3 * usize::from(how >> 2);
+        let bytes = self.pattern(len);
+        let before = self.stats();
+        let mut taken = Vec::new();
+        match how % 4 {
+            0 => {
+                taken = self.chain_model_write(id, &bytes, false);
+                self.chain_mut(id).put_slice(&bytes);
+            }
+            1 => {
+                for piece in bytes.chunks(step) {
+                    taken.extend(self.chain_model_write(id, piece, false));
+                    std::io::Write::write_all(self.chain_mut(id), piece)
+                        .expect("writing to a chain cannot fail");
+                }
+            }
+            2 => {
+                let mut written = 0;
+                while written < len {
+                    let spare = self.chain_spare(&self.holders[&id]);
+                    let room = match spare {
+                        0 => self.limits.tiers[self.limits.segment],
+                        spare => spare,
+                    };
+                    let n = room.min(step).min(len - written);
+                    let piece = &bytes[written..written + n];
+                    taken.extend(self.chain_model_write(id, piece, true));
+                    let chain = self.chain_mut(id);
+                    let chunk = chain.chunk_mut();
+                    assert_eq!(chunk.len(), room, "chunk_mut() is the spare capacity");
+                    chunk[..n].copy_from_slice(piece);
+                    // SAFETY: the first `n` bytes of the chunk were just written.
+                    unsafe { chain.advance_mut(n) };
+                    written += n;
+                }
+            }
+            _ => {
+                let val = bytes.first().copied().unwrap_or(0);
+                taken = self.chain_model_write(id, &vec![val; len], true);
+                self.chain_mut(id).put_bytes(val, len);
+            }
+        }
+        self.count_requests(taken.len() as u64, 0);
+        self.check_counted(before, &taken, "chain write");
+    }
+
+    /// `try_reserve_block(additional)` on chain `id`: takes a block only
+    /// when the last one is full, and is refused with `Exhausted` exactly
+    /// when that block would take the pool over `max_in_use_bytes`.
+    fn chain_reserve(&mut self, id: u64, additional: usize) {
+        let spare = self.chain_spare(&self.holders[&id]);
+        let before = self.stats();
+        let got = self.chain_mut(id).try_reserve_block(additional);
+        if additional == 0 || spare > 0 {
+            assert_eq!(
+                got,
+                Ok(()),
+                "try_reserve_block({additional}), {spare} spare"
+            );
+            self.check_counted(before, &[], "try_reserve_block with room");
+            return;
+        }
+        let tier = self.limits.chain_block(additional);
+        let cap = self.limits.tiers[tier];
+        let over_cap = self
+            .limits
+            .max_in_use_bytes
+            .is_some_and(|limit| self.in_use_bytes() + cap > limit);
+        match got {
+            Ok(()) if !over_cap => {
+                self.chain_take_block(id, tier);
+                self.count_requests(1, 0);
+                self.check_counted(before, &[Some(tier)], "try_reserve_block");
+            }
+            Err(err) if over_cap => {
+                let limit = self.limits.max_in_use_bytes.expect("a cap");
+                assert_eq!(
+                    err,
+                    PoolError::Exhausted {
+                        requested: cap,
+                        limit
+                    }
+                );
+                self.exhausted += 1;
+                self.count_requests(0, 1);
+                self.check_counted(before, &[], "refused try_reserve_block");
+            }
+            got => panic!(
+                "try_reserve_block({additional}) gave {got:?} with {} bytes in use (cap {:?})",
+                self.in_use_bytes(),
+                self.limits.max_in_use_bytes
+            ),
+        }
+    }
+
+    /// `freeze`: the written blocks become the segments (an unwritten last
+    /// block goes back), and their addresses are learned.
+    fn chain_freeze(&mut self, id: u64) {
+        let Real::Chain(chain) = self.take_real(id) else {
+            unreachable!()
+        };
+        let frozen = chain.freeze();
+        let h = self.holders.get_mut(&id).expect("holder");
+        if h.segments.last().is_some_and(|last| last.len == 0) {
+            h.segments.pop();
+        }
+        h.kind = Kind::Frozen;
+        h.cap = 0;
+        let segments = h.segments.clone();
+        assert_eq!(
+            frozen.segment_count(),
+            segments.len(),
+            "freeze keeps the written blocks"
+        );
+        for (real, seg) in frozen.segments().zip(&segments) {
+            let addr = real.as_ptr() as usize;
+            assert_eq!(addr % self.limits.alignment, 0, "chain block alignment");
+            let storage = self.storages.get_mut(&seg.storage).expect("storage");
+            assert_eq!(storage.base, 0, "a chain block is learned once");
+            storage.base = addr - seg.offset;
+        }
+        self.real.insert(id, Real::Frozen(frozen));
+    }
+
+    /// `slice` of chain `id`, with the range taken within bounds.
+    fn chain_slice(&mut self, id: u64, start: usize, end: usize) {
+        let mut holder = self.holders[&id].clone();
+        let len = holder.data.len();
+        let start = start % (len + 1);
+        let end = start + end % (len - start + 1);
+        let slice = self.frozen_mut(id).slice(start..end);
+        let mut offset = 0;
+        let mut segments = Vec::new();
+        for seg in &holder.segments {
+            let (from, to) = (offset, offset + seg.len);
+            offset = to;
+            let (lo, hi) = (start.max(from), end.min(to));
+            if lo < hi {
+                segments.push(Segment {
+                    storage: seg.storage,
+                    offset: seg.offset + lo - from,
+                    len: hi - lo,
+                });
+            }
+        }
+        holder.segments = segments;
+        holder.data = holder.data[start..end].to_vec();
+        holder.at_helper = false;
+        let new = self.fresh_id();
+        self.holders.insert(new, holder);
+        self.real.insert(new, Real::Frozen(slice));
+    }
+
+    /// Models `advance(n)` on chain `id`: consumed segments are dropped.
+    fn chain_model_advance(&mut self, id: u64, n: usize) {
+        let h = self.holders.get_mut(&id).expect("holder");
+        h.data.drain(..n);
+        let mut left = n;
+        while left > 0 {
+            let front = &mut h.segments[0];
+            if left < front.len {
+                front.offset += left;
+                front.len -= left;
+                break;
+            }
+            left -= front.len;
+            h.segments.remove(0);
+        }
+    }
+
+    /// `copy_to_bytes(n)` on chain `id`: without a copy when the bytes lie
+    /// in the front segment.
+    fn chain_copy_to_bytes(&mut self, id: u64, n: usize) {
+        let holder = self.holders[&id].clone();
+        let n = n % (holder.data.len() + 1);
+        let bytes = self.frozen_mut(id).copy_to_bytes(n);
+        let data = holder.data[..n].to_vec();
+        let zero_copy = holder.segments.first().filter(|front| n <= front.len);
+        let source = zero_copy.map(|front| Segment { len: n, ..*front });
+        self.add_chain_bytes(source, data, bytes);
+        self.chain_model_advance(id, n);
+    }
+
+    /// Adds a `Bytes` holder made from a chain: sharing `source`'s storage,
+    /// or (`None`) a copy.
+    fn add_chain_bytes(&mut self, source: Option<Segment>, data: Vec<u8>, bytes: Bytes) {
+        assert_eq!(bytes.len(), data.len());
+        // An empty `Bytes` holds no storage.
+        let source = source.filter(|_| !data.is_empty());
+        let group = self.fresh_id();
+        let id = self.fresh_id();
+        self.holders.insert(
+            id,
+            Holder {
+                kind: Kind::Bytes,
+                storage: source.map(|s| s.storage),
+                offset: source.map_or(0, |s| s.offset),
+                data,
+                cap: 0,
+                group,
+                at_helper: false,
+                segments: Vec::new(),
+            },
+        );
+        self.real.insert(id, Real::Bytes(bytes));
+    }
+
+    /// `into_segments` of chain `id`: a view holder per segment, if they
+    /// fit under [`MAX_HOLDERS`].
+    fn chain_into_segments(&mut self, id: u64) {
+        let count = self.holders[&id].segments.len();
+        if self.holders.len() - 1 + count > MAX_HOLDERS {
+            return;
+        }
+        let Real::Frozen(chain) = self.take_real(id) else {
+            unreachable!()
+        };
+        let holder = self.holders.remove(&id).expect("holder");
+        let views: Vec<SharedBuf> = chain.into_segments().collect();
+        assert_eq!(views.len(), count, "into_segments yields every segment");
+        let mut offset = 0;
+        for (view, seg) in views.into_iter().zip(&holder.segments) {
+            let data = holder.data[offset..offset + seg.len].to_vec();
+            offset += seg.len;
+            let new = self.fresh_id();
+            self.holders.insert(
+                new,
+                Holder {
+                    kind: Kind::View,
+                    storage: Some(seg.storage),
+                    offset: seg.offset,
+                    data,
+                    cap: 0,
+                    group: 0,
+                    at_helper: false,
+                    segments: Vec::new(),
+                },
+            );
+            self.real.insert(new, Real::View(view));
+        }
+    }
+
     /// Everything observable, from both threads.
     fn observe_all(&self) -> Vec<(u64, Seen)> {
         let mut seen: Vec<(u64, Seen)> =
@@ -1471,6 +2135,10 @@ impl Model {
                 .get(id)
                 .unwrap_or_else(|| panic!("{when}: unknown holder {id}"));
             assert_eq!(s.kind, h.kind, "{when}: holder {id} kind");
+            if matches!(h.kind, Kind::Chain | Kind::Frozen) {
+                self.check_chain(when, *id, s, h, &mut readable);
+                continue;
+            }
             assert_eq!(
                 s.contents.len(),
                 h.data.len(),
@@ -1527,6 +2195,55 @@ impl Model {
         self.check_stats(when);
     }
 
+    /// Checks a chain holder; adds a `SharedChain`'s segments to the bytes
+    /// no `PooledBuf` may overlap.
+    fn check_chain(
+        &self,
+        when: &str,
+        id: u64,
+        s: &Seen,
+        h: &Holder,
+        readable: &mut Vec<(u64, usize, usize)>,
+    ) {
+        let c = s.chain.as_ref().expect("a chain is seen as one");
+        assert_eq!(c.len, h.data.len(), "{when}: chain {id} length");
+        assert_eq!(
+            c.segment_count,
+            h.segments.len(),
+            "{when}: chain {id} ({:?}) segment count",
+            h.kind
+        );
+        if h.kind == Kind::Chain {
+            assert_eq!(
+                c.spare,
+                self.chain_spare(h),
+                "{when}: chain {id} spare capacity"
+            );
+            return;
+        }
+        assert!(s.contents == h.data, "{when}: chain {id} contents differ");
+        for (i, (&(addr, len, tier), seg)) in c.segments.iter().zip(&h.segments).enumerate() {
+            let storage = self.storages[&seg.storage];
+            assert!(len > 0, "{when}: chain {id} segment {i} is empty");
+            assert_eq!(len, seg.len, "{when}: chain {id} segment {i} length");
+            assert_eq!(
+                tier,
+                storage.tier.map(|t| self.limits.tiers[t]),
+                "{when}: chain {id} segment {i} tier()"
+            );
+            assert_eq!(
+                addr,
+                storage.base + seg.offset,
+                "{when}: chain {id} segment {i} is not where its storage is"
+            );
+            assert!(
+                seg.offset + len <= storage.cap,
+                "{when}: model segment bound"
+            );
+            readable.push((id, addr, addr + len));
+        }
+    }
+
     fn check_views(&self, when: &str) {
         let views: Vec<(u64, &SharedBuf)> = self
             .real
@@ -1555,7 +2272,7 @@ impl Model {
 
     /// Live storages per tier and beyond the tiers, from the model.
     fn live(&self) -> (Vec<u64>, u64, u64) {
-        let sids: BTreeSet<u64> = self.holders.values().filter_map(|h| h.storage).collect();
+        let sids = self.live_sids();
         let mut per_tier = vec![0; self.limits.tiers.len()];
         let (mut oversize, mut oversize_bytes) = (0, 0);
         for sid in sids {
@@ -1629,7 +2346,7 @@ impl Model {
                 .map(|b| (b.tier, b.capacity))
                 .collect();
             reported.sort_unstable();
-            let sids: BTreeSet<u64> = self.holders.values().filter_map(|h| h.storage).collect();
+            let sids = self.live_sids();
             let mut expected: Vec<(Option<usize>, usize)> = sids
                 .iter()
                 .map(|sid| {
