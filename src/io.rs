@@ -56,10 +56,16 @@ pub const LENGTH_PREFIX_BYTES: usize = 4;
 pub const DEFAULT_MAX_FRAME_LEN: usize = 8 << 20;
 
 /// Reads exactly `len` bytes from `reader` into a new chain of `pool`'s
-/// blocks, taking each block only when the bytes before it have arrived,
-/// sized to what remains (see [`PooledChain::reserve_block`]): a 2 MiB
-/// frame is read into two 1 MiB blocks, so with default tiers a read
-/// moves up to 1 MiB at a time.
+/// blocks, taking each block only when the bytes before it have arrived.
+///
+/// `len` usually comes from the peer, so it never sizes a block by
+/// itself: a block is at most one segment (64 KiB by default) or as large
+/// as the bytes already received, whichever is more, and never larger
+/// than what remains (see [`PooledChain::reserve_block`]). Memory held is
+/// thus at most twice what the peer has sent plus one segment; a peer
+/// that announces 1 GiB and sends 10 bytes costs one small block. Long
+/// frames still move in large reads once their bytes flow: the second
+/// half of a 2 MiB frame lands in one 1 MiB block.
 ///
 /// Not cancel-safe: if the future is dropped, the bytes read so far are
 /// lost (and their blocks returned to the pool).
@@ -90,8 +96,10 @@ where
     let mut chain = pool.chain();
     while chain.len() < len {
         let remaining = len - chain.len();
+        // Backed by bytes received, not by the declared length alone.
+        let next_block = remaining.min(chain.len().max(chain.segment_capacity()));
         chain
-            .grow(remaining, OverBudget::Serve)
+            .grow(next_block, OverBudget::Serve)
             .map_err(|err| io::Error::new(io::ErrorKind::OutOfMemory, err))?;
         let read = reader.read_buf(&mut (&mut chain).limit(remaining)).await?;
         if read == 0 {

@@ -205,7 +205,7 @@ fn a_busy_thread_keeps_its_working_set_within_one_decay_period() {
     drop(bufs);
     let periods = if cfg!(miri) { 6 } else { 12 };
     for _ in 0..periods * 4096 {
-        std::hint::black_box(pool.get(4 * KIB));
+        drop(std::hint::black_box(pool.get(4 * KIB)));
     }
     let tier = pool.stats().tiers[0];
     assert_eq!(tier.trimmed, 0, "nothing was collected within the period");

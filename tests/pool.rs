@@ -517,7 +517,7 @@ fn depot_bound_counts_dropped_buffers() {
 
 #[test]
 fn default_limits_of_the_largest_tier() {
-    // Default: 1 MiB tier keeps 2 per thread and 8 in the depot.
+    // Default: 1 MiB tier keeps 1 per thread and 8 in the depot.
     let pool = Pool::builder().build().unwrap();
     let bufs: Vec<_> = (0..12).map(|_| pool.get(1 << 20)).collect();
     assert_eq!(pool.stats().tiers[2].in_use, 12);
@@ -525,9 +525,9 @@ fn default_limits_of_the_largest_tier() {
     drop(bufs);
     let stats = pool.stats().tiers[2];
     assert_eq!(stats.returns, 12);
-    assert_eq!(stats.cached, 10, "{stats:?}");
-    assert_eq!(stats.dropped, 2, "{stats:?}");
-    assert_eq!(stats.cached_bytes(), 10 << 20);
+    assert_eq!(stats.cached, 9, "{stats:?}");
+    assert_eq!(stats.dropped, 3, "{stats:?}");
+    assert_eq!(stats.cached_bytes(), 9 << 20);
     assert_all_returned(&pool);
 }
 
