@@ -6,11 +6,12 @@
 //! of blocks. It grows by blocks of the *segment tier* (64 KiB by default,
 //! see [`PoolBuilder::segment_capacity`](crate::PoolBuilder::segment_capacity));
 //! when the writer says how many bytes are still to come (as
-//! [`put_slice`](BufMut::put_slice) and `tierpool::io` do), each block is
-//! the largest tier, from the segment tier up, that those bytes fill
-//! completely, and the last one the smallest tier that holds the rest. A
-//! 2 MiB frame is two 1 MiB blocks, a 200 KB one three 64 KiB blocks and a
-//! 4 KiB one. So:
+//! [`put_slice`](BufMut::put_slice) does), each block is the largest tier,
+//! from the segment tier up, that those bytes fill completely, and the last
+//! one the smallest tier that holds the rest: 2 MiB written at once is two
+//! 1 MiB blocks, 200 KB three 64 KiB blocks and a 4 KiB one. (Readers of a
+//! peer's bytes, like `tierpool::io`, let blocks grow only with the bytes
+//! already received.) So:
 //!
 //! - the capacity wasted per message is less than one segment: only the
 //!   last block can be partly filled;
