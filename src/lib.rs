@@ -95,8 +95,9 @@
 //! | `tokio` | `tierpool::io`: frames from an `AsyncRead` into chains, vectored frame writes | `tokio` (`io-util` only) |
 //!
 //! Without features the crate depends on `bytes`, `crossbeam-utils` and
-//! `parking_lot` only. The minimum supported Rust version is 1.84; raising
-//! it is a minor-version change.
+//! `parking_lot` only. The minimum supported Rust version is 1.84 for the
+//! default features; raising it is a minor-version change. The `tokio`
+//! feature needs what tokio needs (1.85 for tokio 1.54).
 #![deny(missing_docs)]
 #![warn(
     missing_debug_implementations,
