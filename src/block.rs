@@ -360,3 +360,11 @@ impl Drop for BlockRef {
         }
     }
 }
+
+// SAFETY-free marker, argued here because `region_start` is an `UnsafeCell`
+// (which opts out of `RefUnwindSafe`): only the block's one `PooledBuf`
+// touches it, through `&mut self` methods that set it and the length
+// without calling anything that can panic in between, so no caller of
+// `catch_unwind` can observe a region that disagrees with its buffer. The
+// rest of the header is immutable or atomic; see the impl for `Shared`.
+impl std::panic::RefUnwindSafe for Block {}

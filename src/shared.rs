@@ -67,6 +67,26 @@ pub(crate) struct Shared {
     outstanding: Option<OutstandingLog>,
 }
 
+// Unwind safety. Every handle, buffer and view reaches `Shared` through a
+// shared reference, so this impl (with the one for `Block`) is what makes
+// `Pool`, `PooledBuf`, `SharedBuf` and the chains `UnwindSafe` and
+// `RefUnwindSafe`, as `Bytes` and `Vec` are. The promise is that a panic
+// caught with `catch_unwind` leaves nothing half-updated. It holds because:
+//
+// * the interior mutability is atomics, changed one whole operation at a
+//   time (counters, budgets, flags), and three `parking_lot` mutexes: the
+//   depot stacks, the counter registry and the outstanding log;
+// * no user code runs while one of those locks is held, and each critical
+//   section only moves blocks or records between vectors and maps, whose
+//   one failure (out of memory) aborts instead of unwinding;
+// * `parking_lot` does not poison, so a lock released by unwinding (it
+//   never is: see above) would not wedge later callers either.
+//
+// A panic in user code (a reader, an iterator, a formatter) therefore
+// unwinds between whole operations on the pool, and the buffer methods
+// that call such code update their length only after it returns.
+impl std::panic::RefUnwindSafe for Shared {}
+
 /// What a hand-out is for: a tier, or an unpooled block of this capacity.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Target {
