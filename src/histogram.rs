@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::io::BufRead;
 
 use crate::stats::LocalCounter;
+use crate::sync::Mutex;
 
 /// Sub-buckets per power of two: bucket bounds are at most 12.5% apart.
 const SUB_BUCKET_BITS: u32 = 3;
@@ -245,10 +246,17 @@ impl Extend<usize> for SizeHistogram {
 
 /// Per-thread recording of requested sizes: bucket counters written by one
 /// thread with plain loads and stores, summed on read.
+///
+/// Byte totals are exact, as in [`SizeHistogram`]: a bucket's `u64` total
+/// that would wrap (requests near `usize::MAX` reach it after two calls) is
+/// first moved into `carried`, a `u128` per bucket behind a lock taken only
+/// then and by readers. Readers take the lock around their reads of the
+/// `u64` totals, so they never see a total both moved and still counted.
 #[derive(Debug)]
 pub(crate) struct SizeRecorder {
     counts: Box<[LocalCounter]>,
     bytes: Box<[LocalCounter]>,
+    carried: Mutex<BTreeMap<usize, u128>>,
 }
 
 impl SizeRecorder {
@@ -256,6 +264,7 @@ impl SizeRecorder {
         Self {
             counts: (0..BUCKETS).map(|_| LocalCounter::default()).collect(),
             bytes: (0..BUCKETS).map(|_| LocalCounter::default()).collect(),
+            carried: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -263,12 +272,31 @@ impl SizeRecorder {
     pub(crate) fn record(&self, size: usize) {
         let bucket = bucket_of(size);
         self.counts[bucket].add(1);
-        self.bytes[bucket].add(size as u64);
+        let size = size as u64;
+        let bytes = &self.bytes[bucket];
+        if bytes.get() > u64::MAX - size {
+            self.carry(bucket, size);
+        } else {
+            bytes.add(size);
+        }
+    }
+
+    /// Moves a bucket's byte total, plus `size`, into its `u128` carry.
+    #[cold]
+    fn carry(&self, bucket: usize, size: u64) {
+        let mut carried = self.carried.lock();
+        let bytes = &self.bytes[bucket];
+        let total = u128::from(bytes.get()) + u128::from(size);
+        *carried.entry(bucket).or_insert(0) += total;
+        // Only this thread writes the counter: adding its negation zeroes it.
+        bytes.add(bytes.get().wrapping_neg());
     }
 
     pub(crate) fn add_to(&self, histogram: &mut SizeHistogram) {
+        let carried = self.carried.lock();
         for (bucket, (count, bytes)) in self.counts.iter().zip(self.bytes.iter()).enumerate() {
-            histogram.add_bucket(bucket, count.get(), u128::from(bytes.get()));
+            let carry = carried.get(&bucket).copied().unwrap_or(0);
+            histogram.add_bucket(bucket, count.get(), u128::from(bytes.get()) + carry);
         }
     }
 }
@@ -300,6 +328,25 @@ mod tests {
         for size in [16, 4096, 4608, 65536, 1 << 20] {
             assert_eq!(bucket_bound(bucket_of(size)), size);
         }
+    }
+
+    #[test]
+    fn recorded_byte_totals_do_not_wrap() {
+        let recorder = SizeRecorder::new();
+        for _ in 0..3 {
+            recorder.record(usize::MAX);
+        }
+        recorder.record(usize::MAX - 1);
+        recorder.record(100);
+        let mut histogram = SizeHistogram::new();
+        recorder.add_to(&mut histogram);
+        let max = usize::MAX as u128;
+        assert_eq!(histogram.requests(), 5);
+        assert_eq!(histogram.requested_bytes(), 4 * max - 1 + 100);
+        // The same totals as a histogram fed the same sizes directly.
+        let mut direct = SizeHistogram::new();
+        direct.extend([usize::MAX, usize::MAX, usize::MAX, usize::MAX - 1, 100]);
+        assert_eq!(histogram, direct);
     }
 
     #[test]

@@ -854,3 +854,29 @@ fn handles_are_cheap_clones_of_one_pool() {
     assert_all_returned(&pool);
     assert_all_returned(&Pool::new());
 }
+
+/// Requested sizes come from peers; recording them must not wrap. Two
+/// refused `try_get(usize::MAX)` calls are 2^65 − 2 bytes, exactly, on the
+/// recording thread and after it has exited.
+#[test]
+fn recorded_sizes_keep_exact_totals_for_huge_requests() {
+    let pool = Pool::builder().record_sizes(true).build().unwrap();
+    assert!(pool.try_get(usize::MAX).is_err());
+    assert!(pool.try_get(usize::MAX).is_err());
+    let expected = 2 * usize::MAX as u128;
+    let histogram = pool.size_histogram();
+    assert_eq!(histogram.requests(), 2);
+    assert_eq!(histogram.requested_bytes(), expected);
+
+    let worker = pool.clone();
+    std::thread::spawn(move || {
+        for _ in 0..3 {
+            assert!(worker.try_get(usize::MAX).is_err());
+        }
+    })
+    .join()
+    .unwrap();
+    let histogram = pool.size_histogram();
+    assert_eq!(histogram.requests(), 5);
+    assert_eq!(histogram.requested_bytes(), 5 * usize::MAX as u128);
+}
