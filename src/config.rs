@@ -9,6 +9,44 @@ use crate::pool::Pool;
 /// Capacities of the tiers of [`Pool::new`]: 4 KiB, 64 KiB and 1 MiB.
 pub const DEFAULT_TIERS: [usize; 3] = [4 << 10, 64 << 10, 1 << 20];
 
+/// The most tiers a pool can have.
+///
+/// Every thread that uses a pool keeps a cache stack and a set of counters
+/// per tier, made on its first `get` (about 500 bytes a tier, so 32 KiB a
+/// thread at this bound), and routing compares capacities within a power
+/// of two; 64 tiers already give one per power of two of a 64-bit size.
+/// [`PoolBuilder::build`] rejects more with [`ConfigError::TooManyTiers`].
+///
+/// # Examples
+///
+/// ```
+/// let err = tierpool::Pool::builder()
+///     .tiers((1..=65).map(|i| i * 64))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err, tierpool::ConfigError::TooManyTiers { count: 65, max: tierpool::MAX_TIERS });
+/// ```
+pub const MAX_TIERS: usize = 64;
+
+/// The largest alignment a pool accepts: 1 GiB, the largest page size of
+/// the platforms Rust's standard allocator serves.
+///
+/// Larger powers of two describe valid [`Layout`](std::alloc::Layout)s up
+/// to 2^62, but no allocator we know of can place a block on such a
+/// boundary, so every `get` would fail; [`PoolBuilder::build`] rejects them
+/// with [`ConfigError::UnsupportedAlignment`] instead.
+///
+/// # Examples
+///
+/// ```
+/// let err = tierpool::Pool::builder().alignment(1 << 40).build().unwrap_err();
+/// assert_eq!(
+///     err,
+///     tierpool::ConfigError::UnsupportedAlignment { alignment: 1 << 40, max: tierpool::MAX_ALIGNMENT }
+/// );
+/// ```
+pub const MAX_ALIGNMENT: usize = 1 << 30;
+
 /// Bytes a thread may cache per tier by default (see [`TierConfig`]).
 pub(crate) const DEFAULT_THREAD_CACHE_BYTES: usize = 1 << 20;
 /// Alignment of every buffer by default: a cache line.
@@ -479,13 +517,33 @@ impl PoolBuilder {
         self
     }
 
-    /// Makes every buffer, pooled or not, start at a multiple of `alignment`
-    /// bytes (a power of two; e.g. 4096 for `O_DIRECT`). The default is 64,
-    /// a cache line: copies into a buffer then never split a store across
-    /// two lines, and two buffers never share one (allocators align large
-    /// blocks to 16 bytes; filling a 4 KiB buffer took twice as long at
-    /// some 16-byte offsets as at 64-byte ones in the comparison bench). Use
-    /// 1 to take whatever the allocator gives.
+    /// Makes every block, pooled or not, start at a multiple of `alignment`
+    /// bytes (a power of two, at most [`MAX_ALIGNMENT`]; e.g. 4096 for
+    /// `O_DIRECT`). The default is 64, a cache line: copies into a buffer
+    /// then never split a store across two lines, and two buffers never
+    /// share one (allocators align large blocks to 16 bytes; filling a
+    /// 4 KiB buffer took twice as long at some 16-byte offsets as at 64-byte
+    /// ones in the comparison bench). Use 1 to take whatever the allocator
+    /// gives.
+    ///
+    /// # What is aligned
+    ///
+    /// The start of every block. So these start on the boundary:
+    ///
+    /// * a buffer from [`Pool::get`](crate::Pool::get) or
+    ///   [`try_get`](crate::Pool::try_get), and one that moved to a new
+    ///   block because it grew;
+    /// * its [`freeze`](crate::PooledBuf::freeze)d view, and every block of
+    ///   a [`PooledChain`](crate::PooledChain).
+    ///
+    /// Splitting moves the start: after
+    /// [`split_to(n)`](crate::PooledBuf::split_to) (or advancing through
+    /// `Buf`), the buffer that keeps the rest starts `n` bytes later, and a
+    /// [`slice`](crate::SharedBuf::slice) starts where its range does. They
+    /// are aligned only when `n` (or the range's start) is a multiple of the
+    /// alignment. For `O_DIRECT`, split and slice at multiples of the block
+    /// size, and keep lengths multiples of it too (the tiers' capacities
+    /// are, if they are multiples of the alignment).
     ///
     /// # Examples
     ///
@@ -493,6 +551,12 @@ impl PoolBuilder {
     /// let pool = tierpool::Pool::builder().alignment(4096).build()?;
     /// let mut buf = pool.get(100);
     /// assert_eq!(buf.spare_capacity_mut().as_ptr() as usize % 4096, 0);
+    ///
+    /// buf.extend_from_slice(&[0; 4096 + 512]);
+    /// let _head = buf.split_to(4096); // a multiple: the rest stays aligned
+    /// assert_eq!(buf.as_ptr() as usize % 4096, 0);
+    /// let _odd = buf.split_to(100); // not a multiple: the rest is not
+    /// assert_eq!(buf.as_ptr() as usize % 4096, 100);
     /// # Ok::<(), tierpool::ConfigError>(())
     /// ```
     pub fn alignment(mut self, alignment: usize) -> Self {
@@ -504,10 +568,18 @@ impl PoolBuilder {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] when there are no tiers, a tier has capacity zero,
-    /// capacities repeat or are not ascending, a capacity cannot be allocated
-    /// with the alignment, the alignment is not a power of two, or the
+    /// A [`ConfigError`] when there are no tiers or more than [`MAX_TIERS`],
+    /// a tier has capacity zero, capacities repeat or are not ascending, a
+    /// capacity rounded up to the alignment exceeds `isize::MAX`, the
+    /// alignment is not a power of two or is above [`MAX_ALIGNMENT`], or the
     /// segment capacity is not one of the tiers.
+    ///
+    /// `build` allocates no block: blocks are allocated when first needed.
+    /// A tier the machine cannot provide (say 16 TiB) therefore builds, and
+    /// then [`Pool::get`] of that tier panics and
+    /// [`Pool::try_get`](crate::Pool::try_get) returns
+    /// [`PoolError::AllocFailed`](crate::PoolError::AllocFailed), as a
+    /// `Vec::with_capacity` of that size would.
     ///
     /// # Examples
     ///
@@ -532,6 +604,12 @@ impl PoolBuilder {
         if !alignment.is_power_of_two() {
             return Err(ConfigError::BadAlignment { alignment });
         }
+        if alignment > MAX_ALIGNMENT {
+            return Err(ConfigError::UnsupportedAlignment {
+                alignment,
+                max: MAX_ALIGNMENT,
+            });
+        }
         let defaults: Vec<TierConfig>;
         let tiers = match &self.tiers {
             Some(tiers) => tiers.as_slice(),
@@ -542,6 +620,12 @@ impl PoolBuilder {
         };
         if tiers.is_empty() {
             return Err(ConfigError::NoTiers);
+        }
+        if tiers.len() > MAX_TIERS {
+            return Err(ConfigError::TooManyTiers {
+                count: tiers.len(),
+                max: MAX_TIERS,
+            });
         }
         let mut specs = Vec::with_capacity(tiers.len());
         let mut previous: Option<usize> = None;
@@ -690,5 +774,47 @@ mod tests {
             PoolBuilder::new().tiers([8, 0]).resolve().unwrap_err(),
             ConfigError::ZeroCapacity { index: 1 }
         );
+    }
+
+    #[test]
+    fn rejects_alignments_no_allocator_can_satisfy() {
+        // 2^40 and 2^62 are valid `Layout` alignments that used to build
+        // and fail every `get`; 2^63 used to be reported as a tier too large.
+        for shift in [31, 40, 62, usize::BITS - 1] {
+            let alignment = 1usize << shift;
+            let err = PoolBuilder::new()
+                .alignment(alignment)
+                .resolve()
+                .unwrap_err();
+            assert_eq!(
+                err,
+                ConfigError::UnsupportedAlignment {
+                    alignment,
+                    max: MAX_ALIGNMENT
+                }
+            );
+            assert!(err.to_string().contains(&alignment.to_string()), "{err}");
+        }
+        assert!(PoolBuilder::new()
+            .alignment(MAX_ALIGNMENT)
+            .resolve()
+            .is_ok());
+    }
+
+    #[test]
+    fn bounds_the_number_of_tiers() {
+        let tiers = |n: usize| PoolBuilder::new().tiers((1..=n).map(|i| i * 16)).resolve();
+        assert_eq!(tiers(MAX_TIERS).unwrap().tiers.len(), MAX_TIERS);
+        assert_eq!(
+            tiers(MAX_TIERS + 1).unwrap_err(),
+            ConfigError::TooManyTiers {
+                count: MAX_TIERS + 1,
+                max: MAX_TIERS
+            }
+        );
+        assert!(matches!(
+            tiers(10_000).unwrap_err(),
+            ConfigError::TooManyTiers { count: 10_000, .. }
+        ));
     }
 }

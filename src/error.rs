@@ -50,6 +50,22 @@ pub enum ConfigError {
         /// The alignment asked for.
         alignment: usize,
     },
+    /// The alignment is a power of two above
+    /// [`MAX_ALIGNMENT`](crate::MAX_ALIGNMENT), which no allocator can
+    /// satisfy.
+    UnsupportedAlignment {
+        /// The alignment asked for.
+        alignment: usize,
+        /// The largest alignment accepted.
+        max: usize,
+    },
+    /// More tiers than [`MAX_TIERS`](crate::MAX_TIERS).
+    TooManyTiers {
+        /// The number of tiers asked for.
+        count: usize,
+        /// The most tiers a pool can have.
+        max: usize,
+    },
     /// [`PoolBuilder::segment_capacity`](crate::PoolBuilder::segment_capacity)
     /// names no tier.
     UnknownSegmentTier {
@@ -93,6 +109,16 @@ impl fmt::Display for ConfigError {
             ConfigError::BadAlignment { alignment } => {
                 write!(f, "alignment {alignment} is not a power of two")
             }
+            ConfigError::UnsupportedAlignment { alignment, max } => write!(
+                f,
+                "alignment {alignment} is above the largest supported alignment ({max} bytes); \
+                 no allocator can place blocks on such a boundary"
+            ),
+            ConfigError::TooManyTiers { count, max } => write!(
+                f,
+                "{count} tiers asked for; a pool can have at most {max} (each costs every \
+                 thread that uses the pool a cache and counters)"
+            ),
         }
     }
 }

@@ -140,7 +140,7 @@ mod loom_tests;
 pub use crate::advisor::{TierAdvice, TierReport};
 pub use crate::buf::PooledBuf;
 pub use crate::chain::{PooledChain, SharedChain};
-pub use crate::config::{PoolBuilder, TierConfig, DEFAULT_TIERS};
+pub use crate::config::{PoolBuilder, TierConfig, DEFAULT_TIERS, MAX_ALIGNMENT, MAX_TIERS};
 pub use crate::error::{ConfigError, PoolError};
 pub use crate::histogram::SizeHistogram;
 pub use crate::outstanding::OutstandingBuf;

@@ -95,11 +95,47 @@ impl Pool {
     /// It is always empty (`len() == 0`): bytes an earlier holder wrote are
     /// not readable.
     ///
+    /// # Reading into it
+    ///
+    /// **`read(&mut buf)` reads nothing into a fresh buffer.** The buffer
+    /// dereferences to its *written* bytes, which are none, so
+    /// `sock.read(&mut pool.get(10))` compiles and returns `Ok(0)` at once
+    /// (which looks like end of file), and `read_exact` "succeeds" having
+    /// read nothing. Read into the spare capacity instead: tokio's
+    /// `read_buf` or `bytes::BufMut` users take the buffer as is,
+    /// [`PooledBuf::read_from`] does it for `std::io::Read`, and
+    /// [`resize`](PooledBuf::resize) first if you want `&mut [u8]`.
+    ///
+    /// ```
+    /// use std::io::Read;
+    ///
+    /// let pool = tierpool::Pool::new();
+    /// let mut input: &[u8] = b"ping";
+    ///
+    /// let mut wrong = pool.get(10);
+    /// assert_eq!(input.read(&mut wrong)?, 0); // an empty slice: no bytes read
+    ///
+    /// let mut right = pool.get(10);
+    /// assert_eq!(right.read_from(&mut input)?, 4);
+    /// assert_eq!(&right[..], b"ping");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
     /// # Panics
     ///
-    /// If `capacity` is above the largest tier and cannot be allocated:
-    /// larger than `isize::MAX` bytes, or refused by the allocator. Use
-    /// [`try_get`](Self::try_get) for an error instead.
+    /// If a block must be allocated and cannot be:
+    ///
+    /// * `capacity` is above the largest tier and larger than `isize::MAX`
+    ///   bytes (with the alignment), or the allocator refuses it;
+    /// * the tier has no idle block and the allocator refuses a new one: out
+    ///   of memory, or a tier larger than the machine can provide (the
+    ///   builder accepts any capacity up to `isize::MAX`; see
+    ///   [`PoolBuilder::build`]).
+    ///
+    /// A budget never makes `get` panic: over
+    /// [`max_in_use_bytes`](PoolBuilder::max_in_use_bytes) it serves the
+    /// buffer and counts it. Use [`try_get`](Self::try_get) for an error
+    /// instead of a panic.
     ///
     /// # Examples
     ///
@@ -149,8 +185,11 @@ impl Pool {
     /// # Errors
     ///
     /// [`PoolError::Oversize`] if `capacity` is above the largest tier;
-    /// [`PoolError::AllocFailed`] if the tier had no idle buffer and the
-    /// allocator refused a new one.
+    /// [`PoolError::Exhausted`] if the pool's
+    /// [`max_in_use_bytes`](PoolBuilder::max_in_use_bytes) would be
+    /// exceeded; [`PoolError::AllocFailed`] if the tier had no idle buffer
+    /// and the allocator refused a new one (out of memory, or a tier larger
+    /// than the machine can provide). `try_get` never panics.
     ///
     /// # Examples
     ///

@@ -880,3 +880,37 @@ fn recorded_sizes_keep_exact_totals_for_huge_requests() {
     assert_eq!(histogram.requests(), 5);
     assert_eq!(histogram.requested_bytes(), 5 * usize::MAX as u128);
 }
+
+/// The largest accepted alignment works end to end: blocks land on it.
+#[test]
+#[cfg_attr(miri, ignore = "reserves a gigabyte of address space")]
+fn the_largest_alignment_is_satisfied() {
+    let pool = Pool::builder()
+        .tiers([4096])
+        .alignment(tierpool::MAX_ALIGNMENT)
+        .build()
+        .unwrap();
+    let mut buf = pool.get(100);
+    buf.extend_from_slice(b"aligned");
+    assert_eq!(buf.as_ptr() as usize % tierpool::MAX_ALIGNMENT, 0);
+}
+
+/// A tier the machine cannot provide builds (no block is allocated up
+/// front); `try_get` then reports the allocator's refusal and `get` panics
+/// with it, as documented.
+#[test]
+#[cfg_attr(miri, ignore = "Miri reports huge allocations as resource exhaustion")]
+fn an_unallocatable_tier_fails_at_get_with_a_clear_error() {
+    let huge = 1usize << 60;
+    let pool = Pool::builder().tiers([4096, huge]).build().unwrap();
+    assert_eq!(pool.get(100).capacity(), 4096);
+    let err = pool.try_get(huge).unwrap_err();
+    assert_eq!(err, tierpool::PoolError::AllocFailed { capacity: huge });
+    let panic = std::panic::catch_unwind(|| pool.get(huge)).unwrap_err();
+    let message = panic_message(&*panic);
+    assert!(
+        message.contains(&format!("failed to provide {huge} bytes")),
+        "{message}"
+    );
+    assert_eq!(pool.stats().tiers[1].in_use, 0);
+}
