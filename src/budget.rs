@@ -1,6 +1,31 @@
-//! Byte budgets: exact shared counters, used only when a cap is configured.
+//! Byte budgets: exact shared counters, used only when a cap is configured,
+//! and the queue of tasks waiting for bytes under a cap.
+//!
+//! # Waiting for bytes
+//!
+//! [`WaitableBudget`] is a byte semaphore with three properties the async
+//! hand-outs ([`Pool::get_async`](crate::Pool::get_async)) promise:
+//!
+//! * **First come, first served.** Waiters queue in arrival order, and
+//!   bytes returned go to the head of the queue: while anyone waits, a new
+//!   request that respects the cap queues behind them (or, from `try_get`,
+//!   fails), so a large request is never starved by later small ones.
+//! * **Cancel-safe.** A waiter that gives up (its future dropped) leaves the
+//!   queue, or gives back the bytes it had just been granted, and the queue
+//!   is served again: whoever can now go, goes.
+//! * **Woken by any return.** Every release checks for waiters, from
+//!   whatever thread drops the last holder of a block.
+//!
+//! The count lives in one atomic, as before, with a bit that says whether
+//! anyone waits (see [`WaitableBudget`]); the queue sits behind a mutex
+//! that only waiters and the releases that find the bit set take.
 
-use crate::sync::{AtomicUsize, CachePadded, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use crate::sync::{AtomicUsize, CachePadded, Mutex, Ordering};
 
 /// A byte count with a cap.
 #[derive(Debug)]
@@ -36,44 +61,558 @@ impl Budget {
         debug_assert!(before >= bytes, "budget underflow: {before} - {bytes}");
     }
 
-    /// Adds `bytes` if the total stays within the cap.
-    pub(crate) fn try_add(&self, bytes: usize) -> bool {
-        let mut used = self.used.load(Ordering::Relaxed);
-        loop {
-            let Some(next) = used.checked_add(bytes).filter(|&n| n <= self.limit) else {
-                return false;
-            };
-            match self
-                .used
-                .compare_exchange_weak(used, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return true,
-                Err(actual) => used = actual,
-            }
-        }
-    }
-
     /// Whether the count is above the cap.
     pub(crate) fn is_over(&self) -> bool {
         self.used() > self.limit
     }
 }
 
+/// Set in [`WaitableBudget::state`] while the queue has waiters.
+const WAITERS: usize = 1 << (usize::BITS - 1);
+
+/// A byte budget that requests can wait on, first come, first served.
+///
+/// One atomic holds both the bytes charged and a `WAITERS` bit, set and
+/// cleared under the queue's lock. So a release learns whether anyone
+/// waits from the very read-modify-write that returns its bytes, and a new
+/// waiter, which sets the bit before it retries, either sees those bytes or
+/// is seen by that release: both act on one location, in one order, and no
+/// ordering stronger than `Relaxed` is needed (the queue itself is behind
+/// the mutex). Bytes charged stay below `WAITERS`: they are the capacity of
+/// live blocks, which the address space bounds far below 2^63.
+#[derive(Debug)]
+pub(crate) struct WaitableBudget {
+    limit: usize,
+    /// Bytes charged, plus `WAITERS` while someone waits.
+    state: CachePadded<AtomicUsize>,
+    queue: Mutex<WaitQueue>,
+}
+
+#[derive(Debug, Default)]
+struct WaitQueue {
+    next_id: u64,
+    /// Ids in arrival order; ids of waiters that left are skipped lazily.
+    order: VecDeque<u64>,
+    waiters: HashMap<u64, Waiter>,
+    /// Waiters in `waiters` not yet granted.
+    queued: usize,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    bytes: usize,
+    waker: Option<Waker>,
+    /// Its bytes are charged; it has not collected them yet.
+    granted: bool,
+}
+
+impl WaitableBudget {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            state: CachePadded::new(AtomicUsize::new(0)),
+            queue: Mutex::new(WaitQueue::default()),
+        }
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The cap compared against: no allocation exceeds `isize::MAX` bytes,
+    /// so neither does the sum of live ones, and a larger cap is the same as
+    /// `isize::MAX`, which keeps the `WAITERS` bit out of reach.
+    fn cap(&self) -> usize {
+        self.limit.min(isize::MAX as usize)
+    }
+
+    /// Bytes charged now.
+    pub(crate) fn used(&self) -> usize {
+        self.state.load(Ordering::Relaxed) & !WAITERS
+    }
+
+    /// Charges `bytes` if they fit and, unless `overtake`, nobody waits.
+    fn try_charge(&self, bytes: usize, overtake: bool) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & WAITERS != 0 && !overtake {
+                return false;
+            }
+            let used = state & !WAITERS;
+            let Some(next) = used.checked_add(bytes).filter(|&n| n <= self.cap()) else {
+                return false;
+            };
+            match self.state.compare_exchange_weak(
+                state,
+                next | (state & WAITERS),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Charges `bytes` if they fit and nobody waits: the refusing
+    /// hand-outs (`try_get`) never overtake a waiter.
+    pub(crate) fn try_acquire(&self, bytes: usize) -> bool {
+        self.try_charge(bytes, false)
+    }
+
+    /// Charges `bytes` if they fit, waiters or not (`get` and growth, which
+    /// serve at once whatever happens).
+    pub(crate) fn try_acquire_now(&self, bytes: usize) -> bool {
+        self.try_charge(bytes, true)
+    }
+
+    /// Charges `bytes` whether or not they fit the cap (`get` and growth
+    /// serve over it). Fails only if the bytes charged would exceed
+    /// `isize::MAX`, which no allocation could then satisfy anyway.
+    pub(crate) fn force_acquire(&self, bytes: usize) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            let Some(next) = (state & !WAITERS)
+                .checked_add(bytes)
+                .filter(|&n| n <= isize::MAX as usize)
+            else {
+                return false;
+            };
+            match self.state.compare_exchange_weak(
+                state,
+                next | (state & WAITERS),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Gives back `bytes` charged earlier, then serves the queue if anyone
+    /// waits.
+    pub(crate) fn release(&self, bytes: usize) {
+        let before = self.state.fetch_sub(bytes, Ordering::Relaxed);
+        debug_assert!(
+            before & !WAITERS >= bytes,
+            "budget underflow: {before} - {bytes}"
+        );
+        if before & WAITERS != 0 {
+            self.serve();
+        }
+    }
+
+    #[cold]
+    fn serve(&self) {
+        let wake = self.serve_locked(&mut self.queue.lock());
+        wake_all(wake, None);
+    }
+
+    /// Grants waiters from the head while their bytes fit, and clears
+    /// `WAITERS` once none is left; returns the wakers to call after the
+    /// lock is released.
+    fn serve_locked(&self, queue: &mut WaitQueue) -> Vec<Waker> {
+        let mut wake = Vec::new();
+        while let Some(&id) = queue.order.front() {
+            let Some(waiter) = queue.waiters.get_mut(&id) else {
+                queue.order.pop_front(); // it left the queue
+                continue;
+            };
+            if !self.try_charge(waiter.bytes, true) {
+                break;
+            }
+            waiter.granted = true;
+            wake.extend(waiter.waker.take());
+            queue.order.pop_front();
+            queue.queued -= 1;
+        }
+        if queue.queued == 0 {
+            queue.order.clear();
+            self.state.fetch_and(!WAITERS, Ordering::Relaxed);
+        }
+        wake
+    }
+
+    /// Waits until `bytes` can be charged, in arrival order. `bytes` must
+    /// be at most the cap (the caller checks, and fails at once otherwise).
+    pub(crate) fn acquire(&self, bytes: usize) -> Acquire<'_> {
+        debug_assert!(bytes <= self.limit());
+        Acquire {
+            budget: self,
+            bytes,
+            state: AcquireState::Start,
+        }
+    }
+}
+
+fn wake_all(wakers: Vec<Waker>, except: Option<&Waker>) {
+    for waker in wakers {
+        if !except.is_some_and(|own| own.will_wake(&waker)) {
+            waker.wake();
+        }
+    }
+}
+
+/// The future of [`WaitableBudget::acquire`]: resolves once `bytes` are
+/// charged. Dropping it before then charges nothing and serves the queue.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub(crate) struct Acquire<'a> {
+    budget: &'a WaitableBudget,
+    bytes: usize,
+    state: AcquireState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AcquireState {
+    Start,
+    Queued(u64),
+    Done,
+}
+
+impl Future for Acquire<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let budget = this.budget;
+        match this.state {
+            AcquireState::Done => Poll::Ready(()),
+            AcquireState::Start => {
+                if budget.try_acquire(this.bytes) {
+                    this.state = AcquireState::Done;
+                    return Poll::Ready(());
+                }
+                let mut queue = budget.queue.lock();
+                let id = queue.next_id;
+                queue.next_id += 1;
+                queue.order.push_back(id);
+                queue.waiters.insert(
+                    id,
+                    Waiter {
+                        bytes: this.bytes,
+                        waker: Some(cx.waker().clone()),
+                        granted: false,
+                    },
+                );
+                queue.queued += 1;
+                budget.state.fetch_or(WAITERS, Ordering::Relaxed);
+                // Retry with the bit set: a release that returned bytes
+                // before it could see the bit is caught here.
+                let wake = budget.serve_locked(&mut queue);
+                let granted = queue.waiters.get(&id).is_some_and(|w| w.granted);
+                if granted {
+                    queue.waiters.remove(&id);
+                    this.state = AcquireState::Done;
+                } else {
+                    this.state = AcquireState::Queued(id);
+                }
+                drop(queue);
+                wake_all(wake, Some(cx.waker()));
+                if granted {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }
+            AcquireState::Queued(id) => {
+                let mut queue = budget.queue.lock();
+                let waiter = queue
+                    .waiters
+                    .get_mut(&id)
+                    .expect("a queued waiter stays in the map until it is done");
+                if waiter.granted {
+                    queue.waiters.remove(&id);
+                    this.state = AcquireState::Done;
+                    return Poll::Ready(());
+                }
+                match &mut waiter.waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    slot => *slot = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for Acquire<'_> {
+    fn drop(&mut self) {
+        let AcquireState::Queued(id) = self.state else {
+            return;
+        };
+        let budget = self.budget;
+        let mut queue = budget.queue.lock();
+        let waiter = queue
+            .waiters
+            .remove(&id)
+            .expect("a queued waiter stays in the map until it is done");
+        if waiter.granted {
+            // Granted but never collected: give the bytes back.
+            drop(queue);
+            budget.release(self.bytes);
+        } else {
+            queue.queued -= 1;
+            // It may have been the head that held back smaller requests.
+            let wake = budget.serve_locked(&mut queue);
+            drop(queue);
+            wake_all(wake, None);
+        }
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::Budget;
+    use super::{Budget, WaitableBudget};
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
 
     #[test]
-    fn try_add_respects_the_cap() {
+    fn counts_respect_the_cap() {
         let budget = Budget::new(10);
-        assert!(budget.try_add(6));
-        assert!(!budget.try_add(5));
-        assert!(budget.try_add(4));
-        assert_eq!(budget.used(), 10);
-        assert!(!budget.try_add(usize::MAX));
-        budget.sub(10);
-        assert_eq!(budget.used(), 0);
-        budget.add(11);
+        budget.add(6);
+        assert!(!budget.is_over());
+        budget.add(5);
         assert!(budget.is_over());
+        budget.sub(11);
+        assert_eq!(budget.used(), 0);
+
+        let budget = WaitableBudget::new(10);
+        assert!(budget.try_acquire(6));
+        assert!(!budget.try_acquire(5));
+        assert!(budget.try_acquire(4));
+        assert_eq!(budget.used(), 10);
+        assert!(!budget.try_acquire(usize::MAX));
+        assert!(budget.force_acquire(5));
+        assert_eq!(budget.used(), 15);
+        assert!(!budget.force_acquire(usize::MAX));
+        budget.release(15);
+        assert_eq!(budget.used(), 0);
+        // A cap above `isize::MAX` cannot reach the waiters bit.
+        let unbounded = WaitableBudget::new(usize::MAX);
+        assert!(unbounded.try_acquire(isize::MAX as usize));
+        assert!(!unbounded.try_acquire(1));
+        assert!(!unbounded.force_acquire(1));
+        assert_eq!(unbounded.used(), isize::MAX as usize);
+    }
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn woken(count: &Arc<Count>) -> usize {
+        count.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[test]
+    fn waiters_are_served_in_arrival_order_and_block_refusing_requests() {
+        let budget = WaitableBudget::new(10);
+        assert!(budget.try_acquire(8));
+        let (big_wakes, small_wakes) = (Arc::new(Count::default()), Arc::new(Count::default()));
+        let big_waker = Waker::from(Arc::clone(&big_wakes));
+        let small_waker = Waker::from(Arc::clone(&small_wakes));
+        let mut big = pin!(budget.acquire(10));
+        let mut small = pin!(budget.acquire(1));
+        assert!(big
+            .as_mut()
+            .poll(&mut Context::from_waker(&big_waker))
+            .is_pending());
+        // 2 bytes are free, but the big waiter came first.
+        assert!(small
+            .as_mut()
+            .poll(&mut Context::from_waker(&small_waker))
+            .is_pending());
+        assert!(!budget.try_acquire(1), "try_acquire overtook a waiter");
+        budget.release(8);
+        assert_eq!((woken(&big_wakes), woken(&small_wakes)), (1, 0));
+        assert_eq!(
+            big.as_mut().poll(&mut Context::from_waker(&big_waker)),
+            Poll::Ready(())
+        );
+        budget.release(10);
+        assert_eq!(woken(&small_wakes), 1);
+        assert_eq!(
+            small.as_mut().poll(&mut Context::from_waker(&small_waker)),
+            Poll::Ready(())
+        );
+        assert_eq!(budget.used(), 1);
+    }
+
+    #[test]
+    fn a_dropped_waiter_charges_nothing_and_lets_the_next_one_go() {
+        let budget = WaitableBudget::new(10);
+        assert!(budget.try_acquire(5));
+        let wakes = Arc::new(Count::default());
+        let waker = Waker::from(Arc::clone(&wakes));
+        let mut cx = Context::from_waker(&waker);
+        {
+            let mut head = Box::pin(budget.acquire(10));
+            assert!(head.as_mut().poll(&mut cx).is_pending());
+            let mut next = Box::pin(budget.acquire(5));
+            assert!(next.as_mut().poll(&mut cx).is_pending());
+            drop(head);
+            // The head leaving lets the second one in.
+            assert_eq!(woken(&wakes), 1);
+            assert_eq!(next.as_mut().poll(&mut cx), Poll::Ready(()));
+        }
+        assert_eq!(budget.used(), 10);
+        // A waiter granted and then dropped before it polled gives back.
+        let mut granted = Box::pin(budget.acquire(3));
+        assert!(granted.as_mut().poll(&mut cx).is_pending());
+        budget.release(5);
+        assert_eq!(budget.used(), 8);
+        drop(granted);
+        assert_eq!(budget.used(), 5);
+        assert!(budget.try_acquire(5));
+    }
+}
+
+/// Loom models of the wait queue: a release, a new waiter and a waiter
+/// that gives up, racing. A waiter that is never woken makes loom report a
+/// deadlock; accounting is checked exactly at the end of each execution.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::WaitableBudget;
+    use crate::sync::Ordering;
+    use loom::future::block_on;
+    use loom::sync::Arc;
+    use loom::thread;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::Context;
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = std::env::var("LOOM_MAX_PREEMPTIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .or(Some(2));
+        builder.check(f);
+    }
+
+    /// No bytes charged and no waiter left: the state word is exactly 0.
+    fn assert_idle(budget: &WaitableBudget) {
+        assert_eq!(budget.state.load(Ordering::Relaxed), 0);
+        let queue = budget.queue.lock();
+        assert_eq!((queue.queued, queue.waiters.len()), (0, 0));
+    }
+
+    /// A release on one thread and a request that must wait for it on
+    /// another: the waiter is always woken (no lost wake-up), and gets
+    /// exactly the bytes released.
+    #[test]
+    fn loom_tests_budget_release_races_a_new_waiter() {
+        model(|| {
+            let budget = Arc::new(WaitableBudget::new(10));
+            assert!(budget.try_acquire(10));
+            let releaser = thread::spawn({
+                let budget = Arc::clone(&budget);
+                move || budget.release(10)
+            });
+            block_on(budget.acquire(10));
+            releaser.join().unwrap();
+            assert_eq!(budget.used(), 10);
+            budget.release(10);
+            assert_idle(&budget);
+        });
+    }
+
+    /// A waiter that gives up (polled once, then dropped) races a release
+    /// and a second waiter: whatever the order, the second waiter is
+    /// served, the first one keeps nothing, and no waiter bit is left.
+    #[test]
+    fn loom_tests_budget_cancel_races_release_and_a_new_waiter() {
+        model(|| {
+            let budget = Arc::new(WaitableBudget::new(10));
+            assert!(budget.try_acquire(10));
+            let releaser = thread::spawn({
+                let budget = Arc::clone(&budget);
+                move || budget.release(10)
+            });
+            let quitter = thread::spawn({
+                let budget = Arc::clone(&budget);
+                move || {
+                    let mut give_up = pin!(budget.acquire(4));
+                    let waker = futures::task::noop_waker();
+                    // Served or queued, it leaves now; served bytes are
+                    // the caller's, so it gives them back itself.
+                    let polled = give_up.as_mut().poll(&mut Context::from_waker(&waker));
+                    if polled.is_ready() {
+                        budget.release(4);
+                    }
+                }
+            });
+            block_on(budget.acquire(10));
+            releaser.join().unwrap();
+            quitter.join().unwrap();
+            assert_eq!(budget.used(), 10);
+            budget.release(10);
+            assert_idle(&budget);
+        });
+    }
+
+    /// A large waiter at the head, which holds back a smaller one that
+    /// would fit, gives up on another thread: the smaller one is served
+    /// then, with no release to wake it.
+    #[test]
+    fn loom_tests_budget_head_that_leaves_lets_the_next_one_through() {
+        model(|| {
+            let budget = Arc::new(WaitableBudget::new(10));
+            assert!(budget.try_acquire(6));
+            let quitter = thread::spawn({
+                let budget = Arc::clone(&budget);
+                move || {
+                    let mut too_big = pin!(budget.acquire(10));
+                    let waker = futures::task::noop_waker();
+                    let polled = too_big.as_mut().poll(&mut Context::from_waker(&waker));
+                    assert!(polled.is_pending(), "10 bytes cannot fit while 6 are held");
+                }
+            });
+            block_on(budget.acquire(4));
+            quitter.join().unwrap();
+            assert_eq!(budget.used(), 10);
+            budget.release(10);
+            assert_idle(&budget);
+        });
+    }
+
+    /// The wake-up path end to end: the last view of a buffer, dropped on
+    /// another thread, wakes a task waiting in `get_async` for its bytes.
+    #[test]
+    fn loom_tests_budget_view_drop_wakes_get_async() {
+        model(|| {
+            let pool = crate::Pool::builder()
+                .tier(
+                    crate::TierConfig::new(64)
+                        .thread_cache_buffers(1)
+                        .depot_buffers(1),
+                )
+                .max_in_use_bytes(64)
+                .build()
+                .unwrap();
+            let mut buf = pool.try_get(64).unwrap();
+            buf.extend_from_slice(b"frame");
+            let view = buf.freeze();
+            let reader = thread::spawn(move || {
+                assert_eq!(&view[..], b"frame");
+                drop(view);
+            });
+            let again = block_on(pool.get_async(64)).unwrap();
+            assert_eq!(again.capacity(), 64);
+            reader.join().unwrap();
+            assert_eq!(pool.stats().in_use_budget.unwrap().used, 64);
+            drop(again);
+            assert_eq!(pool.stats().in_use_budget.unwrap().used, 0);
+            assert_eq!(pool.stats().over_budget, 0);
+        });
     }
 }

@@ -333,6 +333,52 @@ impl PooledChain {
         self.grow(additional, OverBudget::Refuse)
     }
 
+    /// Like [`reserve_block`](Self::reserve_block), but waits for memory
+    /// under the pool's
+    /// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes) instead of
+    /// exceeding it, as [`Pool::get_async`](crate::Pool::get_async) does
+    /// (first come, first served; dropping the future reserves nothing).
+    /// Call it before each write to write a message under a cap:
+    /// [`tierpool::io::read_chain`](crate::io) does.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::OverLimit`] if the next block is larger than the whole
+    /// cap; [`PoolError::AllocFailed`] if the allocator refuses. The chain
+    /// is unchanged then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use bytes::BufMut;
+    ///
+    /// let pool = tierpool::Pool::builder().max_in_use_bytes(64 << 10).build()?;
+    /// let mut message = pool.chain();
+    /// message.reserve_block_async(100_000).await?; // one 64 KiB block
+    /// message.put_bytes(7, 64 << 10);
+    /// assert_eq!(message.spare_capacity(), 0);
+    ///
+    /// // The next block must wait until the first is returned.
+    /// let sent = message.freeze();
+    /// let mut next = pool.chain();
+    /// let wait = next.reserve_block_async(100);
+    /// drop(sent);
+    /// wait.await?;
+    /// assert_eq!(next.spare_capacity(), 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn reserve_block_async(&mut self, additional: usize) -> Result<(), PoolError> {
+        if additional == 0 || self.spare_capacity() > 0 {
+            return Ok(());
+        }
+        let tier = self.pool.chain_tier(additional);
+        let capacity = self.pool.tiers[tier].spec.capacity;
+        let reserved = Shared::reserve_in_use(&self.pool, capacity).await?;
+        self.next_block(additional, reserved)
+    }
+
     /// Takes the next block if the one being written is full.
     #[inline]
     pub(crate) fn grow(

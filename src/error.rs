@@ -161,6 +161,15 @@ pub enum PoolError {
         /// The number of bytes the allocator refused.
         capacity: usize,
     },
+    /// The request is larger than the pool's whole
+    /// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes): waiting
+    /// ([`Pool::get_async`](crate::Pool::get_async)) could never serve it.
+    OverLimit {
+        /// Bytes of capacity the request needs.
+        requested: usize,
+        /// The configured cap.
+        limit: usize,
+    },
     /// Handing out the buffer would exceed the pool's
     /// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes).
     Exhausted {
@@ -188,6 +197,11 @@ impl fmt::Display for PoolError {
             PoolError::AllocFailed { capacity } => {
                 write!(f, "the allocator failed to provide {capacity} bytes")
             }
+            PoolError::OverLimit { requested, limit } => write!(
+                f,
+                "a request for {requested} bytes can never fit the pool's in-use limit of \
+                 {limit} bytes"
+            ),
             PoolError::Exhausted { requested, limit } => write!(
                 f,
                 "handing out {requested} more bytes would exceed the pool's in-use limit of \

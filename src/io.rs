@@ -46,7 +46,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::chain::PooledChain;
 use crate::chain::SharedChain;
 use crate::pool::Pool;
-use crate::shared::OverBudget;
 
 /// Bytes of the length prefix [`FrameReader`] and [`write_frame`] use: a
 /// big-endian `u32`, as tokio-util's `LengthDelimitedCodec` does by default.
@@ -99,7 +98,8 @@ where
         // Backed by bytes received, not by the declared length alone.
         let next_block = remaining.min(chain.len().max(chain.segment_capacity()));
         chain
-            .grow(next_block, OverBudget::Serve)
+            .reserve_block_async(next_block)
+            .await
             .map_err(|err| io::Error::new(io::ErrorKind::OutOfMemory, err))?;
         let read = reader.read_buf(&mut (&mut chain).limit(remaining)).await?;
         if read == 0 {

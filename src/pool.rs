@@ -224,6 +224,71 @@ impl Pool {
         .map(PooledBuf::from_block)
     }
 
+    /// An empty buffer, like [`try_get`](Self::try_get), that waits for
+    /// memory instead of failing: while handing it out would take the
+    /// pool over [`max_in_use_bytes`](PoolBuilder::max_in_use_bytes), the
+    /// future waits until enough bytes come back.
+    ///
+    /// * **Order.** Waiters are served first come, first served: bytes
+    ///   returned go to the oldest waiter, and while anyone waits, new
+    ///   requests queue behind (and `try_get` fails), so a large request
+    ///   is never starved by later small ones.
+    /// * **Cancellation.** Dropping the future at any point reserves
+    ///   nothing, and lets whoever can now be served go.
+    /// * **Wake-ups** come from every return of bytes, on any thread: a
+    ///   dropped [`PooledBuf`], the last view or `Bytes` of a frozen one, a
+    ///   chain's segment.
+    /// * **Any executor.** The future needs no runtime (tokio, smol and
+    ///   `futures::executor` all drive it).
+    ///
+    /// Without a cap it never waits: it is `get` returning errors instead
+    /// of panicking. Above the largest tier it serves a plain allocation,
+    /// as [`get`](Self::get) does, counted against the cap like any block.
+    ///
+    /// [`get`](Self::get) and growth ([`PooledBuf::reserve`], writes past
+    /// the capacity) never wait: they serve at once, over the cap if need
+    /// be, and count it in [`PoolStats::over_budget`]; the bytes they hold
+    /// delay waiters until they come back. Use
+    /// [`try_reserve`](PooledBuf::try_reserve) to grow only within the cap.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::OverLimit`] at once if the block is larger than the
+    /// whole cap (no wait could serve it); [`PoolError::CapacityOverflow`]
+    /// or [`PoolError::AllocFailed`] if the block cannot be allocated.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = tierpool::Pool::builder().max_in_use_bytes(8192).build()?;
+    /// let first = pool.get_async(4096).await?;
+    /// let second = pool.get_async(4096).await?;
+    /// assert!(pool.try_get(100).is_err()); // the cap is reached
+    ///
+    /// let waiting = pool.get_async(100); // would wait for a return
+    /// drop(first); // ... which this is
+    /// let third = waiting.await?;
+    /// assert_eq!(third.capacity(), 4096);
+    ///
+    /// assert!(matches!(
+    ///     pool.get_async(1 << 20).await,
+    ///     Err(tierpool::PoolError::OverLimit { .. })
+    /// ));
+    /// # drop((second, third));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn get_async(&self, capacity: usize) -> Result<PooledBuf, PoolError> {
+        let target = match self.shared.route(capacity) {
+            Some(tier) => Target::Tier(tier),
+            None => Target::Oversize(capacity),
+        };
+        Shared::handout_waiting(&self.shared, target, capacity)
+            .await
+            .map(PooledBuf::from_block)
+    }
+
     /// An empty segmented buffer: a message of any length held as a chain
     /// of blocks of the pool's segment tier (64 KiB by default), taken as
     /// bytes are written. See [`PooledChain`] and the

@@ -15,7 +15,7 @@
 //! The thread caches below see only pooled blocks that passed this policy.
 
 use crate::block::{flags, BlockRef, IdleBlock};
-use crate::budget::Budget;
+use crate::budget::{Budget, WaitableBudget};
 use crate::config::{PoolConfig, TierSpec};
 use crate::depot::Depot;
 use crate::error::PoolError;
@@ -23,7 +23,7 @@ use crate::histogram::SizeHistogram;
 use crate::local_table;
 use crate::outstanding::{OutstandingBuf, OutstandingLog};
 use crate::router::Router;
-use crate::stats::{Event, PoolCounters, PoolStats};
+use crate::stats::{BudgetStats, Event, PoolCounters, PoolStats};
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -63,7 +63,7 @@ pub(crate) struct Shared {
     pub(crate) governed: bool,
     record_sizes: bool,
     pub(crate) cached_budget: Option<Budget>,
-    in_use_budget: Option<Budget>,
+    in_use_budget: Option<WaitableBudget>,
     outstanding: Option<OutstandingLog>,
 }
 
@@ -102,6 +102,9 @@ pub(crate) enum OverBudget {
     Refuse,
     /// Serve it anyway and count it in `over_budget` (`get`, growth).
     Serve,
+    /// The bytes were charged already, by waiting for them
+    /// ([`Shared::handout_waiting`]).
+    Reserved,
 }
 
 impl Shared {
@@ -142,7 +145,7 @@ impl Shared {
                 || config.record_sizes,
             record_sizes: config.record_sizes,
             cached_budget: config.max_cached_bytes.map(Budget::new),
-            in_use_budget: config.max_in_use_bytes.map(Budget::new),
+            in_use_budget: config.max_in_use_bytes.map(WaitableBudget::new),
             outstanding: config
                 .track_outstanding
                 .then(|| OutstandingLog::new(config.capture_backtraces)),
@@ -221,21 +224,30 @@ impl Shared {
         over_budget: OverBudget,
     ) -> Result<BlockRef, PoolError> {
         Shared::record_size(this, requested);
-        let capacity = match target {
-            Target::Tier(tier) => this.tiers[tier].spec.capacity,
-            Target::Oversize(capacity) => capacity,
-        };
+        let capacity = this.target_capacity(target);
         if let Some(budget) = &this.in_use_budget {
-            if !budget.try_add(capacity) {
-                if over_budget == OverBudget::Refuse {
+            match over_budget {
+                OverBudget::Reserved => {}
+                // Never overtakes a task waiting for bytes.
+                OverBudget::Refuse if !budget.try_acquire(capacity) => {
                     this.counters.exhausted.add(1);
                     return Err(PoolError::Exhausted {
                         requested: capacity,
                         limit: budget.limit(),
                     });
                 }
-                budget.add(capacity);
-                this.counters.over_budget.add(1);
+                OverBudget::Refuse => {}
+                // Serves at once whatever the cap or the queue say.
+                OverBudget::Serve => {
+                    if !budget.try_acquire_now(capacity) {
+                        if !budget.force_acquire(capacity) {
+                            return Err(PoolError::CapacityOverflow {
+                                requested: capacity,
+                            });
+                        }
+                        this.counters.over_budget.add(1);
+                    }
+                }
             }
         }
         let block = match target {
@@ -259,11 +271,63 @@ impl Shared {
             }
             Err(err) => {
                 if let Some(budget) = &this.in_use_budget {
-                    budget.sub(capacity);
+                    budget.release(capacity);
                 }
                 Err(err)
             }
         }
+    }
+
+    /// The capacity a hand-out for `target` takes.
+    pub(crate) fn target_capacity(&self, target: Target) -> usize {
+        match target {
+            Target::Tier(tier) => self.tiers[tier].spec.capacity,
+            Target::Oversize(capacity) => capacity,
+        }
+    }
+
+    /// Waits until `capacity` bytes fit under `max_in_use_bytes`, in
+    /// arrival order, and charges them: then a hand-out with
+    /// [`OverBudget::Reserved`] takes the block. Without a cap it returns
+    /// at once, charging nothing.
+    ///
+    /// Dropping the future before it resolves charges nothing. Once it
+    /// resolves, the caller must hand out without awaiting anything in
+    /// between (a failed hand-out gives the bytes back).
+    pub(crate) async fn reserve_in_use(
+        this: &Arc<Self>,
+        capacity: usize,
+    ) -> Result<OverBudget, PoolError> {
+        let Some(budget) = &this.in_use_budget else {
+            return Ok(OverBudget::Serve);
+        };
+        if capacity > budget.limit() {
+            this.counters.exhausted.add(1);
+            return Err(PoolError::OverLimit {
+                requested: capacity,
+                limit: budget.limit(),
+            });
+        }
+        budget.acquire(capacity).await;
+        Ok(OverBudget::Reserved)
+    }
+
+    /// [`handout`](Self::handout), waiting for the bytes under
+    /// `max_in_use_bytes` instead of refusing or exceeding it.
+    pub(crate) async fn handout_waiting(
+        this: &Arc<Self>,
+        target: Target,
+        requested: usize,
+    ) -> Result<BlockRef, PoolError> {
+        let capacity = this.target_capacity(target);
+        let reserved = match Shared::reserve_in_use(this, capacity).await {
+            Ok(reserved) => reserved,
+            Err(err) => {
+                Shared::record_size(this, requested);
+                return Err(err);
+            }
+        };
+        Shared::handout(this, target, requested, reserved)
     }
 
     /// Allocates an unpooled block of exactly `capacity` bytes.
@@ -299,7 +363,7 @@ impl Shared {
         let pool = idle.pool();
         if flags & flags::IN_USE_BUDGET != 0 {
             if let Some(budget) = &pool.in_use_budget {
-                budget.sub(idle.capacity());
+                budget.release(idle.capacity());
             }
         }
         if flags & flags::TRACKED != 0 {
@@ -329,8 +393,12 @@ impl Shared {
     pub(crate) fn stats(&self) -> PoolStats {
         self.counters.snapshot(
             self.capacities(),
-            self.cached_budget.as_ref(),
-            self.in_use_budget.as_ref(),
+            self.cached_budget
+                .as_ref()
+                .map(|b| BudgetStats::of(b.limit(), b.used())),
+            self.in_use_budget
+                .as_ref()
+                .map(|b| BudgetStats::of(b.limit(), b.used())),
         )
     }
 

@@ -10,7 +10,6 @@
 use std::fmt;
 use std::ops::Index;
 
-use crate::budget::Budget;
 use crate::fmt::ByteSize;
 use crate::histogram::{SizeHistogram, SizeRecorder};
 use crate::sync::{Arc, AtomicU64, CachePadded, Mutex, Ordering};
@@ -258,8 +257,8 @@ impl PoolCounters {
     pub(crate) fn snapshot(
         &self,
         capacities: impl Iterator<Item = usize>,
-        cached_budget: Option<&Budget>,
-        in_use_budget: Option<&Budget>,
+        cached_budget: Option<BudgetStats>,
+        in_use_budget: Option<BudgetStats>,
     ) -> PoolStats {
         let mut totals = {
             let registry = self.registry.lock();
@@ -282,8 +281,8 @@ impl PoolCounters {
             oversize: self.oversize.snapshot(),
             exhausted: self.exhausted.get(),
             over_budget: self.over_budget.get(),
-            cached_budget: cached_budget.map(BudgetStats::of),
-            in_use_budget: in_use_budget.map(BudgetStats::of),
+            cached_budget,
+            in_use_budget,
         }
     }
 }
@@ -448,10 +447,10 @@ pub struct BudgetStats {
 }
 
 impl BudgetStats {
-    fn of(budget: &Budget) -> Self {
+    pub(crate) fn of(limit: usize, used: usize) -> Self {
         Self {
-            limit: budget.limit(),
-            used: budget.used() as u64,
+            limit,
+            used: used as u64,
         }
     }
 }

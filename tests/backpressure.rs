@@ -1,0 +1,311 @@
+//! Waiting for memory: `Pool::get_async` and `PooledChain::reserve_block_async`
+//! under `max_in_use_bytes`, driven by tokio and by `futures::executor`.
+
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use bytes::BufMut;
+use common::assert_all_returned;
+use tierpool::{Pool, PoolError};
+
+const KIB: usize = 1024;
+
+fn capped(limit: usize) -> Pool {
+    Pool::builder()
+        .tiers([4 * KIB, 64 * KIB])
+        .max_in_use_bytes(limit)
+        .build()
+        .unwrap()
+}
+
+fn used(pool: &Pool) -> u64 {
+    pool.stats().in_use_budget.unwrap().used
+}
+
+/// A waker that counts its wake-ups, to drive futures by hand.
+#[derive(Default)]
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A future polled by hand: `poll` says whether it is ready yet.
+struct Manual<F: Future> {
+    future: Pin<Box<F>>,
+    wakes: Arc<CountingWaker>,
+    output: Option<F::Output>,
+}
+
+impl<F: Future> Manual<F> {
+    fn new(future: F) -> Self {
+        Self {
+            future: Box::pin(future),
+            wakes: Arc::default(),
+            output: None,
+        }
+    }
+
+    fn poll(&mut self) -> bool {
+        if self.output.is_none() {
+            let waker = Waker::from(Arc::clone(&self.wakes));
+            if let Poll::Ready(out) = self.future.as_mut().poll(&mut Context::from_waker(&waker)) {
+                self.output = Some(out);
+            }
+        }
+        self.output.is_some()
+    }
+
+    fn woken(&self) -> usize {
+        self.wakes.0.load(Ordering::SeqCst)
+    }
+
+    fn take(mut self) -> F::Output {
+        assert!(self.poll(), "the future is not ready");
+        self.output.take().unwrap()
+    }
+}
+
+#[test]
+fn without_a_cap_get_async_is_get() {
+    let pool = Pool::new();
+    let buf = futures::executor::block_on(pool.get_async(100)).unwrap();
+    assert_eq!(buf.capacity(), 4096);
+    let huge = futures::executor::block_on(pool.get_async(3 << 20)).unwrap();
+    assert_eq!(huge.tier(), None);
+    assert!(matches!(
+        futures::executor::block_on(pool.get_async(usize::MAX)),
+        Err(PoolError::CapacityOverflow { .. })
+    ));
+}
+
+#[test]
+fn a_request_above_the_whole_cap_fails_at_once() {
+    let pool = capped(16 * KIB);
+    let err = futures::executor::block_on(pool.get_async(64 * KIB)).unwrap_err();
+    assert_eq!(
+        err,
+        PoolError::OverLimit {
+            requested: 64 * KIB,
+            limit: 16 * KIB
+        }
+    );
+    assert!(err.to_string().contains("can never fit"), "{err}");
+    let mut chain = pool.chain();
+    let err = futures::executor::block_on(chain.reserve_block_async(1 << 20)).unwrap_err();
+    assert!(matches!(err, PoolError::OverLimit { .. }), "{err}");
+    assert_eq!(used(&pool), 0);
+}
+
+/// A large request that came first is served before later small ones,
+/// even though the small ones would fit earlier; `try_get` does not
+/// overtake it either.
+#[test]
+fn waiters_are_served_in_arrival_order() {
+    let pool = capped(64 * KIB);
+    let held: Vec<_> = (0..16).map(|_| pool.try_get(4 * KIB).unwrap()).collect();
+    let mut big = Manual::new(pool.get_async(64 * KIB));
+    assert!(!big.poll());
+    let mut small = Manual::new(pool.get_async(100));
+    assert!(!small.poll());
+
+    let mut held = held.into_iter();
+    drop(held.next()); // 4 KiB free: the small one would fit, but waits
+    assert!(!small.poll());
+    assert_eq!(small.woken(), 0);
+    assert!(matches!(
+        pool.try_get(100),
+        Err(PoolError::Exhausted { .. })
+    ));
+
+    drop(held); // everything back: the big one goes first
+    assert_eq!(big.woken(), 1);
+    assert!(!small.poll());
+    let big = big.take().unwrap();
+    assert_eq!(big.capacity(), 64 * KIB);
+    drop(big);
+    assert_eq!(small.woken(), 1);
+    let small = small.take().unwrap();
+    assert_eq!(used(&pool), 4 * KIB as u64);
+    drop(small);
+    assert_eq!(used(&pool), 0);
+    assert_all_returned(&pool);
+}
+
+/// Dropping a waiting future reserves nothing and lets the next one go,
+/// at each point of its life: never polled, queued, and granted but not
+/// yet polled again.
+#[test]
+fn cancelling_at_any_point_reserves_nothing() {
+    let pool = capped(64 * KIB);
+    let hog = pool.try_get(64 * KIB).unwrap();
+
+    drop(pool.get_async(4 * KIB)); // never polled
+    let mut queued = Manual::new(pool.get_async(64 * KIB));
+    assert!(!queued.poll());
+    let mut behind = Manual::new(pool.get_async(4 * KIB));
+    assert!(!behind.poll());
+    drop(hog);
+    // The 64 KiB waiter was granted the bytes; it is dropped before it
+    // collects them, which must hand them to the next waiter.
+    assert_eq!(queued.woken(), 1);
+    assert!(!behind.poll());
+    drop(queued);
+    assert_eq!(behind.woken(), 1);
+    let buf = behind.take().unwrap();
+    assert_eq!(used(&pool), 4 * KIB as u64);
+
+    // A queued head that leaves lets a smaller request behind it through.
+    let mut head = Manual::new(pool.get_async(64 * KIB));
+    assert!(!head.poll());
+    let mut next = Manual::new(pool.get_async(4 * KIB));
+    assert!(!next.poll());
+    drop(head);
+    assert_eq!(next.woken(), 1);
+    let next = next.take().unwrap();
+    drop((buf, next));
+    assert_eq!(used(&pool), 0);
+    assert_all_returned(&pool);
+}
+
+/// Each way bytes come back wakes a waiter on another thread: a dropped
+/// buffer, the last view of a frozen one, the last `Bytes` made from it,
+/// a chain's segments.
+#[test]
+fn every_kind_of_return_wakes_a_waiter_on_another_thread() {
+    type Holder = Box<dyn FnOnce() + Send>;
+    type Case = (&'static str, fn(&Pool) -> Holder);
+    let cases: Vec<Case> = vec![
+        ("PooledBuf", |pool| {
+            let buf = pool.try_get(64 * KIB).unwrap();
+            Box::new(move || drop(buf))
+        }),
+        ("last SharedBuf view", |pool| {
+            let mut buf = pool.try_get(64 * KIB).unwrap();
+            buf.extend_from_slice(b"frame");
+            let view = buf.freeze();
+            let slice = view.slice(1..3);
+            drop(view);
+            Box::new(move || drop(slice))
+        }),
+        ("last Bytes", |pool| {
+            let mut buf = pool.try_get(64 * KIB).unwrap();
+            buf.extend_from_slice(b"frame");
+            let bytes = buf.freeze().into_bytes();
+            let clone = bytes.clone();
+            drop(bytes);
+            Box::new(move || drop(clone))
+        }),
+        ("chain segments", |pool| {
+            let mut chain = pool.chain();
+            chain.put_bytes(1, 64 * KIB);
+            let chain = chain.freeze();
+            Box::new(move || {
+                let mut chain = chain;
+                bytes::Buf::advance(&mut chain, 64 * KIB);
+                assert!(chain.is_empty()); // advancing released the segment
+            })
+        }),
+    ];
+    for (name, hold) in cases {
+        let pool = capped(64 * KIB);
+        let release = hold(&pool);
+        assert_eq!(used(&pool), 64 * KIB as u64, "{name}");
+        let waiter = std::thread::spawn({
+            let pool = pool.clone();
+            move || futures::executor::block_on(pool.get_async(64 * KIB)).unwrap()
+        });
+        // The waiter blocks until the release, wherever it happens.
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!waiter.is_finished(), "{name}: served over the cap");
+        std::thread::spawn(release).join().unwrap();
+        let buf = waiter.join().unwrap();
+        assert_eq!(used(&pool), 64 * KIB as u64, "{name}");
+        drop(buf);
+        assert_eq!(used(&pool), 0, "{name}");
+    }
+}
+
+/// Many tasks on a multi-threaded runtime, each holding its buffers for a
+/// while: the cap holds throughout and every task finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(miri, ignore = "Miri does not run the multi-thread runtime here")]
+async fn tokio_tasks_share_a_cap_and_all_finish() {
+    let limit = 64 * KIB;
+    let pool = capped(limit);
+    let peak = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let pool = pool.clone();
+            let peak = Arc::clone(&peak);
+            tokio::spawn(async move {
+                for round in 0..20 {
+                    let size = if (i + round) % 5 == 0 {
+                        64 * KIB
+                    } else {
+                        4 * KIB
+                    };
+                    let mut buf = pool.get_async(size).await.unwrap();
+                    buf.put_bytes(i as u8, 10);
+                    let in_use = pool.stats().in_use_budget.unwrap().used as usize;
+                    peak.fetch_max(in_use, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                    assert_eq!(&buf[..], &[i as u8; 10]);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(peak.load(Ordering::Relaxed) <= limit);
+    assert_eq!(used(&pool), 0);
+    assert_eq!(pool.stats().over_budget, 0);
+}
+
+/// A timed-out wait (tokio's `timeout` drops the future) reserves nothing.
+#[tokio::test]
+async fn a_timed_out_wait_reserves_nothing() {
+    let pool = capped(64 * KIB);
+    let hog = pool.try_get(64 * KIB).unwrap();
+    let waited = tokio::time::timeout(Duration::from_millis(10), pool.get_async(4 * KIB)).await;
+    assert!(waited.is_err());
+    assert_eq!(used(&pool), 64 * KIB as u64);
+    drop(hog);
+    assert_eq!(used(&pool), 0);
+    assert!(pool.try_get(64 * KIB).is_ok());
+}
+
+/// `read_chain` under a cap waits for memory instead of exceeding it: a
+/// slow consumer holding frames holds back the reader.
+#[tokio::test]
+async fn read_chain_waits_under_a_cap() {
+    let pool = capped(128 * KIB);
+    let data = vec![3u8; 256 * KIB];
+    let mut input: &[u8] = &data;
+    let first = tierpool::io::read_chain(&mut input, &pool, 128 * KIB)
+        .await
+        .unwrap();
+    assert_eq!(used(&pool), 128 * KIB as u64);
+    let pool2 = pool.clone();
+    let second = tokio::spawn(async move {
+        let mut input: &[u8] = &[4u8; 128 * KIB];
+        tierpool::io::read_chain(&mut input, &pool2, 128 * KIB).await
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!second.is_finished(), "the reader did not wait for memory");
+    drop(first);
+    let second = second.await.unwrap().unwrap();
+    assert_eq!(second.len(), 128 * KIB);
+    assert_eq!(pool.stats().over_budget, 0);
+    drop(second);
+    assert_eq!(used(&pool), 0);
+}
