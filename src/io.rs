@@ -66,13 +66,20 @@ pub const DEFAULT_MAX_FRAME_LEN: usize = 8 << 20;
 /// frames still move in large reads once their bytes flow: the second
 /// half of a 2 MiB frame lands in one 1 MiB block.
 ///
+/// Under the pool's
+/// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes), each block
+/// waits for memory ([`PooledChain::reserve_block_async`]) before it is
+/// read into: while the frames already read are held (a slow consumer),
+/// the reader waits instead of going over the cap.
+///
 /// Not cancel-safe: if the future is dropped, the bytes read so far are
 /// lost (and their blocks returned to the pool).
 ///
 /// # Errors
 ///
 /// `UnexpectedEof` if the stream ends first; whatever `reader` returns;
-/// `OutOfMemory` if the allocator refuses a block.
+/// `OutOfMemory` if the allocator refuses a block, or if one block is
+/// larger than the whole cap ([`PoolError::OverLimit`](crate::PoolError::OverLimit)).
 ///
 /// # Examples
 ///
