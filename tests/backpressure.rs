@@ -309,3 +309,178 @@ async fn read_chain_waits_under_a_cap() {
     drop(second);
     assert_eq!(used(&pool), 0);
 }
+
+/// The reference model of the wait queue: first come, first served, and
+/// bytes conserved.
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    const CAP: usize = 192 * KIB;
+    /// Requested sizes: a 4 KiB block, a 64 KiB block, an oversize block
+    /// of exactly 100,000 bytes.
+    const SIZES: [usize; 3] = [100, 5000, 100_000];
+
+    fn charged(size: usize) -> usize {
+        match size {
+            0..=4096 => 4 * KIB,
+            4097..=65536 => 64 * KIB,
+            _ => size,
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// `get_async`, polled once.
+        Wait(usize),
+        /// `try_get`.
+        TryGet(usize),
+        /// Drop the n-th pending waiter (modulo their number).
+        Cancel(usize),
+        /// Drop the n-th held buffer (modulo their number).
+        Release(usize),
+        /// Freeze the n-th held buffer and drop the view on another thread.
+        ReleaseElsewhere(usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (0..SIZES.len()).prop_map(Step::Wait),
+            1 => (0..SIZES.len()).prop_map(Step::TryGet),
+            1 => any::<usize>().prop_map(Step::Cancel),
+            2 => any::<usize>().prop_map(Step::Release),
+            1 => any::<usize>().prop_map(Step::ReleaseElsewhere),
+        ]
+    }
+
+    type Waiting = Manual<
+        std::pin::Pin<Box<dyn Future<Output = Result<tierpool::PooledBuf, PoolError>> + Send>>,
+    >;
+
+    struct Model {
+        used: usize,
+        /// Waiter ids in arrival order, with their charge.
+        queue: VecDeque<(u64, usize)>,
+        /// Ids granted and not yet collected.
+        granted: Vec<u64>,
+    }
+
+    impl Model {
+        fn serve(&mut self) {
+            while let Some(&(id, bytes)) = self.queue.front() {
+                if self.used + bytes > CAP {
+                    break;
+                }
+                self.used += bytes;
+                self.granted.push(id);
+                self.queue.pop_front();
+            }
+        }
+    }
+
+    fn run(steps: Vec<Step>) {
+        let pool = capped(CAP);
+        let mut model = Model {
+            used: 0,
+            queue: VecDeque::new(),
+            granted: Vec::new(),
+        };
+        let mut held: Vec<tierpool::PooledBuf> = Vec::new();
+        let mut waiting: Vec<(u64, usize, Waiting)> = Vec::new();
+        let mut next_id = 0;
+        for step in steps {
+            match step {
+                Step::Wait(i) => {
+                    let size = SIZES[i];
+                    let id = next_id;
+                    next_id += 1;
+                    let pool = pool.clone();
+                    let future: std::pin::Pin<Box<dyn Future<Output = _> + Send>> =
+                        Box::pin(async move { pool.get_async(size).await });
+                    let mut manual = Manual::new(future);
+                    let ready = manual.poll();
+                    let fits = model.queue.is_empty() && model.used + charged(size) <= CAP;
+                    assert_eq!(ready, fits, "get_async({size}) with {} used", model.used);
+                    if ready {
+                        model.used += charged(size);
+                        held.push(manual.take().unwrap());
+                    } else {
+                        model.queue.push_back((id, charged(size)));
+                        waiting.push((id, size, manual));
+                    }
+                }
+                Step::TryGet(i) => {
+                    let size = SIZES[i];
+                    let result = pool.try_get(size);
+                    let fits = model.queue.is_empty() && model.used + charged(size) <= CAP;
+                    match result {
+                        Ok(buf) => {
+                            assert!(fits, "try_get({size}) overtook the queue or the cap");
+                            model.used += charged(size);
+                            held.push(buf);
+                        }
+                        Err(PoolError::Oversize { .. }) => assert!(size > 64 * KIB),
+                        Err(err) => assert!(!fits, "try_get({size}) refused: {err}"),
+                    }
+                }
+                Step::Cancel(n) if !waiting.is_empty() => {
+                    // Granted waiters were collected after the last step,
+                    // so this one is still queued (the case of a waiter
+                    // dropped between its grant and its next poll is
+                    // `cancelling_at_any_point_reserves_nothing`).
+                    let (id, _, manual) = waiting.remove(n % waiting.len());
+                    drop(manual);
+                    model.queue.retain(|&(q, _)| q != id);
+                    model.serve();
+                }
+                Step::Release(n) if !held.is_empty() => {
+                    let buf = held.swap_remove(n % held.len());
+                    model.used -= buf.capacity();
+                    drop(buf);
+                    model.serve();
+                }
+                Step::ReleaseElsewhere(n) if !held.is_empty() => {
+                    let buf = held.swap_remove(n % held.len());
+                    model.used -= buf.capacity();
+                    let view = buf.freeze();
+                    std::thread::spawn(move || drop(view)).join().unwrap();
+                    model.serve();
+                }
+                _ => {}
+            }
+            // Exactly the waiters the model granted are ready; collect them.
+            let mut still = Vec::new();
+            for (id, size, mut manual) in waiting.drain(..) {
+                let granted = model.granted.contains(&id);
+                assert_eq!(manual.poll(), granted, "waiter {id} for {size}");
+                if granted {
+                    model.granted.retain(|&g| g != id);
+                    held.push(manual.take().unwrap());
+                } else {
+                    still.push((id, size, manual));
+                }
+            }
+            waiting = still;
+            assert_eq!(used(&pool), model.used as u64);
+            assert!(model.used <= CAP);
+            assert_eq!(
+                held.iter()
+                    .map(tierpool::PooledBuf::capacity)
+                    .sum::<usize>(),
+                model.used
+            );
+        }
+        drop(waiting);
+        drop(held);
+        assert_eq!(used(&pool), 0);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 2 } else { 256 }))]
+        #[test]
+        fn arrival_order_and_conservation(steps in proptest::collection::vec(step(), 1..if cfg!(miri) { 12 } else { 48 })) {
+            run(steps);
+        }
+    }
+}
