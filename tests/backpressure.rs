@@ -477,7 +477,12 @@ mod model {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 2 } else { 256 }))]
+        // Failing cases are shrunk and printed, not written to a file.
+        #![proptest_config(ProptestConfig {
+            cases: if cfg!(miri) { 2 } else { 256 },
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
         #[test]
         fn arrival_order_and_conservation(steps in proptest::collection::vec(step(), 1..if cfg!(miri) { 12 } else { 48 })) {
             run(steps);
