@@ -18,6 +18,7 @@ use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
 use crate::error::PoolError;
+use crate::quota::QuotaInner;
 use crate::shared::Shared;
 use crate::sync::{alloc, dealloc, fence, Arc, AtomicUsize, Ordering, UnsafeCell};
 
@@ -36,6 +37,9 @@ pub(crate) mod flags {
     /// A block of no tier (an oversize request): freed, never cached, when
     /// its last holder lets go. The only record of "unpooled".
     pub(crate) const UNPOOLED: u8 = 16;
+    /// Charged to a [`Quota`](crate::Quota) while out: the one flag set per
+    /// hand-out (with the header's `quota`) rather than at allocation.
+    pub(crate) const QUOTA: u8 = 32;
 }
 
 /// Refcounts above this abort the process, as `Arc` does: they can only be
@@ -58,7 +62,10 @@ pub(crate) struct Block {
     /// The pool's slot in the thread-cache tables (copied from the pool so
     /// that returning a block reads only this header).
     slot: usize,
-    flags: u8,
+    /// The `flags` above. All but [`QUOTA`](flags::QUOTA) are fixed at
+    /// allocation; that one is set by the hand-out that charges a quota and
+    /// cleared by the return, each time by the block's only holder.
+    flags: UnsafeCell<u8>,
     /// Holders of this block: the mutable buffer plus every live view.
     /// Exactly 1 while the block is idle or held by one `PooledBuf`.
     refs: AtomicUsize,
@@ -67,7 +74,20 @@ pub(crate) struct Block {
     /// that buffer reads or writes it: a block has at most one, views never
     /// look at it, and it is set anew each time a buffer takes the block.
     region_start: UnsafeCell<usize>,
+    /// The quota this hand-out is charged to, with [`flags::QUOTA`]. Same
+    /// ownership as `flags`: written when the block is handed out, taken
+    /// back by the last holder's return.
+    quota: UnsafeCell<Option<Arc<QuotaInner>>>,
     pool: Arc<Shared>,
+}
+
+impl Block {
+    #[inline(always)]
+    fn flags(&self) -> u8 {
+        // SAFETY: `flags` is only written by a block's only holder (see the
+        // field), never while another reference can read it.
+        self.flags.with(|flags| unsafe { *flags })
+    }
 }
 
 /// An idle block owned by a cache or a depot. Dropping it frees the block.
@@ -106,9 +126,10 @@ impl IdleBlock {
             capacity,
             tier: tier.unwrap_or(0),
             slot: pool.slot,
-            flags,
+            flags: UnsafeCell::new(flags),
             refs: AtomicUsize::new(1),
             region_start: UnsafeCell::new(0),
+            quota: UnsafeCell::new(None),
             pool: Arc::clone(pool),
         });
         let idle = IdleBlock(NonNull::from(Box::leak(block)));
@@ -128,7 +149,7 @@ impl IdleBlock {
     #[inline]
     pub(crate) fn count_idle(&self) {
         let block = self.block();
-        if block.flags & flags::CACHED_BUDGET != 0 {
+        if block.flags() & flags::CACHED_BUDGET != 0 {
             if let Some(budget) = &block.pool.cached_budget {
                 budget.add(block.capacity);
             }
@@ -138,7 +159,7 @@ impl IdleBlock {
     #[inline(always)]
     fn uncount_idle(&self) {
         let block = self.block();
-        if block.flags & flags::CACHED_BUDGET != 0 {
+        if block.flags() & flags::CACHED_BUDGET != 0 {
             if let Some(budget) = &block.pool.cached_budget {
                 budget.sub(block.capacity);
             }
@@ -147,7 +168,18 @@ impl IdleBlock {
 
     #[inline]
     pub(crate) fn flags(&self) -> u8 {
-        self.block().flags
+        self.block().flags()
+    }
+
+    /// Takes the quota this block was charged to, clearing
+    /// [`flags::QUOTA`].
+    pub(crate) fn take_quota(&mut self) -> Option<Arc<QuotaInner>> {
+        let block = self.block();
+        // SAFETY: an idle block has one handle, this one, borrowed mutably.
+        unsafe {
+            block.flags.with_mut(|flags| *flags &= !flags::QUOTA);
+            block.quota.with_mut(|quota| (*quota).take())
+        }
     }
 
     /// The pool's slot in the thread-cache tables.
@@ -225,15 +257,19 @@ impl Drop for IdleBlock {
 pub(crate) struct BlockRef(NonNull<Block>);
 
 // SAFETY: the header's fields are immutable after allocation except `refs`
-// (an atomic) and `region_start`, which only the block's one `PooledBuf`
-// touches (see `region_start`); the data bytes are partitioned between
+// (an atomic), `region_start`, which only the block's one `PooledBuf`
+// touches (see `region_start`), and `flags`/`quota`, written only by the
+// block's sole holder at hand-out and at return (see `quota`); the
+// `Arc<QuotaInner>` is `Send + Sync`; the data bytes are partitioned between
 // holders by the buffer types, which only hand out `&[u8]` to bytes no
 // holder can write. So moving a reference to another thread is sound.
 unsafe impl Send for BlockRef {}
 // SAFETY: `&BlockRef` gives access to immutable header fields and the
-// atomic counter; `region_start` is reachable only through the `unsafe`
-// accessors, whose contract (one `PooledBuf` per block, which needs
-// `&mut` to move it) keeps two threads from touching it at once.
+// atomic counter; `region_start` and `quota` are reachable only through
+// the `unsafe` accessors, whose contract (one `PooledBuf` per block, which
+// needs `&mut` to move it; a quota set only at hand-out) keeps two threads
+// from touching them at once, and `flags` is written only while the block
+// has a single holder.
 unsafe impl Sync for BlockRef {}
 
 impl BlockRef {
@@ -259,7 +295,7 @@ impl BlockRef {
     /// how the public API names a tier.
     pub(crate) fn tier_capacity(&self) -> Option<usize> {
         let block = self.block();
-        (block.flags & flags::UNPOOLED == 0).then_some(block.capacity)
+        (block.flags() & flags::UNPOOLED == 0).then_some(block.capacity)
     }
 
     /// The pool the block belongs to.
@@ -300,6 +336,38 @@ impl BlockRef {
         self.block()
             .region_start
             .with_mut(|slot| unsafe { *slot = start });
+    }
+
+    /// The quota this hand-out is charged to.
+    ///
+    /// # Safety
+    ///
+    /// As for [`region_start`](Self::region_start).
+    pub(crate) unsafe fn quota(&self) -> Option<&Arc<QuotaInner>> {
+        // SAFETY: per the contract, no one writes the field meanwhile.
+        self.block()
+            .quota
+            .with(|quota| unsafe { (*quota).as_ref() })
+    }
+
+    /// Charges this hand-out to `quota`, setting [`flags::QUOTA`].
+    ///
+    /// # Safety
+    ///
+    /// The block must have just been handed out: `self` is its only
+    /// reference and it carries no quota yet.
+    pub(crate) unsafe fn set_quota(&self, quota: Arc<QuotaInner>) {
+        let block = self.block();
+        // SAFETY: per the contract, nobody else can read these fields now;
+        // the references made later see them through whatever hands the
+        // block (or a view of it) to their thread.
+        unsafe {
+            block.quota.with_mut(|slot| {
+                debug_assert!((*slot).is_none());
+                *slot = Some(quota);
+            });
+            block.flags.with_mut(|flags| *flags |= flags::QUOTA);
+        }
     }
 
     /// Whether `self` is the only reference to the block.
@@ -361,7 +429,8 @@ impl Drop for BlockRef {
     }
 }
 
-// SAFETY-free marker, argued here because `region_start` is an `UnsafeCell`
+// SAFETY-free marker, argued here because `region_start` (like `flags` and
+// `quota`, written only at hand-out and return) is an `UnsafeCell`
 // (which opts out of `RefUnwindSafe`): only the block's one `PooledBuf`
 // touches it, through `&mut self` methods that set it and the length
 // without calling anything that can panic in between, so no caller of

@@ -131,6 +131,11 @@ impl WaitableBudget {
         self.state.load(Ordering::Relaxed) & !WAITERS
     }
 
+    /// Requests waiting now.
+    pub(crate) fn waiting(&self) -> usize {
+        self.queue.lock().queued
+    }
+
     /// Charges `bytes` if they fit and, unless `overtake`, nobody waits.
     fn try_charge(&self, bytes: usize, overtake: bool) -> bool {
         let mut state = self.state.load(Ordering::Relaxed);
@@ -582,6 +587,38 @@ mod loom_tests {
             assert_eq!(budget.used(), 10);
             budget.release(10);
             assert_idle(&budget);
+        });
+    }
+
+    /// A quota inside a capped pool: a view charged to both, dropped on
+    /// another thread, wakes a request waiting on the quota, and both
+    /// counts settle exactly (the quota's charge and the pool's are
+    /// released by the same return).
+    #[test]
+    fn loom_tests_budget_quota_and_pool_release_together() {
+        model(|| {
+            let pool = crate::Pool::builder()
+                .tier(
+                    crate::TierConfig::new(64)
+                        .thread_cache_buffers(1)
+                        .depot_buffers(1),
+                )
+                .max_in_use_bytes(128)
+                .build()
+                .unwrap();
+            let quota = pool.quota(64);
+            let mut buf = quota.try_get(64).unwrap();
+            buf.extend_from_slice(b"frame");
+            let view = buf.freeze();
+            let reader = thread::spawn(move || drop(view));
+            let again = block_on(quota.get_async(64)).unwrap();
+            reader.join().unwrap();
+            assert_eq!(quota.stats().used, 64);
+            assert_eq!(pool.stats().in_use_budget.unwrap().used, 64);
+            drop(again);
+            assert_eq!(quota.stats().used, 0);
+            assert_eq!(pool.stats().in_use_budget.unwrap().used, 0);
+            assert_eq!(quota.stats().gets, 2);
         });
     }
 

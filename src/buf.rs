@@ -311,7 +311,10 @@ impl PooledBuf {
                 }
             }
         };
-        let mut new = PooledBuf::from_block(Shared::handout(pool, target, needed, over_budget)?);
+        // SAFETY: this is the block's only `PooledBuf`.
+        let quota = unsafe { self.block.quota() };
+        let block = Shared::handout_charged(pool, target, needed, over_budget, quota)?;
+        let mut new = PooledBuf::from_block(block);
         // SAFETY: the new buffer has room for `needed >= len` bytes in a
         // different allocation from ours; `[ptr, ptr + len)` is initialised.
         unsafe {

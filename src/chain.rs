@@ -34,6 +34,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use crate::buf::PooledBuf;
 use crate::error::PoolError;
 use crate::pool::allocation_panic;
+use crate::quota::QuotaInner;
 use crate::shared::{OverBudget, Shared};
 use crate::sync::Arc;
 use crate::views::{bounds, SharedBuf};
@@ -178,6 +179,9 @@ impl FromIterator<SharedBuf> for Segments {
 #[must_use = "dropping a PooledChain returns its blocks to the pool at once"]
 pub struct PooledChain {
     pool: Arc<Shared>,
+    /// The quota every block is charged to, for a chain from
+    /// [`Quota::chain`](crate::Quota::chain).
+    quota: Option<Arc<QuotaInner>>,
     /// Blocks already written, frozen.
     filled: Segments,
     /// The block being written, if any.
@@ -190,9 +194,17 @@ impl PooledChain {
     pub(crate) fn new(pool: Arc<Shared>) -> Self {
         PooledChain {
             pool,
+            quota: None,
             filled: Segments::new(),
             tail: None,
             len: 0,
+        }
+    }
+
+    pub(crate) fn with_quota(pool: Arc<Shared>, quota: Arc<QuotaInner>) -> Self {
+        PooledChain {
+            quota: Some(quota),
+            ..PooledChain::new(pool)
         }
     }
 
@@ -375,7 +387,7 @@ impl PooledChain {
         }
         let tier = self.pool.chain_tier(additional);
         let capacity = self.pool.tiers[tier].spec.capacity;
-        let reserved = Shared::reserve_in_use(&self.pool, capacity).await?;
+        let reserved = Shared::reserve(&self.pool, capacity, self.quota.as_ref()).await?;
         self.next_block(additional, reserved)
     }
 
@@ -397,7 +409,7 @@ impl PooledChain {
     fn next_block(&mut self, additional: usize, over_budget: OverBudget) -> Result<(), PoolError> {
         let tier = self.pool.chain_tier(additional);
         let wanted = additional.min(self.pool.tiers[tier].spec.capacity);
-        let block = Shared::get_tier(&self.pool, tier, wanted, over_budget)?;
+        let block = Shared::get_tier(&self.pool, tier, wanted, over_budget, self.quota.as_ref())?;
         let full = self.tail.replace(PooledBuf::from_block(block));
         if let Some(full) = full {
             self.filled.push(full.freeze());

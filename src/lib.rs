@@ -127,6 +127,7 @@ pub mod io;
 mod local_table;
 mod outstanding;
 mod pool;
+mod quota;
 mod router;
 mod shared;
 mod stats;
@@ -145,6 +146,7 @@ pub use crate::error::{ConfigError, PoolError};
 pub use crate::histogram::SizeHistogram;
 pub use crate::outstanding::OutstandingBuf;
 pub use crate::pool::Pool;
+pub use crate::quota::{Quota, QuotaStats};
 pub use crate::stats::{BudgetStats, OversizeStats, PoolStats, TierStats};
 pub use crate::views::SharedBuf;
 

@@ -10,6 +10,7 @@ use crate::error::PoolError;
 use crate::histogram::SizeHistogram;
 use crate::local_table;
 use crate::outstanding::OutstandingBuf;
+use crate::quota::Quota;
 use crate::shared::{OverBudget, Shared, Target};
 use crate::stats::PoolStats;
 use crate::sync::{Arc, Ordering};
@@ -287,6 +288,30 @@ impl Pool {
         Shared::handout_waiting(&self.shared, target, capacity)
             .await
             .map(PooledBuf::from_block)
+    }
+
+    /// A [`Quota`]: a cap of `max_bytes` on the buffers handed out through
+    /// it, within this pool (and its own cap). Give one to each
+    /// connection, tenant or stream, so that one that holds memory (a slow
+    /// consumer) waits on its own quota without starving the others.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::new();
+    /// let connection = pool.quota(64 << 10);
+    /// let frame = connection.get(1000);
+    /// assert_eq!(connection.stats().used, 4096);
+    /// assert!(connection.try_get(64 << 10).is_err());
+    /// # drop(frame);
+    /// ```
+    pub fn quota(&self, max_bytes: usize) -> Quota {
+        Quota::new(self.clone(), max_bytes)
+    }
+
+    /// The state shared by every handle.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// An empty segmented buffer: a message of any length held as a chain

@@ -22,8 +22,9 @@ use crate::error::PoolError;
 use crate::histogram::SizeHistogram;
 use crate::local_table;
 use crate::outstanding::{OutstandingBuf, OutstandingLog};
+use crate::quota::QuotaInner;
 use crate::router::Router;
-use crate::stats::{BudgetStats, Event, PoolCounters, PoolStats};
+use crate::stats::{BudgetStats, Event, PoolCounters, PoolStats, SharedCounter};
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -78,7 +79,11 @@ pub(crate) struct Shared {
 //   depot stacks, the counter registry and the outstanding log;
 // * no user code runs while one of those locks is held, and each critical
 //   section only moves blocks or records between vectors and maps, whose
-//   one failure (out of memory) aborts instead of unwinding;
+//   one failure (out of memory) aborts instead of unwinding. The one
+//   exception is the wait queue of `max_in_use_bytes` (and of quotas),
+//   which clones and drops an executor's `Waker` under its lock: it does
+//   so only where the queue is consistent (a waiter's id queued without
+//   its entry is skipped as one that left), and wakes outside the lock;
 // * `parking_lot` does not poison, so a lock released by unwinding (it
 //   never is: see above) would not wedge later callers either.
 //
@@ -105,6 +110,51 @@ pub(crate) enum OverBudget {
     /// The bytes were charged already, by waiting for them
     /// ([`Shared::handout_waiting`]).
     Reserved,
+}
+
+/// Charges `capacity` to `budget` as `over_budget` says, counting a refusal
+/// in `exhausted` and a hand-out over the cap in `over`.
+fn charge(
+    budget: &WaitableBudget,
+    capacity: usize,
+    over_budget: OverBudget,
+    exhausted: &SharedCounter,
+    over: &SharedCounter,
+) -> Result<(), PoolError> {
+    match over_budget {
+        OverBudget::Reserved => Ok(()),
+        // Never overtakes a task waiting for bytes.
+        OverBudget::Refuse if budget.try_acquire(capacity) => Ok(()),
+        OverBudget::Refuse => {
+            exhausted.add(1);
+            Err(PoolError::Exhausted {
+                requested: capacity,
+                limit: budget.limit(),
+            })
+        }
+        // Serves at once whatever the cap or the queue say.
+        OverBudget::Serve if budget.try_acquire_now(capacity) => Ok(()),
+        OverBudget::Serve if budget.force_acquire(capacity) => {
+            over.add(1);
+            Ok(())
+        }
+        OverBudget::Serve => Err(PoolError::CapacityOverflow {
+            requested: capacity,
+        }),
+    }
+}
+
+/// Bytes charged to a budget while a hand-out is prepared; given back if
+/// it is dropped (a cancelled wait).
+struct Charged<'a> {
+    budget: &'a WaitableBudget,
+    bytes: usize,
+}
+
+impl Drop for Charged<'_> {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes);
+    }
 }
 
 impl Shared {
@@ -176,20 +226,22 @@ impl Shared {
     }
 
     /// A block of `tier`: from this thread's cache when the pool has no
-    /// hand-out bookkeeping, through [`handout`](Self::handout) otherwise.
+    /// hand-out bookkeeping and no quota is charged, through
+    /// [`handout_charged`](Self::handout_charged) otherwise.
     #[inline]
     pub(crate) fn get_tier(
         this: &Arc<Self>,
         tier: usize,
         requested: usize,
         over_budget: OverBudget,
+        quota: Option<&Arc<QuotaInner>>,
     ) -> Result<BlockRef, PoolError> {
-        if !this.governed {
+        if !this.governed && quota.is_none() {
             if let Some(idle) = local_table::take(this, tier) {
                 return Ok(idle.into_ref());
             }
         }
-        Shared::handout(this, Target::Tier(tier), requested, over_budget)
+        Shared::handout_charged(this, Target::Tier(tier), requested, over_budget, quota)
     }
 
     /// The capacity of the tier chains grow by.
@@ -223,31 +275,42 @@ impl Shared {
         requested: usize,
         over_budget: OverBudget,
     ) -> Result<BlockRef, PoolError> {
+        Shared::handout_charged(this, target, requested, over_budget, None)
+    }
+
+    /// [`handout`](Self::handout), charging `quota` too (first: a quota is
+    /// usually the tighter cap).
+    pub(crate) fn handout_charged(
+        this: &Arc<Self>,
+        target: Target,
+        requested: usize,
+        over_budget: OverBudget,
+        quota: Option<&Arc<QuotaInner>>,
+    ) -> Result<BlockRef, PoolError> {
         Shared::record_size(this, requested);
         let capacity = this.target_capacity(target);
+        if let Some(quota) = quota {
+            charge(
+                &quota.budget,
+                capacity,
+                over_budget,
+                &quota.exhausted,
+                &quota.over_budget,
+            )?;
+        }
         if let Some(budget) = &this.in_use_budget {
-            match over_budget {
-                OverBudget::Reserved => {}
-                // Never overtakes a task waiting for bytes.
-                OverBudget::Refuse if !budget.try_acquire(capacity) => {
-                    this.counters.exhausted.add(1);
-                    return Err(PoolError::Exhausted {
-                        requested: capacity,
-                        limit: budget.limit(),
-                    });
+            let charged = charge(
+                budget,
+                capacity,
+                over_budget,
+                &this.counters.exhausted,
+                &this.counters.over_budget,
+            );
+            if let Err(err) = charged {
+                if let Some(quota) = quota {
+                    quota.budget.release(capacity);
                 }
-                OverBudget::Refuse => {}
-                // Serves at once whatever the cap or the queue say.
-                OverBudget::Serve => {
-                    if !budget.try_acquire_now(capacity) {
-                        if !budget.force_acquire(capacity) {
-                            return Err(PoolError::CapacityOverflow {
-                                requested: capacity,
-                            });
-                        }
-                        this.counters.over_budget.add(1);
-                    }
-                }
+                return Err(err);
             }
         }
         let block = match target {
@@ -264,6 +327,13 @@ impl Shared {
         };
         match block {
             Ok(block) => {
+                if let Some(quota) = quota {
+                    quota.count_get();
+                    // SAFETY: the block was just handed out: this is its
+                    // only reference, and a block comes back from its last
+                    // holder with its quota taken.
+                    unsafe { block.set_quota(Arc::clone(quota)) };
+                }
                 if let Some(log) = &this.outstanding {
                     log.insert(&block);
                 }
@@ -272,6 +342,9 @@ impl Shared {
             Err(err) => {
                 if let Some(budget) = &this.in_use_budget {
                     budget.release(capacity);
+                }
+                if let Some(quota) = quota {
+                    quota.budget.release(capacity);
                 }
                 Err(err)
             }
@@ -286,29 +359,51 @@ impl Shared {
         }
     }
 
-    /// Waits until `capacity` bytes fit under `max_in_use_bytes`, in
-    /// arrival order, and charges them: then a hand-out with
-    /// [`OverBudget::Reserved`] takes the block. Without a cap it returns
-    /// at once, charging nothing.
+    /// Waits until `capacity` bytes fit under `quota` (if any) and then
+    /// under `max_in_use_bytes` (if set), each in arrival order, and
+    /// charges them: then a hand-out with [`OverBudget::Reserved`] takes
+    /// the block. With neither cap it returns at once, charging nothing.
     ///
     /// Dropping the future before it resolves charges nothing. Once it
     /// resolves, the caller must hand out without awaiting anything in
     /// between (a failed hand-out gives the bytes back).
-    pub(crate) async fn reserve_in_use(
+    pub(crate) async fn reserve(
         this: &Arc<Self>,
         capacity: usize,
+        quota: Option<&Arc<QuotaInner>>,
     ) -> Result<OverBudget, PoolError> {
-        let Some(budget) = &this.in_use_budget else {
+        let pool_budget = this.in_use_budget.as_ref();
+        if quota.is_none() && pool_budget.is_none() {
             return Ok(OverBudget::Serve);
-        };
-        if capacity > budget.limit() {
-            this.counters.exhausted.add(1);
-            return Err(PoolError::OverLimit {
-                requested: capacity,
-                limit: budget.limit(),
-            });
         }
-        budget.acquire(capacity).await;
+        let caps = quota
+            .map(|q| (&q.budget, &q.exhausted))
+            .into_iter()
+            .chain(pool_budget.map(|b| (b, &this.counters.exhausted)));
+        for (budget, exhausted) in caps {
+            if capacity > budget.limit() {
+                exhausted.add(1);
+                return Err(PoolError::OverLimit {
+                    requested: capacity,
+                    limit: budget.limit(),
+                });
+            }
+        }
+        // The quota's bytes go back if the wait for the pool is dropped.
+        let quota_charge = match quota {
+            Some(quota) => {
+                quota.budget.acquire(capacity).await;
+                Some(Charged {
+                    budget: &quota.budget,
+                    bytes: capacity,
+                })
+            }
+            None => None,
+        };
+        if let Some(budget) = pool_budget {
+            budget.acquire(capacity).await;
+        }
+        std::mem::forget(quota_charge);
         Ok(OverBudget::Reserved)
     }
 
@@ -320,7 +415,7 @@ impl Shared {
         requested: usize,
     ) -> Result<BlockRef, PoolError> {
         let capacity = this.target_capacity(target);
-        let reserved = match Shared::reserve_in_use(this, capacity).await {
+        let reserved = match Shared::reserve(this, capacity, None).await {
             Ok(reserved) => reserved,
             Err(err) => {
                 Shared::record_size(this, requested);
@@ -359,6 +454,11 @@ impl Shared {
         let flags = idle.flags();
         if flags & flags::ZERO_ON_RETURN != 0 {
             idle.zero();
+        }
+        if flags & flags::QUOTA != 0 {
+            if let Some(quota) = idle.take_quota() {
+                quota.budget.release(idle.capacity());
+            }
         }
         let pool = idle.pool();
         if flags & flags::IN_USE_BUDGET != 0 {

@@ -489,3 +489,197 @@ mod model {
         }
     }
 }
+
+mod quotas {
+    use super::*;
+
+    fn quota_used(quota: &tierpool::Quota) -> usize {
+        quota.stats().used
+    }
+
+    /// Bytes are charged to the quota and the pool, and released only when
+    /// the buffer, every view and every `Bytes` made from it are gone.
+    #[test]
+    fn charges_quota_and_pool_until_the_last_holder_is_gone() {
+        let pool = capped(256 * KIB);
+        let quota = pool.quota(64 * KIB);
+        let mut buf = quota.try_get(100).unwrap();
+        assert_eq!((quota_used(&quota), used(&pool)), (4 * KIB, 4 * KIB as u64));
+        buf.extend_from_slice(b"hello world");
+        let view = buf.freeze();
+        let bytes = view.slice(0..5).into_bytes();
+        drop(view);
+        assert_eq!(quota_used(&quota), 4 * KIB);
+        let elsewhere = std::thread::spawn(move || drop(bytes));
+        elsewhere.join().unwrap();
+        assert_eq!((quota_used(&quota), used(&pool)), (0, 0));
+        assert_eq!(quota.stats().gets, 1);
+    }
+
+    /// `try_get` names the cap that refused: the quota's, or the pool's.
+    #[test]
+    fn try_get_refuses_over_either_cap() {
+        let pool = capped(64 * KIB);
+        let small = pool.quota(8 * KIB);
+        let big = pool.quota(1 << 20);
+        let held = [small.try_get(100).unwrap(), small.try_get(100).unwrap()];
+        assert_eq!(
+            small.try_get(100).unwrap_err(),
+            PoolError::Exhausted {
+                requested: 4 * KIB,
+                limit: 8 * KIB
+            }
+        );
+        assert_eq!(small.stats().exhausted, 1);
+        // 64 KiB does not fit the pool beside the 8 KiB held: the pool's
+        // cap refuses, and the quota's charge is given back.
+        assert_eq!(
+            big.try_get(5000).unwrap_err(),
+            PoolError::Exhausted {
+                requested: 64 * KIB,
+                limit: 64 * KIB
+            }
+        );
+        assert_eq!(quota_used(&big), 0);
+        let rest: Vec<_> = (0..14).map(|_| big.try_get(100).unwrap()).collect();
+        assert_eq!(
+            big.try_get(100).unwrap_err(),
+            PoolError::Exhausted {
+                requested: 4 * KIB,
+                limit: 64 * KIB
+            }
+        );
+        // The quota's charge was given back when the pool refused.
+        assert_eq!(quota_used(&big), 14 * 4 * KIB);
+        drop((held, rest));
+        assert_eq!(
+            (quota_used(&small), quota_used(&big), used(&pool)),
+            (0, 0, 0)
+        );
+    }
+
+    /// `get` serves over the quota and counts it; growth charges the new
+    /// block to the same quota.
+    #[test]
+    fn get_and_growth_stay_charged_to_the_quota() {
+        let pool = Pool::new();
+        let quota = pool.quota(8 * KIB);
+        let mut buf = quota.get(100);
+        buf.extend_from_slice(&[1; 5000]); // moves to a 64 KiB block
+        assert_eq!(buf.capacity(), 64 * KIB);
+        assert_eq!(quota_used(&quota), 64 * KIB);
+        let stats = quota.stats();
+        assert_eq!((stats.gets, stats.over_budget), (2, 1));
+        drop(buf);
+        assert_eq!(quota_used(&quota), 0);
+        // A buffer grown from a quota-less block stays quota-less.
+        let mut plain = pool.get(100);
+        plain.extend_from_slice(&[1; 5000]);
+        assert_eq!(quota.stats().gets, 2);
+    }
+
+    /// One quota full and waiting does not hold back another: a slow
+    /// consumer stalls its own producer only.
+    #[test]
+    fn a_full_quota_waits_without_holding_back_another() {
+        let pool = capped(1 << 20);
+        let slow = pool.quota(8 * KIB);
+        let fast = pool.quota(8 * KIB);
+        let stuck: Vec<_> = (0..2).map(|_| slow.try_get(100).unwrap()).collect();
+        let mut waiting = Manual::new(slow.get_async(100));
+        assert!(!waiting.poll());
+        assert_eq!(slow.stats().waiting, 1);
+        let mut other = Manual::new(fast.get_async(100));
+        assert!(other.poll(), "another quota's request waited");
+        drop(other.take().unwrap());
+        drop(stuck);
+        assert_eq!(waiting.woken(), 1);
+        let buf = waiting.take().unwrap();
+        assert_eq!(quota_used(&slow), 4 * KIB);
+        drop(buf);
+        assert_eq!(slow.stats().waiting, 0);
+    }
+
+    /// Waiting on the pool after the quota was granted, then giving up,
+    /// gives the quota's bytes back.
+    #[test]
+    fn a_wait_dropped_between_the_two_caps_gives_the_quota_back() {
+        let pool = capped(64 * KIB);
+        let quota = pool.quota(64 * KIB);
+        let hog = pool.try_get(64 * KIB).unwrap(); // the pool is full
+        let mut waiting = Manual::new(quota.get_async(100));
+        assert!(!waiting.poll());
+        assert_eq!(quota_used(&quota), 4 * KIB, "the quota's part is charged");
+        drop(waiting);
+        assert_eq!(quota_used(&quota), 0);
+        drop(hog);
+        assert_eq!(used(&pool), 0);
+    }
+
+    /// A chain from a quota charges each block; async reservation waits
+    /// for the quota, `try_reserve_block` refuses.
+    #[test]
+    fn chains_charge_each_block() {
+        let pool = Pool::new();
+        let quota = pool.quota(128 * KIB);
+        let mut first = quota.chain();
+        first.put_bytes(1, 128 * KIB);
+        assert_eq!(quota_used(&quota), 128 * KIB);
+        let mut second = quota.chain();
+        assert!(matches!(
+            second.try_reserve_block(100),
+            Err(PoolError::Exhausted { .. })
+        ));
+        let first = first.freeze();
+        let mut waiting = Manual::new(async move {
+            second.reserve_block_async(100).await.unwrap();
+            second
+        });
+        assert!(!waiting.poll());
+        let mut first = first;
+        bytes::Buf::advance(&mut first, 64 * KIB); // releases one segment
+        assert_eq!(waiting.woken(), 1);
+        let second = waiting.take();
+        assert_eq!(second.spare_capacity(), 4 * KIB);
+        assert_eq!(quota_used(&quota), 64 * KIB + 4 * KIB);
+        drop((first, second));
+        assert_eq!(quota_used(&quota), 0);
+        assert!(matches!(
+            futures::executor::block_on(quota.chain().reserve_block_async(1 << 20)),
+            Err(PoolError::OverLimit { .. })
+        ));
+    }
+
+    /// Many tokio tasks, each with its own quota inside a pool cap: every
+    /// quota and the pool stay within their caps, and all tasks finish.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(miri, ignore = "Miri does not run the multi-thread runtime here")]
+    async fn tasks_with_quotas_stay_under_every_cap() {
+        let pool = capped(128 * KIB);
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let quota = pool.quota(16 * KIB);
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    let mut held = std::collections::VecDeque::new();
+                    for round in 0..50 {
+                        held.push_back(quota.get_async(100 + round).await.unwrap());
+                        if held.len() > 3 {
+                            held.pop_front();
+                        }
+                        assert!(quota.stats().used <= 16 * KIB, "task {i}");
+                        assert!(used(&pool) <= 128 * KIB as u64);
+                        tokio::task::yield_now().await;
+                    }
+                    drop(held);
+                    assert_eq!(quota.stats().used, 0);
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(used(&pool), 0);
+        assert_eq!(pool.stats().over_budget, 0);
+    }
+}

@@ -19,6 +19,7 @@ fn public_types_are_unwind_safe() {
     assert_unwind_safe::<SharedBuf>();
     assert_unwind_safe::<PooledChain>();
     assert_unwind_safe::<SharedChain>();
+    assert_unwind_safe::<tierpool::Quota>();
     assert_unwind_safe::<tierpool::PoolBuilder>();
     assert_unwind_safe::<tierpool::PoolStats>();
     assert_unwind_safe::<tierpool::PoolError>();
