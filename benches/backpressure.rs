@@ -4,8 +4,10 @@
 //!   thread, under a cap that is never reached: the price of counting bytes.
 //!   Arms: `tierpool` (no cap, today's hot path), `tierpool_budget` (`get`
 //!   under `max_in_use_bytes`), `tierpool_try_get_budget` (`try_get`),
-//!   `tierpool_get_async_budget` (`get_async`, polled once, never waits)
-//!   and `tokio_semaphore` (the uncapped pool plus a tokio `Semaphore` of
+//!   `tierpool_get_async_budget` (`get_async`, polled once, never waits),
+//!   `tierpool_quota` (`Quota::get` in an uncapped pool),
+//!   `tierpool_quota_budget` (`Quota::get` in a capped pool) and
+//!   `tokio_semaphore` (the uncapped pool plus a tokio `Semaphore` of
 //!   bytes, acquired and released around each buffer: the glue services
 //!   write today).
 //! * `wake_up`: the latency of a wake-up. Under a cap that fits one 4 KiB
@@ -58,6 +60,22 @@ fn budget_get_drop(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("tierpool_get_async_budget", "4KiB"), |b| {
         b.iter(|| {
             let mut buf = block_on(capped.get_async(black_box(SIZE))).unwrap();
+            buf.extend_from_slice(&PAYLOAD);
+            black_box(&mut buf);
+        })
+    });
+    let quota = plain.quota(64 << 20);
+    group.bench_function(BenchmarkId::new("tierpool_quota", "4KiB"), |b| {
+        b.iter(|| {
+            let mut buf = quota.get(black_box(SIZE));
+            buf.extend_from_slice(&PAYLOAD);
+            black_box(&mut buf);
+        })
+    });
+    let capped_quota = capped.quota(64 << 20);
+    group.bench_function(BenchmarkId::new("tierpool_quota_budget", "4KiB"), |b| {
+        b.iter(|| {
+            let mut buf = capped_quota.get(black_box(SIZE));
             buf.extend_from_slice(&PAYLOAD);
             black_box(&mut buf);
         })

@@ -42,10 +42,9 @@ use std::io;
 use bytes::{Buf, BufMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-#[cfg(doc)]
-use crate::chain::PooledChain;
-use crate::chain::SharedChain;
+use crate::chain::{PooledChain, SharedChain};
 use crate::pool::Pool;
+use crate::quota::Quota;
 
 /// Bytes of the length prefix [`FrameReader`] and [`write_frame`] use: a
 /// big-endian `u32`, as tokio-util's `LengthDelimitedCodec` does by default.
@@ -99,7 +98,44 @@ pub async fn read_chain<R>(reader: &mut R, pool: &Pool, len: usize) -> io::Resul
 where
     R: AsyncRead + Unpin + ?Sized,
 {
-    let mut chain = pool.chain();
+    read_chain_into(reader, pool.chain(), len).await
+}
+
+/// [`read_chain`] into a chain you made: one from
+/// [`Quota::chain`](crate::Quota::chain), so that its blocks count against
+/// a connection's or tenant's quota (and wait for it), or one that already
+/// holds a header. Reads until the chain holds `len` more bytes, with the
+/// same block sizing and waiting as `read_chain`.
+///
+/// # Errors
+///
+/// As [`read_chain`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let pool = tierpool::Pool::new();
+/// let connection = pool.quota(1 << 20);
+/// let mut input: &[u8] = &[9; 100_000];
+/// let frame = tierpool::io::read_chain_into(&mut input, connection.chain(), 68_000).await?;
+/// assert_eq!(frame.len(), 68_000);
+/// assert_eq!(connection.stats().used, (64 << 10) + (4 << 10)); // charged to the quota
+/// # Ok(())
+/// # }
+/// ```
+pub async fn read_chain_into<R>(
+    reader: &mut R,
+    mut chain: PooledChain,
+    len: usize,
+) -> io::Result<SharedChain>
+where
+    R: AsyncRead + Unpin + ?Sized,
+{
+    let len = chain.len().checked_add(len).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "the chain's length overflows")
+    })?;
     while chain.len() < len {
         let remaining = len - chain.len();
         // Backed by bytes received, not by the declared length alone.
@@ -143,8 +179,15 @@ where
 #[derive(Debug)]
 pub struct FrameReader<R> {
     reader: R,
-    pool: Pool,
+    source: Source,
     max_frame_len: usize,
+}
+
+/// Where a [`FrameReader`] takes its blocks.
+#[derive(Debug)]
+enum Source {
+    Pool(Pool),
+    Quota(Quota),
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -160,7 +203,34 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(reader: R, pool: &Pool) -> Self {
         FrameReader {
             reader,
-            pool: pool.clone(),
+            source: Source::Pool(pool.clone()),
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+        }
+    }
+
+    /// Frames from `reader` into blocks charged to `quota`: while the
+    /// frames already read hold the whole quota (a slow consumer), the next
+    /// frame waits for them, and other quotas are not held back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let pool = tierpool::Pool::new();
+    /// let connection = pool.quota(64 << 10);
+    /// let input: &[u8] = b"\0\0\0\x03abc";
+    /// let mut frames = tierpool::io::FrameReader::with_quota(input, &connection);
+    /// let frame = frames.read_frame().await?.unwrap();
+    /// assert_eq!(connection.stats().used, 4096);
+    /// # drop(frame);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_quota(reader: R, quota: &Quota) -> Self {
+        FrameReader {
+            reader,
+            source: Source::Quota(quota.clone()),
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
         }
     }
@@ -230,7 +300,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 ),
             ));
         }
-        read_chain(&mut self.reader, &self.pool, len)
+        let chain = match &self.source {
+            Source::Pool(pool) => pool.chain(),
+            Source::Quota(quota) => quota.chain(),
+        };
+        read_chain_into(&mut self.reader, chain, len)
             .await
             .map(Some)
     }
