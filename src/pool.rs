@@ -239,8 +239,9 @@ impl Pool {
     /// * **Wake-ups** come from every return of bytes, on any thread: a
     ///   dropped [`PooledBuf`], the last view or `Bytes` of a frozen one, a
     ///   chain's segment.
-    /// * **Any executor.** The future needs no runtime (tokio, smol and
-    ///   `futures::executor` all drive it).
+    /// * **Any executor.** The future uses nothing but the `Waker` it is
+    ///   polled with: no runtime, no timer, no thread of its own (the tests
+    ///   drive it with tokio and with `futures::executor`).
     ///
     /// Without a cap it never waits: it is `get` returning errors instead
     /// of panicking. Above the largest tier it serves a plain allocation,
