@@ -4,7 +4,8 @@
 //! `BytesMut::with_capacity`) under the system allocator, and with the
 //! physical floor: a bare `thread_local!` stack of `Vec`s (pop, write, push).
 //! Also prices the opt-in features on the same path: size recording
-//! (`record_sizes`), zeroing on return (`zero_on_return`), and the byte
+//! (`record_sizes`), zeroing on return (`zero_on_return`), leak detection
+//! (sampled one block in 128, and full, without backtraces), and the byte
 //! budgets (`max_cached_bytes` + `max_in_use_bytes`).
 //!
 //! Run: `cargo bench --bench pool_vs_alloc`
@@ -46,6 +47,20 @@ fn hot_path(c: &mut Criterion) {
         (
             "tierpool_zero_on_return",
             Pool::builder().zero_on_return(true).build().unwrap(),
+        ),
+        (
+            "tierpool_leak_sampled",
+            Pool::builder()
+                .leak_detection(tierpool::LeakDetection::Sampled { one_in: 128 })
+                .build()
+                .unwrap(),
+        ),
+        (
+            "tierpool_leak_full",
+            Pool::builder()
+                .leak_detection(tierpool::LeakDetection::Full { backtraces: false })
+                .build()
+                .unwrap(),
         ),
         (
             "tierpool_budgets",

@@ -115,7 +115,7 @@ impl IdleBlock {
         // non-zero and oversize requests are larger than the largest tier.
         let data = unsafe { alloc(layout) };
         let data = NonNull::new(data).ok_or(PoolError::AllocFailed { capacity })?;
-        let mut flags = pool.block_flags;
+        let mut flags = pool.new_block_flags();
         if tier.is_none() {
             // Unpooled blocks are never idle in the pool.
             flags &= !flags::CACHED_BUDGET;
@@ -289,6 +289,12 @@ impl BlockRef {
     #[inline(always)]
     pub(crate) fn capacity(&self) -> usize {
         self.block().capacity
+    }
+
+    /// The block's [`flags`].
+    #[inline]
+    pub(crate) fn flags(&self) -> u8 {
+        self.block().flags()
     }
 
     /// The capacity of the block's tier, or `None` for an unpooled block:

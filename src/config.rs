@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::block::block_layout;
 use crate::error::ConfigError;
+use crate::outstanding::{LeakDetection, OnClose, OutstandingBuf};
 use crate::pool::Pool;
 
 /// Capacities of the tiers of [`Pool::new`]: 4 KiB, 64 KiB and 1 MiB.
@@ -180,8 +181,8 @@ pub(crate) struct PoolConfig {
     pub(crate) max_cached_bytes: Option<usize>,
     pub(crate) max_in_use_bytes: Option<usize>,
     pub(crate) zero_on_return: bool,
-    pub(crate) track_outstanding: bool,
-    pub(crate) capture_backtraces: bool,
+    pub(crate) leak_detection: LeakDetection,
+    pub(crate) on_close: Option<OnClose>,
     pub(crate) record_sizes: bool,
     /// Index of the tier chains are made of.
     pub(crate) segment_tier: usize,
@@ -216,8 +217,8 @@ pub struct PoolBuilder {
     max_cached_bytes: Option<usize>,
     max_in_use_bytes: Option<usize>,
     zero_on_return: bool,
-    track_outstanding: bool,
-    capture_backtraces: bool,
+    leak_detection: LeakDetection,
+    on_close: Option<OnClose>,
     record_sizes: bool,
     segment_capacity: Option<usize>,
     idle_decay: Option<Duration>,
@@ -385,10 +386,38 @@ impl PoolBuilder {
         self
     }
 
-    /// Records every buffer handed out (tier, capacity, when) until its
-    /// block returns, for [`Pool::outstanding`](crate::Pool::outstanding):
-    /// a way to find buffers pinned by long-lived views. Off by default;
-    /// when off it costs nothing. When on, each get and return takes a lock.
+    /// Follows hand-outs until their blocks return, for the
+    /// outstanding-buffer report ([`Pool::outstanding`](crate::Pool::outstanding),
+    /// [`Pool::held_longer_than`](crate::Pool::held_longer_than)): a way to
+    /// find leaked buffers and buffers pinned by long-lived views. See
+    /// [`LeakDetection`] for the levels. `Off` by default, which costs
+    /// nothing; the others take a hand-out off the inlined fast path, and
+    /// lock one of 16 shards for each followed get and return.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierpool::{LeakDetection, Pool};
+    ///
+    /// let pool = Pool::builder()
+    ///     .leak_detection(LeakDetection::Full { backtraces: false })
+    ///     .build()?;
+    /// let held = pool.get(100);
+    /// std::thread::sleep(Duration::from_millis(5));
+    /// assert_eq!(pool.held_longer_than(Duration::from_millis(1)).len(), 1);
+    /// assert!(pool.held_longer_than(Duration::from_secs(60)).is_empty());
+    /// # drop(held);
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn leak_detection(mut self, level: LeakDetection) -> Self {
+        self.leak_detection = level;
+        self
+    }
+
+    /// Shorthand for [`leak_detection`](Self::leak_detection): `true` is
+    /// [`LeakDetection::Full`] without backtraces, `false` is
+    /// [`LeakDetection::Off`].
     ///
     /// # Examples
     ///
@@ -401,13 +430,17 @@ impl PoolBuilder {
     /// # Ok::<(), tierpool::ConfigError>(())
     /// ```
     pub fn track_outstanding(mut self, track: bool) -> Self {
-        self.track_outstanding = track;
+        self.leak_detection = if track {
+            LeakDetection::Full { backtraces: false }
+        } else {
+            LeakDetection::Off
+        };
         self
     }
 
-    /// With [`track_outstanding`](Self::track_outstanding), also captures
-    /// the backtrace of each get (expensive: for debugging only). Implies
-    /// `track_outstanding(true)`.
+    /// Shorthand for [`leak_detection`](Self::leak_detection): `true` is
+    /// [`LeakDetection::Full`] with backtraces (expensive: for debugging
+    /// only); `false` keeps the level and drops its backtraces where it can.
     ///
     /// # Examples
     ///
@@ -418,10 +451,43 @@ impl PoolBuilder {
     /// # Ok::<(), tierpool::ConfigError>(())
     /// ```
     pub fn capture_backtraces(mut self, capture: bool) -> Self {
-        self.capture_backtraces = capture;
-        if capture {
-            self.track_outstanding = true;
-        }
+        self.leak_detection = match (capture, self.leak_detection) {
+            (true, _) => LeakDetection::Full { backtraces: true },
+            (false, LeakDetection::Full { .. }) => LeakDetection::Full { backtraces: false },
+            (false, level) => level,
+        };
+        self
+    }
+
+    /// Calls `report` when the pool's last handle drops while followed
+    /// buffers are still out (see [`leak_detection`](Self::leak_detection)),
+    /// with what [`Pool::outstanding`](crate::Pool::outstanding) would list:
+    /// log them, count them, fail a test. Not called when nothing is out,
+    /// or when leak detection is off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tierpool::LeakDetection;
+    ///
+    /// let leaked = Arc::new(Mutex::new(0));
+    /// let seen = Arc::clone(&leaked);
+    /// let pool = tierpool::Pool::builder()
+    ///     .leak_detection(LeakDetection::Full { backtraces: false })
+    ///     .on_close_with_outstanding(move |report| *seen.lock().unwrap() = report.len())
+    ///     .build()?;
+    /// let forgotten = pool.get(100);
+    /// drop(pool);
+    /// assert_eq!(*leaked.lock().unwrap(), 1);
+    /// # drop(forgotten);
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn on_close_with_outstanding(
+        mut self,
+        report: impl Fn(&[OutstandingBuf]) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_close = Some(OnClose(std::sync::Arc::new(report)));
         self
     }
 
@@ -685,8 +751,8 @@ impl PoolBuilder {
             max_cached_bytes: self.max_cached_bytes,
             max_in_use_bytes: self.max_in_use_bytes,
             zero_on_return: self.zero_on_return,
-            track_outstanding: self.track_outstanding,
-            capture_backtraces: self.capture_backtraces,
+            leak_detection: self.leak_detection,
+            on_close: self.on_close.clone(),
             record_sizes: self.record_sizes,
         })
     }

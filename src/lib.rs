@@ -144,7 +144,7 @@ pub use crate::chain::{PooledChain, SharedChain};
 pub use crate::config::{PoolBuilder, TierConfig, DEFAULT_TIERS, MAX_ALIGNMENT, MAX_TIERS};
 pub use crate::error::{ConfigError, PoolError};
 pub use crate::histogram::SizeHistogram;
-pub use crate::outstanding::OutstandingBuf;
+pub use crate::outstanding::{LeakDetection, OutstandingBuf};
 pub use crate::pool::Pool;
 pub use crate::quota::{Quota, QuotaStats};
 pub use crate::stats::{BudgetStats, OversizeStats, PoolStats, TierStats};

@@ -2,6 +2,7 @@
 //! [`shared`](crate::shared); this module only routes calls there.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::buf::PooledBuf;
 use crate::chain::PooledChain;
@@ -430,7 +431,31 @@ impl Pool {
     /// ```
     #[must_use]
     pub fn outstanding(&self) -> Vec<OutstandingBuf> {
-        self.shared.outstanding()
+        self.shared.outstanding(Duration::ZERO)
+    }
+
+    /// The buffers of [`outstanding`](Self::outstanding) held for at least
+    /// `threshold`, oldest first: the long holds to look at. Empty unless
+    /// [`leak_detection`](PoolBuilder::leak_detection) is on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = tierpool::Pool::builder().track_outstanding(true).build()?;
+    /// let old = pool.get(100);
+    /// std::thread::sleep(Duration::from_millis(20));
+    /// let _new = pool.get(100);
+    /// let long = pool.held_longer_than(Duration::from_millis(10));
+    /// assert_eq!(long.len(), 1);
+    /// assert!(long[0].age >= Duration::from_millis(20));
+    /// # drop(old);
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn held_longer_than(&self, threshold: Duration) -> Vec<OutstandingBuf> {
+        self.shared.outstanding(threshold)
     }
 
     /// The sizes requested from this pool so far (by `get`, `try_get` and

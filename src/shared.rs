@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `max_in_use_bytes` | charge, or refuse / serve over | release the charge |
 //! | `max_cached_bytes` | (uncharged by taking the block) | charge; free the block if over |
-//! | `track_outstanding` | record | forget |
+//! | `leak_detection` | record (every block, or sampled ones) | forget |
 //! | `record_sizes` | record the request | — |
 //! | `zero_on_return` | — | zero the block |
 //! | oversize (unpooled) | allocate exactly, count | free, count |
@@ -21,11 +21,11 @@ use crate::depot::Depot;
 use crate::error::PoolError;
 use crate::histogram::SizeHistogram;
 use crate::local_table;
-use crate::outstanding::{OutstandingBuf, OutstandingLog};
+use crate::outstanding::{LeakDetection, OnClose, OutstandingBuf, OutstandingLog};
 use crate::quota::QuotaInner;
 use crate::router::Router;
 use crate::stats::{BudgetStats, Event, PoolCounters, PoolStats, SharedCounter};
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// One tier's configuration and depot.
@@ -66,6 +66,12 @@ pub(crate) struct Shared {
     pub(crate) cached_budget: Option<Budget>,
     in_use_budget: Option<WaitableBudget>,
     outstanding: Option<OutstandingLog>,
+    /// With sampled leak detection, one allocated block in this many is
+    /// followed.
+    sample_interval: Option<u64>,
+    /// Blocks allocated, for sampling.
+    allocated: AtomicU64,
+    on_close: Option<OnClose>,
 }
 
 // Unwind safety. Every handle, buffer and view reaches `Shared` through a
@@ -169,7 +175,7 @@ impl Shared {
         if config.max_in_use_bytes.is_some() {
             block_flags |= flags::IN_USE_BUDGET;
         }
-        if config.track_outstanding {
+        if config.leak_detection.follows_every_block() {
             block_flags |= flags::TRACKED;
         }
         Shared {
@@ -191,14 +197,16 @@ impl Shared {
             handles: AtomicUsize::new(1),
             block_flags,
             governed: config.max_in_use_bytes.is_some()
-                || config.track_outstanding
+                || config.leak_detection != LeakDetection::Off
                 || config.record_sizes,
             record_sizes: config.record_sizes,
             cached_budget: config.max_cached_bytes.map(Budget::new),
             in_use_budget: config.max_in_use_bytes.map(WaitableBudget::new),
-            outstanding: config
-                .track_outstanding
-                .then(|| OutstandingLog::new(config.capture_backtraces)),
+            outstanding: (config.leak_detection != LeakDetection::Off)
+                .then(|| OutstandingLog::new(config.leak_detection.backtraces())),
+            sample_interval: config.leak_detection.sample_interval(),
+            allocated: AtomicU64::new(0),
+            on_close: config.on_close,
         }
     }
 
@@ -335,7 +343,9 @@ impl Shared {
                     unsafe { block.set_quota(Arc::clone(quota)) };
                 }
                 if let Some(log) = &this.outstanding {
-                    log.insert(&block);
+                    if block.flags() & flags::TRACKED != 0 {
+                        log.insert(&block);
+                    }
                 }
                 Ok(block)
             }
@@ -506,10 +516,21 @@ impl Shared {
         self.counters.size_histogram()
     }
 
-    pub(crate) fn outstanding(&self) -> Vec<OutstandingBuf> {
+    pub(crate) fn outstanding(&self, min_age: Duration) -> Vec<OutstandingBuf> {
         self.outstanding
             .as_ref()
-            .map_or_else(Vec::new, OutstandingLog::report)
+            .map_or_else(Vec::new, |log| log.report(min_age))
+    }
+
+    /// The flags of a block about to be allocated: the pool's, plus
+    /// [`flags::TRACKED`] for the sampled ones.
+    pub(crate) fn new_block_flags(&self) -> u8 {
+        match self.sample_interval {
+            Some(interval) if self.allocated.fetch_add(1, Ordering::Relaxed) % interval == 0 => {
+                self.block_flags | flags::TRACKED
+            }
+            _ => self.block_flags,
+        }
     }
 
     /// Frees every idle block in the depots and this thread's cache.
@@ -545,5 +566,12 @@ impl Shared {
             drop(tier.depot.drain());
         }
         local_table::release_slot(self.slot);
+        // Last, so that a report that panics leaves the pool closed.
+        if let Some(on_close) = &self.on_close {
+            let report = self.outstanding(Duration::ZERO);
+            if !report.is_empty() {
+                (on_close.0)(&report);
+            }
+        }
     }
 }

@@ -380,3 +380,121 @@ fn untracked_pools_report_nothing() {
     let _buf = pool.get(1);
     assert!(pool.outstanding().is_empty());
 }
+
+/// Sampled leak detection follows one allocated block in `one_in`, with a
+/// backtrace, through every hand-out; a leak that keeps allocating shows up.
+#[test]
+#[cfg_attr(miri, ignore = "capturing backtraces is very slow under Miri")]
+fn sampled_leak_detection_follows_one_block_in_n() {
+    use tierpool::LeakDetection;
+    let pool = Pool::builder()
+        .tier(TierConfig::new(4 * KIB).thread_cache_buffers(64))
+        .leak_detection(LeakDetection::Sampled { one_in: 4 })
+        .build()
+        .unwrap();
+    let held: Vec<_> = (0..16).map(|_| pool.get(100)).collect();
+    let report = pool.outstanding();
+    assert_eq!(report.len(), 4, "16 new blocks, one in 4 followed");
+    assert!(report.iter().all(|r| r.backtrace.is_some()));
+    drop(held);
+    assert!(pool.outstanding().is_empty());
+    // Reused blocks are followed again on every hand-out: the same 4.
+    let again: Vec<_> = (0..16).map(|_| pool.get(100)).collect();
+    assert_eq!(pool.outstanding().len(), 4);
+    drop(again);
+    // A leak: buffers never returned, so new blocks keep being made. The
+    // first 16 leaks take the cached blocks (4 followed), the next 24 are
+    // new blocks, one in 4 of them followed (6).
+    for _ in 0..40 {
+        std::mem::forget(pool.get(100));
+    }
+    assert_eq!(pool.outstanding().len(), 4 + 6);
+}
+
+#[test]
+fn full_leak_detection_follows_everything_and_reports_long_holds() {
+    use tierpool::LeakDetection;
+    let pool = Pool::builder()
+        .leak_detection(LeakDetection::Full { backtraces: false })
+        .build()
+        .unwrap();
+    let old = pool.get(100);
+    std::thread::sleep(Duration::from_millis(30));
+    let young: Vec<_> = (0..5).map(|_| pool.get(5000)).collect();
+    assert_eq!(pool.outstanding().len(), 6);
+    let long = pool.held_longer_than(Duration::from_millis(20));
+    assert_eq!(long.len(), 1);
+    assert_eq!(long[0].tier, Some(4 * KIB));
+    assert!(long[0].backtrace.is_none());
+    // Returns from other threads leave the (sharded) log consistent.
+    let handles: Vec<_> = young
+        .into_iter()
+        .map(|buf| std::thread::spawn(move || drop(buf)))
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    assert_eq!(pool.outstanding().len(), 1);
+    drop(old);
+    assert!(pool.outstanding().is_empty());
+}
+
+/// The close report: called with what is still out when the last handle
+/// drops, and only then.
+#[test]
+fn the_last_handle_reports_what_is_still_out() {
+    use std::sync::{Arc, Mutex};
+    use tierpool::LeakDetection;
+    let reports: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let build = |level| {
+        let reports = Arc::clone(&reports);
+        Pool::builder()
+            .leak_detection(level)
+            .on_close_with_outstanding(move |report| reports.lock().unwrap().push(report.len()))
+            .build()
+            .unwrap()
+    };
+    let full = LeakDetection::Full { backtraces: false };
+
+    let clean = build(full);
+    drop(clean.get(100));
+    drop(clean);
+    assert!(reports.lock().unwrap().is_empty(), "nothing was out");
+
+    let leaky = build(full);
+    let second_handle = leaky.clone();
+    let kept = [leaky.get(100), leaky.get(3 << 20)];
+    drop(leaky);
+    assert!(
+        reports.lock().unwrap().is_empty(),
+        "a handle is still alive"
+    );
+    drop(second_handle);
+    assert_eq!(*reports.lock().unwrap(), vec![2]);
+    drop(kept);
+
+    let off = build(LeakDetection::Off);
+    let kept = off.get(100);
+    drop(off);
+    assert_eq!(
+        *reports.lock().unwrap(),
+        vec![2],
+        "detection off: no report"
+    );
+    drop(kept);
+}
+
+#[test]
+fn track_outstanding_and_capture_backtraces_are_shorthands() {
+    use tierpool::LeakDetection;
+    let full = Pool::builder().track_outstanding(true).build().unwrap();
+    let _a = full.get(1);
+    assert_eq!(full.outstanding().len(), 1);
+    let off = Pool::builder()
+        .leak_detection(LeakDetection::Full { backtraces: false })
+        .track_outstanding(false)
+        .build()
+        .unwrap();
+    let _b = off.get(1);
+    assert!(off.outstanding().is_empty());
+}
