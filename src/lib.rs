@@ -86,7 +86,9 @@
 //!   [`PoolBuilder::max_in_use_bytes`] cap what the pool holds and hands
 //!   out.
 //!
-//! The [`implementation`] module describes the design in more detail.
+//! The [`implementation`] module describes the design in more detail;
+//! [`operations`] is the guide to running a pool in production: what to
+//! watch, what each counter means, how to size the limits.
 //!
 //! # Features and MSRV
 //!
@@ -125,6 +127,7 @@ pub mod implementation;
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod io;
 mod local_table;
+pub mod operations;
 mod outstanding;
 mod pool;
 mod quota;

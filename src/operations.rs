@@ -1,0 +1,99 @@
+//! Operating a pool in production: what to watch, what each counter means,
+//! and how to size the limits from what the stats show (this module has no
+//! items).
+//!
+//! # What to watch
+//!
+//! Take [`Pool::stats`](crate::Pool::stats) from a timer (every few
+//! seconds is plenty: it sums per-thread counters under one lock, and the
+//! get/drop path never waits for it) and look at, in this order:
+//!
+//! 1. **Hit rate** ([`PoolStats::hit_rate`](crate::PoolStats::hit_rate)).
+//!    Above 0.99 in a steady service. A low rate means buffers are
+//!    allocated afresh: caches too shallow for the traffic's bursts, or
+//!    buffers dropped on a different thread from the one that gets them
+//!    faster than the depot can carry them back.
+//! 2. **In use** ([`PoolStats::in_use_bytes`](crate::PoolStats::in_use_bytes))
+//!    against your memory budget. It includes blocks pinned by views and
+//!    `Bytes` that are still alive: a steady rise with flat traffic is a
+//!    leak or a slow consumer (see [leaks](#leaks-and-long-holds)).
+//! 3. **Cached** ([`PoolStats::cached_bytes`](crate::PoolStats::cached_bytes)):
+//!    idle memory the pool keeps for the next burst. It decays by itself as
+//!    traffic runs ([idle memory](crate::implementation#idle-memory));
+//!    [`Pool::trim`](crate::Pool::trim) and
+//!    [`Pool::trim_idle`](crate::Pool::trim_idle) release it on demand.
+//! 4. **Dropped** and **exhausted**: see the table.
+//! 5. **Oversize** ([`PoolStats::oversize`](crate::PoolStats::oversize)):
+//!    requests above the largest tier, served by plain allocations. Many
+//!    of them mean a tier is missing (see [sizing](#sizing-the-limits)), or
+//!    that messages of any length belong in chains
+//!    ([`Pool::chain`](crate::Pool::chain)), which pool every length.
+//!
+//! `println!("{}", pool.stats())` prints all of it as a table, one row per
+//! tier.
+//!
+//! # What each counter means
+//!
+//! Per tier ([`TierStats`](crate::TierStats)):
+//!
+//! | counter | counts | when it grows |
+//! |---|---|---|
+//! | `hits` | gets served by an idle block (thread cache or depot) | the normal case |
+//! | `misses` | gets that allocated a new block | at start-up, and when the caches ran dry: a burst beyond what was kept |
+//! | `returns` | blocks whose last holder let go | every drop of a buffer, of the last view, of the last `Bytes` |
+//! | `dropped` | returned blocks freed because the thread cache **and** the depot of the tier were full | buffers flow in one direction (got on one thread, dropped on another) faster than the depot's depth: raise `depot_buffers` |
+//! | `dropped_over_budget` | returned blocks freed because idle bytes reached `max_cached_bytes` | the cap is doing its job; if `misses` climb with it, the cap is below the working set |
+//! | `trimmed` | idle blocks freed by `trim`, `trim_idle` or the automatic idle collection | memory going back to the system after a burst |
+//! | `in_use` | blocks out now (`hits + misses - returns`) | |
+//! | `cached` | idle blocks kept now | |
+//!
+//! Pool-wide ([`PoolStats`](crate::PoolStats)): `exhausted` counts
+//! `try_get`/`try_reserve` refusals by `max_in_use_bytes` (and requests
+//! larger than the whole cap); `over_budget` counts buffers that `get` or
+//! growth handed out beyond it. Budgets report their limit and the exact
+//! bytes charged (`cached_budget`, `in_use_budget`). Each
+//! [`Quota`](crate::Quota) has its own [`QuotaStats`](crate::QuotaStats).
+//!
+//! # Sizing the limits
+//!
+//! * **Tiers.** Record what the service asks for
+//!   ([`PoolBuilder::record_sizes`](crate::PoolBuilder::record_sizes)) for a
+//!   while, then let the advisor choose
+//!   ([`SizeHistogram::advise`](crate::SizeHistogram::advise)); it prints
+//!   the capacity wasted by the current tiers and by the advised ones.
+//! * **Thread cache depth** (`thread_cache_bytes`, `thread_cache_buffers`).
+//!   Each thread that uses the pool keeps up to this much idle memory per
+//!   tier. If `misses` keep growing in a steady state, the caches are
+//!   shallower than the bursts; if `cached` stays far above what a burst
+//!   uses, they are deeper than needed.
+//! * **Depot depth** (`depot_buffers`). Sized for the blocks in flight
+//!   between threads: raise it while `dropped` grows.
+//! * **`max_cached_bytes`.** Set it to what you can afford to keep idle;
+//!   watch `dropped_over_budget` against `misses`.
+//! * **`max_in_use_bytes`** and quotas. The service's memory budget for
+//!   buffers. With [`Pool::get_async`](crate::Pool::get_async), producers
+//!   wait at the cap instead of failing; watch `in_use_budget.used`,
+//!   `exhausted` and, per quota, `waiting`. A quota per connection or
+//!   tenant keeps one slow consumer from holding everyone's memory.
+//!
+//! # Leaks and long holds
+//!
+//! [`PoolBuilder::leak_detection`](crate::PoolBuilder::leak_detection)
+//! follows hand-outs until their blocks come back:
+//! [`LeakDetection::Sampled`](crate::LeakDetection::Sampled) in production
+//! (one block in N, with backtraces), `Full` while debugging.
+//! [`Pool::held_longer_than`](crate::Pool::held_longer_than) lists the
+//! buffers held longer than a threshold (a view kept in a cache pins its
+//! whole block); [`PoolBuilder::on_close_with_outstanding`](crate::PoolBuilder::on_close_with_outstanding)
+//! reports what is still out when the pool shuts down.
+//!
+//! # Idle memory and parked threads
+//!
+//! Idle memory lives in the depots (shared) and in each thread's cache.
+//! [`Pool::trim`](crate::Pool::trim) and
+//! [`Pool::trim_idle`](crate::Pool::trim_idle) free the depots and the
+//! calling thread's cache; another thread's cache is freed by that thread,
+//! by its periodic idle collection (which runs as it serves traffic), or
+//! when it exits. So a thread that stops using the pool without exiting
+//! (a parked worker) keeps what it cached, at most `thread_cache_bytes` per
+//! tier: bound it with that setting, or with `max_cached_bytes`.
