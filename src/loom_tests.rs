@@ -668,3 +668,46 @@ fn chain_segments_released_while_advancing_on_another_thread() {
         },
     );
 }
+
+/// A frozen frame is sliced and the slice sent to another thread, which
+/// reads it and drops it, while the owner calls `try_into_mut` until it
+/// succeeds and then writes into the block. The uniqueness check's
+/// `Acquire` load, pairing with the slice's `Release` decrement, is what
+/// makes the new owner's writes safe: loom checks (through the block's
+/// shadow cell) that the reader's accesses happen before them.
+#[test]
+fn try_into_mut_after_slice_dropped_on_another_thread() {
+    run_model("try_into_mut_after_slice_dropped_on_another_thread", || {
+        let pool = tiny_pool(2, 2);
+        let shadows = Shadows::new();
+        let (buf, stamp) = get_filled(&pool, &shadows, 1);
+        let frame = buf.freeze();
+        let slice = frame.slice(HEADER..);
+        let stamp = StdArc::new(stamp);
+        let reader = {
+            let stamp = StdArc::clone(&stamp);
+            thread::spawn(move || {
+                stamp.check(&slice);
+                drop(slice);
+            })
+        };
+        let mut view = frame;
+        let mut buf = loop {
+            match view.try_into_mut() {
+                Ok(buf) => break buf,
+                Err(shared) => {
+                    view = shared;
+                    thread::yield_now();
+                }
+            }
+        };
+        assert_eq!(buf.capacity(), TIER, "the frame starts the block");
+        stamp.check_buf(&buf);
+        buf.clear();
+        let again = shadows.fill(&mut buf, 2);
+        again.check_buf(&buf);
+        drop(buf);
+        reader.join().unwrap();
+        assert_settled(&pool, &shadows, 1);
+    });
+}
