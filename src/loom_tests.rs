@@ -47,7 +47,9 @@ use std::time::Instant;
 use bytes::{Buf, BufMut};
 use loom::thread;
 
-use crate::{Pool, PoolStats, PooledBuf, PooledChain, SharedBuf, TierConfig};
+use crate::{
+    Pool, PoolBuilder, PoolError, PoolStats, PooledBuf, PooledChain, SharedBuf, TierConfig,
+};
 
 /// Bytes of the per-block header a holder writes: a tag and a shadow index.
 const HEADER: usize = 16;
@@ -90,14 +92,19 @@ fn preemption_bound() -> usize {
 /// A pool with one tier of [`TIER`] bytes and tiny limits, so that spills,
 /// refills and full depots happen within a few operations.
 fn tiny_pool(thread_cache: usize, depot: usize) -> Pool {
-    Pool::builder()
-        .tier(
-            TierConfig::new(TIER)
-                .thread_cache_buffers(thread_cache)
-                .depot_buffers(depot),
-        )
+    tiny_builder(thread_cache, depot)
         .build()
         .expect("a valid configuration")
+}
+
+/// [`tiny_pool`]'s configuration, for a model to add the opt-in behaviour
+/// it checks.
+fn tiny_builder(thread_cache: usize, depot: usize) -> PoolBuilder {
+    Pool::builder().tier(
+        TierConfig::new(TIER)
+            .thread_cache_buffers(thread_cache)
+            .depot_buffers(depot),
+    )
 }
 
 /// A loom cell that shadows the bytes of one block.
@@ -709,5 +716,66 @@ fn try_into_mut_after_slice_dropped_on_another_thread() {
         drop(buf);
         reader.join().unwrap();
         assert_settled(&pool, &shadows, 1);
+    });
+}
+
+/// Tries to get a buffer under the one-buffer in-use cap of
+/// [`in_use_cap_races_try_get`], as holder `id`; `out` counts the buffers
+/// held at once. Returns whether the pool granted it.
+fn try_hold(pool: &Pool, shadows: &Shadows, out: &std::sync::atomic::AtomicUsize, id: u8) -> bool {
+    use std::sync::atomic::Ordering::SeqCst;
+    match pool.try_get(HEADER + PATTERN) {
+        Ok(mut buf) => {
+            let held = out.fetch_add(1, SeqCst) + 1;
+            assert_eq!(held, 1, "holder {id}: two buffers out under a cap of one");
+            let stamp = shadows.fill(&mut buf, id);
+            stamp.check_buf(&buf);
+            out.fetch_sub(1, SeqCst);
+            true
+        }
+        Err(PoolError::Exhausted { requested, limit }) => {
+            assert_eq!((requested, limit), (TIER, TIER), "holder {id}");
+            false
+        }
+        Err(err) => panic!("holder {id}: {err}"),
+    }
+}
+
+/// Two threads race `try_get` against a `max_in_use_bytes` cap that fits
+/// one buffer: the charge is a compare-and-swap, so at most one buffer is
+/// ever out, at least one request is granted, every refusal is counted in
+/// `exhausted`, and once both buffers are back the budget charges exactly
+/// nothing.
+///
+/// `out` is a `std` atomic, which loom does not see: it adds no
+/// happens-before edge, and loom runs one thread at a time, so it counts
+/// the buffers held at any instant exactly.
+#[test]
+fn in_use_cap_races_try_get() {
+    run_model("in_use_cap_races_try_get", || {
+        let pool = tiny_builder(2, 2)
+            .max_in_use_bytes(TIER)
+            .build()
+            .expect("a valid configuration");
+        let shadows = Shadows::new();
+        let out = StdArc::new(std::sync::atomic::AtomicUsize::new(0));
+        let other = {
+            let (pool, shadows, out) = (pool.clone(), shadows.clone(), StdArc::clone(&out));
+            thread::spawn(move || try_hold(&pool, &shadows, &out, 1))
+        };
+        let mine = try_hold(&pool, &shadows, &out, 2);
+        let theirs = other.join().unwrap();
+        let_exited_threads_finish();
+        let granted = u64::from(mine) + u64::from(theirs);
+        let stats = pool.stats();
+        assert!(granted >= 1, "a refusal needs a buffer out: {stats:?}");
+        assert_eq!(stats.exhausted, 2 - granted, "{stats:?}");
+        assert_eq!(stats.over_budget, 0, "{stats:?}");
+        let budget = stats.in_use_budget.expect("an in-use budget");
+        assert_eq!(
+            budget.used, 0,
+            "every granted buffer was returned: {stats:?}"
+        );
+        assert_settled(&pool, &shadows, granted);
     });
 }
