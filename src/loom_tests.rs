@@ -779,3 +779,41 @@ fn in_use_cap_races_try_get() {
         assert_settled(&pool, &shadows, granted);
     });
 }
+
+/// Two buffers are returned at once, on two threads, to a pool whose
+/// `max_cached_bytes` fits one block: each return charges the budget and
+/// then frees its block if the budget is over (both may see the other's
+/// charge, and both free). Once both threads are done the budget charges
+/// exactly the idle blocks the pool keeps, within the cap, and each return
+/// was either kept or counted in `dropped_over_budget`.
+#[test]
+fn cached_cap_races_returns() {
+    run_model("cached_cap_races_returns", || {
+        let pool = tiny_builder(2, 2)
+            .max_cached_bytes(TIER)
+            .build()
+            .expect("a valid configuration");
+        let shadows = Shadows::new();
+        let (a, stamp_a) = get_filled(&pool, &shadows, 1);
+        let (b, stamp_b) = get_filled(&pool, &shadows, 2);
+        let returner = thread::spawn(move || {
+            stamp_a.check_buf(&a);
+            drop(a);
+        });
+        stamp_b.check_buf(&b);
+        drop(b);
+        returner.join().unwrap();
+        let_exited_threads_finish();
+        let stats = pool.stats();
+        let tier = stats.tiers[0];
+        let budget = stats.cached_budget.expect("a cached budget");
+        assert_eq!(
+            budget.used,
+            tier.cached * TIER as u64,
+            "the budget charges exactly the idle blocks: {stats:?}"
+        );
+        assert!(budget.used <= TIER as u64, "over the cap: {stats:?}");
+        assert_eq!(tier.cached + tier.dropped_over_budget, 2, "{stats:?}");
+        assert_settled(&pool, &shadows, 2);
+    });
+}
