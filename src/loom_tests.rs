@@ -817,3 +817,70 @@ fn cached_cap_races_returns() {
         assert_settled(&pool, &shadows, 2);
     });
 }
+
+/// What [`zero_on_return_races_last_view_drop`] writes before the block is
+/// zeroed.
+const SECRET: u8 = 0xa5;
+
+/// A frame of a `zero_on_return` pool, written over its whole block, is
+/// split into two views, one per thread. Each thread checks its half (the
+/// secret must still be there: the block is zeroed only after the last
+/// view is gone), drops it and gets a buffer. The thread that dropped last
+/// zeroed the block and cached it, so it gets the same block back (the
+/// other may too, later): every byte must read zero. Nothing is freed while the threads run, so the
+/// address identifies the block, and a shadow cell for it lets loom check
+/// that the other thread's read happened before the zeroing and reuse.
+#[test]
+fn zero_on_return_races_last_view_drop() {
+    run_model("zero_on_return_races_last_view_drop", || {
+        let pool = tiny_builder(2, 2)
+            .zero_on_return(true)
+            .build()
+            .expect("a valid configuration");
+        let mut buf = pool.get(TIER);
+        assert_eq!(buf.capacity(), TIER);
+        let block = buf.as_ptr().addr();
+        buf.resize(TIER, SECRET);
+        let shadow = StdArc::new(ShadowCell(loom::cell::UnsafeCell::new(1)));
+        let mut mine = buf.freeze();
+        let theirs = mine.split_off(TIER / 2);
+        // Checks `view`, drops it and gets a buffer; returns whether that
+        // buffer is the block of `view`, zeroed.
+        let check_drop_get = move |pool: &Pool, view: SharedBuf, shadow: &ShadowCell| {
+            // SAFETY: loom checks this access against every other one.
+            let seen = shadow.0.with(|value| unsafe { *value });
+            assert_eq!(seen, 1, "the block was reused while a view was alive");
+            assert!(
+                view.iter().all(|&b| b == SECRET),
+                "a view was zeroed while alive: {view:?}"
+            );
+            drop(view);
+            let mut again = pool.get(TIER);
+            if again.as_ptr().addr() != block {
+                return false;
+            }
+            // SAFETY: as above.
+            shadow.0.with_mut(|value| unsafe { *value = 2 });
+            // SAFETY: every byte of the block was written (`resize`) before
+            // it went back, then zeroed by the pool (or, if it was not,
+            // still holds the secret), so all `TIER` bytes are initialised.
+            unsafe { again.set_len(TIER) };
+            let dirty = again.iter().filter(|&&b| b != 0).count();
+            assert_eq!(
+                dirty, 0,
+                "a reused block was not zeroed: {dirty} bytes are not 0"
+            );
+            true
+        };
+        let other = {
+            let (pool, shadow) = (pool.clone(), StdArc::clone(&shadow));
+            thread::spawn(move || check_drop_get(&pool, theirs, &shadow))
+        };
+        let reused_here = check_drop_get(&pool, mine, &shadow);
+        let reused_there = other.join().unwrap();
+        // The thread that dropped last gets the block from its own cache;
+        // the other may get it too, once the first has let go of it again.
+        assert!(reused_here || reused_there, "the block was not reused");
+        assert_settled(&pool, &Shadows::new(), 3);
+    });
+}
