@@ -884,3 +884,42 @@ fn zero_on_return_races_last_view_drop() {
         assert_settled(&pool, &Shadows::new(), 3);
     });
 }
+
+/// With `track_outstanding` and no thread caches, a buffer is returned on
+/// one thread while the main thread gets one: the returned block goes
+/// straight to the depot, where the getter may take it at once, so the
+/// report's remove (keyed by block address) races the next holder's insert
+/// for the same key. The report must list exactly the buffers out: one,
+/// then at least the getter's own, then only that one, then none.
+#[test]
+fn outstanding_report_races_return() {
+    run_model("outstanding_report_races_return", || {
+        let pool = tiny_builder(0, 2)
+            .track_outstanding(true)
+            .build()
+            .expect("a valid configuration");
+        let shadows = Shadows::new();
+        let (a, stamp_a) = get_filled(&pool, &shadows, 1);
+        assert_eq!(pool.outstanding().len(), 1);
+        let returner = thread::spawn(move || {
+            stamp_a.check_buf(&a);
+            drop(a);
+        });
+        let (b, stamp_b) = get_filled(&pool, &shadows, 2);
+        let during = pool.outstanding().len();
+        assert!(
+            (1..=2).contains(&during),
+            "the report misses the buffer just got: {during} entries"
+        );
+        returner.join().unwrap();
+        let_exited_threads_finish();
+        let report = pool.outstanding();
+        assert_eq!(report.len(), 1, "one buffer out: {report:?}");
+        assert_eq!((report[0].capacity, report[0].tier), (TIER, Some(TIER)));
+        stamp_b.check_buf(&b);
+        drop(b);
+        let report = pool.outstanding();
+        assert!(report.is_empty(), "nothing out: {report:?}");
+        assert_settled(&pool, &shadows, 2);
+    });
+}
