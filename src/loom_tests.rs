@@ -64,8 +64,22 @@ const MAGIC: u64 = 0x7469_6572_706f_6f6c;
 ///
 /// The preemption bound comes from `LOOM_MAX_PREEMPTIONS`, or 2.
 fn run_model(name: &'static str, f: impl Fn() + Sync + Send + 'static) {
+    run_model_with_branches(name, None, f);
+}
+
+/// [`run_model`], allowing `max_branches` loom operations per execution
+/// (loom's default, 1000, or `LOOM_MAX_BRANCHES`, if `None`): a model
+/// whose executions are long but not spinning says how long they may be.
+fn run_model_with_branches(
+    name: &'static str,
+    max_branches: Option<usize>,
+    f: impl Fn() + Sync + Send + 'static,
+) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(preemption_bound());
+    if let Some(max_branches) = max_branches {
+        builder.max_branches = max_branches;
+    }
     let iterations = StdArc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = StdArc::clone(&iterations);
     let start = Instant::now();
@@ -921,5 +935,71 @@ fn outstanding_report_races_return() {
         let report = pool.outstanding();
         assert!(report.is_empty(), "nothing out: {report:?}");
         assert_settled(&pool, &shadows, 2);
+    });
+}
+
+/// With `record_sizes`, a worker requests two sizes and exits (its
+/// histogram folds into the pool's retired totals) while the main thread
+/// reads `size_histogram`: the totals never go backwards and never exceed
+/// what was requested, and once the worker is gone they are exact.
+///
+/// As in [`stats_while_counting`], the reader first waits (yielding) until
+/// the worker's requests show, so that a later read can race its exit.
+/// Each read loads two counters per histogram bucket from every thread
+/// (some thousand loom operations), hence the larger branch limit: room
+/// for a few dozen reads, where a spinning bug still fails.
+#[test]
+fn size_recording_while_reading() {
+    const SIZES: [usize; 3] = [10, 40, 64];
+    let per_read = 2 * 2 * crate::histogram::BUCKETS + 16;
+    let branches = Some(40 * per_read);
+    run_model_with_branches("size_recording_while_reading", branches, || {
+        let pool = tiny_builder(2, 2)
+            .record_sizes(true)
+            .build()
+            .expect("a valid configuration");
+        let worker = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                drop(pool.get(SIZES[0]));
+                drop(pool.get(SIZES[1]));
+            })
+        };
+        let totals = || {
+            let histogram = pool.size_histogram();
+            let totals = (histogram.requests(), histogram.requested_bytes());
+            assert!(totals.0 <= 2, "more requests than made: {totals:?}");
+            assert!(
+                totals.1 <= (SIZES[0] + SIZES[1]) as u128,
+                "more bytes than requested: {totals:?}"
+            );
+            totals
+        };
+        let mut last = loop {
+            let seen = totals();
+            if seen.0 == 2 {
+                break seen;
+            }
+            thread::yield_now();
+        };
+        for _ in 0..2 {
+            thread::yield_now();
+            let seen = totals();
+            assert!(
+                seen.0 >= last.0 && seen.1 >= last.1,
+                "size totals went backwards: {last:?} then {seen:?}"
+            );
+            last = seen;
+        }
+        worker.join().unwrap();
+        let_exited_threads_finish();
+        drop(pool.get(SIZES[2]));
+        let histogram = pool.size_histogram();
+        assert_eq!(
+            (histogram.requests(), histogram.requested_bytes()),
+            (3, SIZES.iter().sum::<usize>() as u128),
+            "every request recorded once: {histogram:?}"
+        );
+        assert_settled(&pool, &Shadows::new(), 3);
     });
 }
