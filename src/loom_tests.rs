@@ -29,6 +29,15 @@
 //!   execution, before it checks for leaks, so the main thread may use the
 //!   pool too.
 //!
+//! Models that turn on an opt-in behaviour (budgets, zeroing, the
+//! outstanding report, size recording) also check what it promises: exact
+//! byte counts, zeroed memory, a complete report, exact size totals.
+//!
+//! Every model is shown to catch a bug: `scripts/loom_mutants.toml` names,
+//! for each, at least one bug injected into a copy of the crate and the
+//! failure it causes, and `python3 scripts/loom_mutants.py` checks them all
+//! (see CONTRIBUTING.md). A new model comes with its mutation.
+//!
 //! Two loom quirks shape the models:
 //!
 //! * loom's `join` returns before the joined thread's thread-locals are
