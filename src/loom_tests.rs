@@ -29,6 +29,15 @@
 //!   execution, before it checks for leaks, so the main thread may use the
 //!   pool too.
 //!
+//! Models that turn on an opt-in behaviour (budgets, zeroing, the
+//! outstanding report, size recording) also check what it promises: exact
+//! byte counts, zeroed memory, a complete report, exact size totals.
+//!
+//! Every model is shown to catch a bug: `scripts/loom_mutants.toml` names,
+//! for each, at least one bug injected into a copy of the crate and the
+//! failure it causes, and `python3 scripts/loom_mutants.py` checks them all
+//! (see CONTRIBUTING.md). A new model comes with its mutation.
+//!
 //! Two loom quirks shape the models:
 //!
 //! * loom's `join` returns before the joined thread's thread-locals are
@@ -47,7 +56,9 @@ use std::time::Instant;
 use bytes::{Buf, BufMut};
 use loom::thread;
 
-use crate::{Pool, PoolStats, PooledBuf, PooledChain, SharedBuf, TierConfig};
+use crate::{
+    Pool, PoolBuilder, PoolError, PoolStats, PooledBuf, PooledChain, SharedBuf, TierConfig,
+};
 
 /// Bytes of the per-block header a holder writes: a tag and a shadow index.
 const HEADER: usize = 16;
@@ -62,8 +73,22 @@ const MAGIC: u64 = 0x7469_6572_706f_6f6c;
 ///
 /// The preemption bound comes from `LOOM_MAX_PREEMPTIONS`, or 2.
 fn run_model(name: &'static str, f: impl Fn() + Sync + Send + 'static) {
+    run_model_with_branches(name, None, f);
+}
+
+/// [`run_model`], allowing `max_branches` loom operations per execution
+/// (loom's default, 1000, or `LOOM_MAX_BRANCHES`, if `None`): a model
+/// whose executions are long but not spinning says how long they may be.
+fn run_model_with_branches(
+    name: &'static str,
+    max_branches: Option<usize>,
+    f: impl Fn() + Sync + Send + 'static,
+) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(preemption_bound());
+    if let Some(max_branches) = max_branches {
+        builder.max_branches = max_branches;
+    }
     let iterations = StdArc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = StdArc::clone(&iterations);
     let start = Instant::now();
@@ -90,14 +115,19 @@ fn preemption_bound() -> usize {
 /// A pool with one tier of [`TIER`] bytes and tiny limits, so that spills,
 /// refills and full depots happen within a few operations.
 fn tiny_pool(thread_cache: usize, depot: usize) -> Pool {
-    Pool::builder()
-        .tier(
-            TierConfig::new(TIER)
-                .thread_cache_buffers(thread_cache)
-                .depot_buffers(depot),
-        )
+    tiny_builder(thread_cache, depot)
         .build()
         .expect("a valid configuration")
+}
+
+/// [`tiny_pool`]'s configuration, for a model to add the opt-in behaviour
+/// it checks.
+fn tiny_builder(thread_cache: usize, depot: usize) -> PoolBuilder {
+    Pool::builder().tier(
+        TierConfig::new(TIER)
+            .thread_cache_buffers(thread_cache)
+            .depot_buffers(depot),
+    )
 }
 
 /// A loom cell that shadows the bytes of one block.
@@ -667,4 +697,318 @@ fn chain_segments_released_while_advancing_on_another_thread() {
             assert_settled(&pool, &shadows, 4);
         },
     );
+}
+
+/// A frozen frame is sliced and the slice sent to another thread, which
+/// reads it and drops it, while the owner calls `try_into_mut` until it
+/// succeeds and then writes into the block. The uniqueness check's
+/// `Acquire` load, pairing with the slice's `Release` decrement, is what
+/// makes the new owner's writes safe: loom checks (through the block's
+/// shadow cell) that the reader's accesses happen before them.
+#[test]
+fn try_into_mut_after_slice_dropped_on_another_thread() {
+    run_model("try_into_mut_after_slice_dropped_on_another_thread", || {
+        let pool = tiny_pool(2, 2);
+        let shadows = Shadows::new();
+        let (buf, stamp) = get_filled(&pool, &shadows, 1);
+        let frame = buf.freeze();
+        let slice = frame.slice(HEADER..);
+        let stamp = StdArc::new(stamp);
+        let reader = {
+            let stamp = StdArc::clone(&stamp);
+            thread::spawn(move || {
+                stamp.check(&slice);
+                drop(slice);
+            })
+        };
+        let mut view = frame;
+        let mut buf = loop {
+            match view.try_into_mut() {
+                Ok(buf) => break buf,
+                Err(shared) => {
+                    view = shared;
+                    thread::yield_now();
+                }
+            }
+        };
+        assert_eq!(buf.capacity(), TIER, "the frame starts the block");
+        stamp.check_buf(&buf);
+        buf.clear();
+        let again = shadows.fill(&mut buf, 2);
+        again.check_buf(&buf);
+        drop(buf);
+        reader.join().unwrap();
+        assert_settled(&pool, &shadows, 1);
+    });
+}
+
+/// Tries to get a buffer under the one-buffer in-use cap of
+/// [`in_use_cap_races_try_get`], as holder `id`; `out` counts the buffers
+/// held at once. Returns whether the pool granted it.
+fn try_hold(pool: &Pool, shadows: &Shadows, out: &std::sync::atomic::AtomicUsize, id: u8) -> bool {
+    use std::sync::atomic::Ordering::SeqCst;
+    match pool.try_get(HEADER + PATTERN) {
+        Ok(mut buf) => {
+            let held = out.fetch_add(1, SeqCst) + 1;
+            assert_eq!(held, 1, "holder {id}: two buffers out under a cap of one");
+            let stamp = shadows.fill(&mut buf, id);
+            stamp.check_buf(&buf);
+            out.fetch_sub(1, SeqCst);
+            true
+        }
+        Err(PoolError::Exhausted { requested, limit }) => {
+            assert_eq!((requested, limit), (TIER, TIER), "holder {id}");
+            false
+        }
+        Err(err) => panic!("holder {id}: {err}"),
+    }
+}
+
+/// Two threads race `try_get` against a `max_in_use_bytes` cap that fits
+/// one buffer: the charge is a compare-and-swap, so at most one buffer is
+/// ever out, at least one request is granted, every refusal is counted in
+/// `exhausted`, and once both buffers are back the budget charges exactly
+/// nothing.
+///
+/// `out` is a `std` atomic, which loom does not see: it adds no
+/// happens-before edge, and loom runs one thread at a time, so it counts
+/// the buffers held at any instant exactly.
+#[test]
+fn in_use_cap_races_try_get() {
+    run_model("in_use_cap_races_try_get", || {
+        let pool = tiny_builder(2, 2)
+            .max_in_use_bytes(TIER)
+            .build()
+            .expect("a valid configuration");
+        let shadows = Shadows::new();
+        let out = StdArc::new(std::sync::atomic::AtomicUsize::new(0));
+        let other = {
+            let (pool, shadows, out) = (pool.clone(), shadows.clone(), StdArc::clone(&out));
+            thread::spawn(move || try_hold(&pool, &shadows, &out, 1))
+        };
+        let mine = try_hold(&pool, &shadows, &out, 2);
+        let theirs = other.join().unwrap();
+        let_exited_threads_finish();
+        let granted = u64::from(mine) + u64::from(theirs);
+        let stats = pool.stats();
+        assert!(granted >= 1, "a refusal needs a buffer out: {stats:?}");
+        assert_eq!(stats.exhausted, 2 - granted, "{stats:?}");
+        assert_eq!(stats.over_budget, 0, "{stats:?}");
+        let budget = stats.in_use_budget.expect("an in-use budget");
+        assert_eq!(
+            budget.used, 0,
+            "every granted buffer was returned: {stats:?}"
+        );
+        assert_settled(&pool, &shadows, granted);
+    });
+}
+
+/// Two buffers are returned at once, on two threads, to a pool whose
+/// `max_cached_bytes` fits one block: each return charges the budget and
+/// then frees its block if the budget is over (both may see the other's
+/// charge, and both free). Once both threads are done the budget charges
+/// exactly the idle blocks the pool keeps, within the cap, and each return
+/// was either kept or counted in `dropped_over_budget`.
+#[test]
+fn cached_cap_races_returns() {
+    run_model("cached_cap_races_returns", || {
+        let pool = tiny_builder(2, 2)
+            .max_cached_bytes(TIER)
+            .build()
+            .expect("a valid configuration");
+        let shadows = Shadows::new();
+        let (a, stamp_a) = get_filled(&pool, &shadows, 1);
+        let (b, stamp_b) = get_filled(&pool, &shadows, 2);
+        let returner = thread::spawn(move || {
+            stamp_a.check_buf(&a);
+            drop(a);
+        });
+        stamp_b.check_buf(&b);
+        drop(b);
+        returner.join().unwrap();
+        let_exited_threads_finish();
+        let stats = pool.stats();
+        let tier = stats.tiers[0];
+        let budget = stats.cached_budget.expect("a cached budget");
+        assert_eq!(
+            budget.used,
+            tier.cached * TIER as u64,
+            "the budget charges exactly the idle blocks: {stats:?}"
+        );
+        assert!(budget.used <= TIER as u64, "over the cap: {stats:?}");
+        assert_eq!(tier.cached + tier.dropped_over_budget, 2, "{stats:?}");
+        assert_settled(&pool, &shadows, 2);
+    });
+}
+
+/// What [`zero_on_return_races_last_view_drop`] writes before the block is
+/// zeroed.
+const SECRET: u8 = 0xa5;
+
+/// A frame of a `zero_on_return` pool, written over its whole block, is
+/// split into two views, one per thread. Each thread checks its half (the
+/// secret must still be there: the block is zeroed only after the last
+/// view is gone), drops it and gets a buffer. The thread that dropped last
+/// zeroed the block and cached it, so it gets the same block back (the
+/// other may too, later): every byte must read zero. Nothing is freed while the threads run, so the
+/// address identifies the block, and a shadow cell for it lets loom check
+/// that the other thread's read happened before the zeroing and reuse.
+#[test]
+fn zero_on_return_races_last_view_drop() {
+    run_model("zero_on_return_races_last_view_drop", || {
+        let pool = tiny_builder(2, 2)
+            .zero_on_return(true)
+            .build()
+            .expect("a valid configuration");
+        let mut buf = pool.get(TIER);
+        assert_eq!(buf.capacity(), TIER);
+        let block = buf.as_ptr().addr();
+        buf.resize(TIER, SECRET);
+        let shadow = StdArc::new(ShadowCell(loom::cell::UnsafeCell::new(1)));
+        let mut mine = buf.freeze();
+        let theirs = mine.split_off(TIER / 2);
+        // Checks `view`, drops it and gets a buffer; returns whether that
+        // buffer is the block of `view`, zeroed.
+        let check_drop_get = move |pool: &Pool, view: SharedBuf, shadow: &ShadowCell| {
+            // SAFETY: loom checks this access against every other one.
+            let seen = shadow.0.with(|value| unsafe { *value });
+            assert_eq!(seen, 1, "the block was reused while a view was alive");
+            assert!(
+                view.iter().all(|&b| b == SECRET),
+                "a view was zeroed while alive: {view:?}"
+            );
+            drop(view);
+            let mut again = pool.get(TIER);
+            if again.as_ptr().addr() != block {
+                return false;
+            }
+            // SAFETY: as above.
+            shadow.0.with_mut(|value| unsafe { *value = 2 });
+            // SAFETY: every byte of the block was written (`resize`) before
+            // it went back, then zeroed by the pool (or, if it was not,
+            // still holds the secret), so all `TIER` bytes are initialised.
+            unsafe { again.set_len(TIER) };
+            let dirty = again.iter().filter(|&&b| b != 0).count();
+            assert_eq!(
+                dirty, 0,
+                "a reused block was not zeroed: {dirty} bytes are not 0"
+            );
+            true
+        };
+        let other = {
+            let (pool, shadow) = (pool.clone(), StdArc::clone(&shadow));
+            thread::spawn(move || check_drop_get(&pool, theirs, &shadow))
+        };
+        let reused_here = check_drop_get(&pool, mine, &shadow);
+        let reused_there = other.join().unwrap();
+        // The thread that dropped last gets the block from its own cache;
+        // the other may get it too, once the first has let go of it again.
+        assert!(reused_here || reused_there, "the block was not reused");
+        assert_settled(&pool, &Shadows::new(), 3);
+    });
+}
+
+/// With `track_outstanding` and no thread caches, a buffer is returned on
+/// one thread while the main thread gets one: the returned block goes
+/// straight to the depot, where the getter may take it at once, so the
+/// report's remove (keyed by block address) races the next holder's insert
+/// for the same key. The report must list exactly the buffers out: one,
+/// then at least the getter's own, then only that one, then none.
+#[test]
+fn outstanding_report_races_return() {
+    run_model("outstanding_report_races_return", || {
+        let pool = tiny_builder(0, 2)
+            .track_outstanding(true)
+            .build()
+            .expect("a valid configuration");
+        let shadows = Shadows::new();
+        let (a, stamp_a) = get_filled(&pool, &shadows, 1);
+        assert_eq!(pool.outstanding().len(), 1);
+        let returner = thread::spawn(move || {
+            stamp_a.check_buf(&a);
+            drop(a);
+        });
+        let (b, stamp_b) = get_filled(&pool, &shadows, 2);
+        let during = pool.outstanding().len();
+        assert!(
+            (1..=2).contains(&during),
+            "the report misses the buffer just got: {during} entries"
+        );
+        returner.join().unwrap();
+        let_exited_threads_finish();
+        let report = pool.outstanding();
+        assert_eq!(report.len(), 1, "one buffer out: {report:?}");
+        assert_eq!((report[0].capacity, report[0].tier), (TIER, Some(TIER)));
+        stamp_b.check_buf(&b);
+        drop(b);
+        let report = pool.outstanding();
+        assert!(report.is_empty(), "nothing out: {report:?}");
+        assert_settled(&pool, &shadows, 2);
+    });
+}
+
+/// With `record_sizes`, a worker requests two sizes and exits (its
+/// histogram folds into the pool's retired totals) while the main thread
+/// reads `size_histogram`: the totals never go backwards and never exceed
+/// what was requested, and once the worker is gone they are exact.
+///
+/// As in [`stats_while_counting`], the reader first waits (yielding) until
+/// the worker's requests show, so that a later read can race its exit.
+/// Each read loads two counters per histogram bucket from every thread
+/// (some thousand loom operations), hence the larger branch limit: room
+/// for a few dozen reads, where a spinning bug still fails.
+#[test]
+fn size_recording_while_reading() {
+    const SIZES: [usize; 3] = [10, 40, 64];
+    let per_read = 2 * 2 * crate::histogram::BUCKETS + 16;
+    let branches = Some(40 * per_read);
+    run_model_with_branches("size_recording_while_reading", branches, || {
+        let pool = tiny_builder(2, 2)
+            .record_sizes(true)
+            .build()
+            .expect("a valid configuration");
+        let worker = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                drop(pool.get(SIZES[0]));
+                drop(pool.get(SIZES[1]));
+            })
+        };
+        let totals = || {
+            let histogram = pool.size_histogram();
+            let totals = (histogram.requests(), histogram.requested_bytes());
+            assert!(totals.0 <= 2, "more requests than made: {totals:?}");
+            assert!(
+                totals.1 <= (SIZES[0] + SIZES[1]) as u128,
+                "more bytes than requested: {totals:?}"
+            );
+            totals
+        };
+        let mut last = loop {
+            let seen = totals();
+            if seen.0 == 2 {
+                break seen;
+            }
+            thread::yield_now();
+        };
+        for _ in 0..2 {
+            thread::yield_now();
+            let seen = totals();
+            assert!(
+                seen.0 >= last.0 && seen.1 >= last.1,
+                "size totals went backwards: {last:?} then {seen:?}"
+            );
+            last = seen;
+        }
+        worker.join().unwrap();
+        let_exited_threads_finish();
+        drop(pool.get(SIZES[2]));
+        let histogram = pool.size_histogram();
+        assert_eq!(
+            (histogram.requests(), histogram.requested_bytes()),
+            (3, SIZES.iter().sum::<usize>() as u128),
+            "every request recorded once: {histogram:?}"
+        );
+        assert_settled(&pool, &Shadows::new(), 3);
+    });
 }
