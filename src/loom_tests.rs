@@ -53,9 +53,16 @@
 use std::sync::{Arc as StdArc, Mutex as StdMutex};
 use std::time::Instant;
 
+use std::future::Future;
+use std::pin::pin;
+use std::task::Context;
+
 use bytes::{Buf, BufMut};
+use loom::future::block_on;
+use loom::sync::Arc;
 use loom::thread;
 
+use crate::budget::WaitableBudget;
 use crate::{
     Pool, PoolBuilder, PoolError, PoolStats, PooledBuf, PooledChain, SharedBuf, TierConfig,
 };
@@ -1010,5 +1017,144 @@ fn size_recording_while_reading() {
             "every request recorded once: {histogram:?}"
         );
         assert_settled(&pool, &Shadows::new(), 3);
+    });
+}
+
+// --- waiting for memory (src/budget.rs, src/quota.rs) ---------------------
+//
+// A waiter that is never woken makes loom report a deadlock; accounting is
+// checked exactly at the end of each execution.
+
+/// A release on one thread and a request that must wait for it on
+/// another: the waiter is always woken (no lost wake-up), and gets
+/// exactly the bytes released.
+#[test]
+fn budget_release_races_a_new_waiter() {
+    run_model("budget_release_races_a_new_waiter", || {
+        let budget = Arc::new(WaitableBudget::new(10));
+        assert!(budget.try_acquire(10));
+        let releaser = thread::spawn({
+            let budget = Arc::clone(&budget);
+            move || budget.release(10)
+        });
+        block_on(budget.acquire(10));
+        releaser.join().unwrap();
+        assert_eq!(budget.used(), 10);
+        budget.release(10);
+        assert!(budget.is_idle(), "the budget ends idle: {budget:?}");
+    });
+}
+
+/// A waiter that gives up (polled once, then dropped) races a release
+/// and a second waiter: whatever the order, the second waiter is
+/// served, the first one keeps nothing, and no waiter bit is left.
+#[test]
+fn budget_cancel_races_release_and_a_new_waiter() {
+    run_model("budget_cancel_races_release_and_a_new_waiter", || {
+        let budget = Arc::new(WaitableBudget::new(10));
+        assert!(budget.try_acquire(10));
+        let releaser = thread::spawn({
+            let budget = Arc::clone(&budget);
+            move || budget.release(10)
+        });
+        let quitter = thread::spawn({
+            let budget = Arc::clone(&budget);
+            move || {
+                let mut give_up = pin!(budget.acquire(4));
+                let waker = futures::task::noop_waker();
+                // Served or queued, it leaves now; served bytes are
+                // the caller's, so it gives them back itself.
+                let polled = give_up.as_mut().poll(&mut Context::from_waker(&waker));
+                if polled.is_ready() {
+                    budget.release(4);
+                }
+            }
+        });
+        block_on(budget.acquire(10));
+        releaser.join().unwrap();
+        quitter.join().unwrap();
+        assert_eq!(budget.used(), 10);
+        budget.release(10);
+        assert!(budget.is_idle(), "the budget ends idle: {budget:?}");
+    });
+}
+
+/// A large waiter at the head, which holds back a smaller one that
+/// would fit, gives up on another thread: the smaller one is served
+/// then, with no release to wake it.
+#[test]
+fn budget_head_that_leaves_lets_the_next_one_through() {
+    run_model("budget_head_that_leaves_lets_the_next_one_through", || {
+        let budget = Arc::new(WaitableBudget::new(10));
+        assert!(budget.try_acquire(6));
+        let quitter = thread::spawn({
+            let budget = Arc::clone(&budget);
+            move || {
+                let mut too_big = pin!(budget.acquire(10));
+                let waker = futures::task::noop_waker();
+                let polled = too_big.as_mut().poll(&mut Context::from_waker(&waker));
+                assert!(polled.is_pending(), "10 bytes cannot fit while 6 are held");
+            }
+        });
+        block_on(budget.acquire(4));
+        quitter.join().unwrap();
+        assert_eq!(budget.used(), 10);
+        budget.release(10);
+        assert!(budget.is_idle(), "the budget ends idle: {budget:?}");
+    });
+}
+
+/// A quota inside a capped pool: a view charged to both, dropped on
+/// another thread, wakes a request waiting on the quota, and both
+/// counts settle exactly (the quota's charge and the pool's are
+/// released by the same return).
+#[test]
+fn budget_quota_and_pool_release_together() {
+    run_model("budget_quota_and_pool_release_together", || {
+        let pool = Pool::builder()
+            .tier(TierConfig::new(64).thread_cache_buffers(1).depot_buffers(1))
+            .max_in_use_bytes(128)
+            .build()
+            .unwrap();
+        let quota = pool.quota(64);
+        let mut buf = quota.try_get(64).unwrap();
+        buf.extend_from_slice(b"frame");
+        let view = buf.freeze();
+        let reader = thread::spawn(move || drop(view));
+        let again = block_on(quota.get_async(64)).unwrap();
+        reader.join().unwrap();
+        assert_eq!(quota.stats().used, 64);
+        assert_eq!(pool.stats().in_use_budget.unwrap().used, 64);
+        drop(again);
+        assert_eq!(quota.stats().used, 0);
+        assert_eq!(pool.stats().in_use_budget.unwrap().used, 0);
+        assert_eq!(quota.stats().gets, 2);
+    });
+}
+
+/// The wake-up path end to end: the last view of a buffer, dropped on
+/// another thread, wakes a task waiting in `get_async` for its bytes.
+#[test]
+fn budget_view_drop_wakes_get_async() {
+    run_model("budget_view_drop_wakes_get_async", || {
+        let pool = Pool::builder()
+            .tier(TierConfig::new(64).thread_cache_buffers(1).depot_buffers(1))
+            .max_in_use_bytes(64)
+            .build()
+            .unwrap();
+        let mut buf = pool.try_get(64).unwrap();
+        buf.extend_from_slice(b"frame");
+        let view = buf.freeze();
+        let reader = thread::spawn(move || {
+            assert_eq!(&view[..], b"frame");
+            drop(view);
+        });
+        let again = block_on(pool.get_async(64)).unwrap();
+        assert_eq!(again.capacity(), 64);
+        reader.join().unwrap();
+        assert_eq!(pool.stats().in_use_budget.unwrap().used, 64);
+        drop(again);
+        assert_eq!(pool.stats().in_use_budget.unwrap().used, 0);
+        assert_eq!(pool.stats().over_budget, 0);
     });
 }
