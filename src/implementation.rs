@@ -143,12 +143,35 @@
 //! where threads meet: their blocks return through the same path as any
 //! view's.
 //!
+//! # Waiting for memory
+//!
+//! `max_in_use_bytes` and each [`Quota`](crate::Quota) are byte semaphores
+//! (`budget.rs`): one atomic holds the bytes charged and a *waiters* bit;
+//! a FIFO queue of waiters sits behind a mutex. The bit is set and cleared
+//! under that mutex, so a return learns whether anyone waits from the same
+//! `fetch_sub` that gives its bytes back, and a new waiter that sets the
+//! bit and then retries cannot miss a return: both act on one location,
+//! and `Relaxed` is enough. Returned bytes go to the head of the queue;
+//! requests that do not wait (`try_get`) are refused while anyone waits,
+//! so nobody overtakes the queue. A future dropped while queued leaves it
+//! (and serves it again: it may have been the head); one dropped after
+//! being granted gives the bytes back.
+//!
+//! A block charged to a quota carries it in its header (an `Arc`, and a
+//! `QUOTA` bit in the header's flags), written by the hand-out while the
+//! block has one holder and taken back by the last holder's return; the
+//! bit keeps the return's fast path a single test of the flags byte.
+//!
 //! # Verification
 //!
 //! `src/sync.rs` is the only module that imports synchronisation primitives;
 //! under `--cfg loom` it switches to loom's, and the loom models in
 //! `src/loom_tests.rs` explore batch transfer, cross-thread returns, last-view
-//! drops racing clones, thread exit, pool drop with buffers out, trimming and
-//! stats reads. Miri runs the unit and integration tests under stacked and
+//! drops racing clones and `try_into_mut`, thread exit, pool drop with
+//! buffers out, trimming, stats reads, every opt-in path (both byte
+//! budgets, zero on return, the outstanding report, size recording) and the
+//! wait queue of `get_async` and quotas; `scripts/loom_mutants.py` shows
+//! that each model catches a bug injected into a copy of the crate. Miri
+//! runs the unit and integration tests under stacked and
 //! tree borrows; a proptest state machine and a fuzz target check every
 //! operation against a reference model.
