@@ -153,7 +153,8 @@ pub use crate::quota::{Quota, QuotaStats};
 pub use crate::stats::{BudgetStats, OversizeStats, PoolStats, TierStats};
 pub use crate::views::SharedBuf;
 
-/// The process-wide pool with the default tiers, created on first use.
+/// The process-wide pool with the default tiers, created on first use and
+/// named `global`.
 ///
 /// # Examples
 ///
@@ -164,7 +165,12 @@ pub use crate::views::SharedBuf;
 #[cfg(not(loom))]
 pub fn global() -> &'static Pool {
     static GLOBAL: sync::OnceLock<Pool> = sync::OnceLock::new();
-    GLOBAL.get_or_init(Pool::new)
+    GLOBAL.get_or_init(|| {
+        Pool::builder()
+            .name("global")
+            .build()
+            .expect("the default configuration is valid")
+    })
 }
 
 /// Gets a buffer from the [`global`] pool: shorthand for

@@ -50,6 +50,8 @@ use crate::sync::{Arc, Ordering};
 /// ```
 pub struct Pool {
     shared: Arc<Shared>,
+    /// Shared by every handle, like the pool: see [`PoolBuilder::name`].
+    name: std::sync::Arc<str>,
 }
 
 impl Pool {
@@ -83,10 +85,28 @@ impl Pool {
         PoolBuilder::new()
     }
 
-    pub(crate) fn from_config(config: PoolConfig) -> Self {
+    pub(crate) fn from_config(config: PoolConfig, name: std::sync::Arc<str>) -> Self {
         Pool {
             shared: Arc::new(Shared::new(config)),
+            name,
         }
+    }
+
+    /// The pool's name: the one given to [`PoolBuilder::name`], or
+    /// `pool-N` for the `N`th pool built without one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::builder().name("rpc").build()?;
+    /// assert_eq!(pool.name(), "rpc");
+    /// assert_eq!(pool.clone().name(), "rpc"); // every handle shares it
+    /// assert_eq!(tierpool::global().name(), "global");
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// An empty buffer with room for at least `capacity` bytes.
@@ -350,7 +370,8 @@ impl Pool {
         self.shared.capacities().collect()
     }
 
-    /// A snapshot of the pool's counters, summed over all threads.
+    /// A snapshot of the pool's counters, summed over all threads, with
+    /// the pool's [`name`](Self::name).
     ///
     /// # Examples
     ///
@@ -363,7 +384,9 @@ impl Pool {
     /// ```
     #[must_use]
     pub fn stats(&self) -> PoolStats {
-        self.shared.stats()
+        let mut stats = self.shared.stats();
+        stats.name = self.name.to_string();
+        stats
     }
 
     /// Frees every idle buffer in the depots and in the calling thread's
@@ -513,6 +536,7 @@ impl Clone for Pool {
         self.shared.handles.fetch_add(1, Ordering::Relaxed);
         Pool {
             shared: Arc::clone(&self.shared),
+            name: std::sync::Arc::clone(&self.name),
         }
     }
 }
@@ -528,6 +552,7 @@ impl Drop for Pool {
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
+            .field("name", &self.name())
             .field("tiers", &self.tiers())
             .field("alignment", &self.shared.alignment)
             .finish_non_exhaustive()

@@ -274,6 +274,8 @@ impl PoolCounters {
             total.add(c);
         }
         PoolStats {
+            // Filled in by `Pool::stats`, which holds the name.
+            name: String::new(),
             tiers: capacities
                 .zip(totals)
                 .map(|(capacity, totals)| TierStats::from_totals(capacity, &totals))
@@ -309,6 +311,8 @@ impl PoolCounters {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolStats {
+    /// The pool's [name](crate::Pool::name).
+    pub name: String,
     /// One entry per tier, smallest first.
     pub tiers: Vec<TierStats>,
     /// Requests larger than the largest tier, served by plain allocations.
@@ -539,8 +543,10 @@ impl PoolStats {
 }
 
 impl fmt::Display for PoolStats {
-    /// A table with one row per tier, then the oversize line and hit rate.
+    /// The pool's name, a table with one row per tier, then the oversize
+    /// line and hit rate.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "pool: {}", self.name)?;
         writeln!(
             f,
             "{:>9} {:>12} {:>10} {:>12} {:>9} {:>9} {:>8} {:>8} {:>11}",

@@ -855,6 +855,42 @@ fn handles_are_cheap_clones_of_one_pool() {
     assert_all_returned(&Pool::new());
 }
 
+#[test]
+fn pools_are_named_by_the_builder_or_numbered() {
+    let named = Pool::builder().name("ingest").build().unwrap();
+    assert_eq!(named.name(), "ingest");
+    assert_eq!(
+        named.clone().name(),
+        "ingest",
+        "every handle shares the name"
+    );
+    let owned = Pool::builder().name(format!("rpc-{}", 2)).build().unwrap();
+    assert_eq!(owned.name(), "rpc-2");
+
+    // Unnamed pools are numbered in the order they are built.
+    let number = |pool: &Pool| -> u64 {
+        let name = pool.name();
+        let n = name.strip_prefix("pool-").and_then(|n| n.parse().ok());
+        n.unwrap_or_else(|| panic!("unexpected default name {name:?}"))
+    };
+    let (first, second) = (Pool::new(), Pool::builder().build().unwrap());
+    assert!(number(&second) > number(&first));
+    assert!(number(&Pool::default()) > number(&second));
+    assert_eq!(tierpool::global().name(), "global");
+    // A builder used twice gives its name to both pools.
+    let builder = Pool::builder().name("twice");
+    assert_eq!(builder.build().unwrap().name(), "twice");
+    assert_eq!(builder.build().unwrap().name(), "twice");
+
+    // The name shows in `Debug`, in the stats and in their table.
+    let debug = format!("{named:?}");
+    assert!(debug.contains(r#"name: "ingest""#), "{debug}");
+    let stats = named.stats();
+    assert_eq!(stats.name, "ingest");
+    let text = stats.to_string();
+    assert!(text.starts_with("pool: ingest\n"), "{text}");
+}
+
 /// Requested sizes come from peers; recording them must not wrap. Two
 /// refused `try_get(usize::MAX)` calls are 2^65 − 2 bytes, exactly, on the
 /// recording thread and after it has exited.
