@@ -95,6 +95,7 @@
 //! | feature | what it adds | dependencies |
 //! |---|---|---|
 //! | `tokio` | `tierpool::io`: frames from an `AsyncRead` into chains, vectored frame writes | `tokio` (`io-util` only) |
+//! | `serde` | `Serialize` for [`PoolStats`] and the types inside it | `serde` (`derive`, `alloc`) |
 //!
 //! Without features the crate depends on `bytes`, `crossbeam-utils` and
 //! `parking_lot` only. The minimum supported Rust version is 1.84 for the

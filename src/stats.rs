@@ -308,6 +308,23 @@ impl PoolCounters {
 /// assert_eq!(stats.hit_rate(), 0.5);
 /// println!("{stats}");
 /// ```
+///
+/// With the `serde` feature, a snapshot and the types inside it implement
+/// `serde::Serialize`, field for field (the derived figures such as
+/// [`hit_rate`](Self::hit_rate) are methods, not fields):
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// let pool = tierpool::Pool::builder().name("ingest").build()?;
+/// drop(pool.get(100));
+/// let json = serde_json::to_value(pool.stats()).unwrap();
+/// assert_eq!(json["name"], "ingest");
+/// assert_eq!(json["tiers"][0]["capacity"], 4096);
+/// assert_eq!(json["tiers"][0]["cached"], 1);
+/// # }
+/// # Ok::<(), tierpool::ConfigError>(())
+/// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolStats {
@@ -350,6 +367,7 @@ pub struct PoolStats {
 /// drop(buf);
 /// assert_eq!(pool.stats().tiers[1].cached, 1);
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TierStats {
@@ -441,6 +459,7 @@ impl TierStats {
 /// assert_eq!((budget.limit, budget.used), (1 << 20, 4096));
 /// # Ok::<(), tierpool::ConfigError>(())
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BudgetStats {
@@ -472,6 +491,7 @@ impl BudgetStats {
 /// assert_eq!(stats.oversize.in_use_bytes, 3 << 20);
 /// # drop(big);
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OversizeStats {
