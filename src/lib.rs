@@ -135,6 +135,10 @@
 //! # }
 //! ```
 //!
+//! The `prometheus` example exports two pools with the standard
+//! `metrics-exporter-prometheus` and prints the text a scrape reads:
+//! `cargo run --example prometheus --features metrics`.
+//!
 //! # Features and MSRV
 //!
 //! | feature | what it adds | dependencies |
