@@ -1,5 +1,8 @@
 //! Pool configuration: tiers, per-tier limits and their defaults.
 
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::block::block_layout;
@@ -209,6 +212,7 @@ pub(crate) struct PoolConfig {
 #[derive(Debug, Clone, Default)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct PoolBuilder {
+    name: Option<Cow<'static, str>>,
     tiers: Option<Vec<TierConfig>>,
     thread_cache: Option<usize>,
     thread_cache_bytes: Option<usize>,
@@ -236,6 +240,38 @@ impl PoolBuilder {
     /// ```
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Names the pool. The name is what [`Pool::name`] returns, and it
+    /// appears in the pool's `Debug` output, in [`PoolStats::name`] (and
+    /// so in the stats table) and, with the `metrics` feature, as the
+    /// `pool` label of every metric the pool publishes.
+    ///
+    /// Without a name, a pool is called `pool-N`, `N` counting the unnamed
+    /// pools built in the process from 1 (the [`global`](crate::global)
+    /// pool is called `global` and takes no number). Those numbers follow
+    /// the order in which pools are built, so name every pool whose
+    /// metrics you publish: the name then stays the same from one run to
+    /// the next, and two pools never share one by accident. Any string
+    /// is accepted; short, stable names such as the component's
+    /// (`"ingest"`, `"rpc"`) make the best labels.
+    ///
+    /// [`PoolStats::name`]: crate::PoolStats::name
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::builder().name("ingest").build()?;
+    /// assert_eq!(pool.name(), "ingest");
+    /// assert_eq!(pool.stats().name, "ingest");
+    ///
+    /// let unnamed = tierpool::Pool::new();
+    /// assert!(unnamed.name().starts_with("pool-"));
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = Some(name.into());
+        self
     }
 
     /// Replaces the tier list with these capacities (ascending), each with
@@ -662,7 +698,12 @@ impl PoolBuilder {
     /// );
     /// ```
     pub fn build(&self) -> Result<Pool, ConfigError> {
-        Ok(Pool::from_config(self.resolve()?))
+        let config = self.resolve()?;
+        let name = match &self.name {
+            Some(name) => Arc::from(name.as_ref()),
+            None => unnamed_pool_name(),
+        };
+        Ok(Pool::from_config(config, name))
     }
 
     pub(crate) fn resolve(&self) -> Result<PoolConfig, ConfigError> {
@@ -756,6 +797,16 @@ impl PoolBuilder {
             record_sizes: self.record_sizes,
         })
     }
+}
+
+/// `pool-N` for the `N`th pool built without a name (see
+/// [`PoolBuilder::name`]).
+fn unnamed_pool_name() -> Arc<str> {
+    // A plain std atomic, also under loom: the counter only numbers pools,
+    // and loom's atomics cannot live in a static.
+    static UNNAMED: AtomicU64 = AtomicU64::new(0);
+    let n = UNNAMED.fetch_add(1, Ordering::Relaxed) + 1;
+    format!("pool-{n}").into()
 }
 
 pub(crate) fn default_thread_cache(capacity: usize, bytes: usize) -> usize {

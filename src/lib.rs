@@ -90,11 +90,62 @@
 //! [`operations`] is the guide to running a pool in production: what to
 //! watch, what each counter means, how to size the limits.
 //!
+//! # Metrics
+//!
+//! [`Pool::stats`] returns a [`PoolStats`] snapshot of every counter,
+//! which prints as a table. With the `metrics` feature,
+//! `Pool::publish_metrics` hands the same snapshot to the
+//! [`metrics`](https://docs.rs/metrics) facade, so that the Prometheus
+//! exporter (`metrics-exporter-prometheus`) or an OpenTelemetry bridge
+//! exports it; with `serde`, the snapshot itself serialises. Name each
+//! pool you publish ([`PoolBuilder::name`]): the name is the `pool` label.
+//!
+//! | metric | labels | what it counts |
+//! |---|---|---|
+//! | `tierpool_buffers_rented_total` | `pool`, `tier` | buffers handed out |
+//! | `tierpool_buffers_returned_total` | `pool`, `tier` | buffers whose last holder let go |
+//! | `tierpool_buffers_allocated_total` | `pool`, `tier` | blocks allocated: gets no idle buffer could serve |
+//! | `tierpool_buffers_dropped_total` | `pool`, `tier`, `reason` | returns freed instead of kept: `full` (cache and depot full) or `max_cached_bytes` |
+//! | `tierpool_buffers_trimmed_total` | `pool`, `tier` | idle buffers freed by trims and idle collection |
+//! | `tierpool_requests_exhausted_total` | `pool` | `try_get`s refused over `max_in_use_bytes` |
+//! | `tierpool_buffers_over_budget_total` | `pool` | `get`s served over `max_in_use_bytes` |
+//! | `tierpool_in_use_bytes` (gauge) | `pool`, `tier` | capacity handed out now |
+//! | `tierpool_cached_bytes` (gauge) | `pool`, `tier` | idle capacity kept now |
+//! | `tierpool_max_in_use_bytes`, `tierpool_max_cached_bytes` (gauges) | `pool` | the byte limits, when set |
+//!
+//! `tier` is a tier's capacity in bytes (`"4096"`), or `"oversize"` for
+//! plain allocations above the largest tier. The documentation of
+//! `Pool::publish_metrics` maps each metric to the snapshot's fields.
+//! Publishing takes one snapshot: the get/drop path is the same with or
+//! without the feature, and counters move only when you publish, say
+//! every 10 seconds:
+//!
+//! ```no_run
+//! # #[cfg(feature = "metrics")]
+//! # async fn run() {
+//! let pool = tierpool::Pool::builder().name("ingest").build().unwrap();
+//! let publisher = pool.clone();
+//! tokio::spawn(async move {
+//!     let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+//!     loop {
+//!         every.tick().await;
+//!         publisher.publish_metrics();
+//!     }
+//! });
+//! # }
+//! ```
+//!
+//! The `prometheus` example exports two pools with the standard
+//! `metrics-exporter-prometheus` and prints the text a scrape reads:
+//! `cargo run --example prometheus --features metrics`.
+//!
 //! # Features and MSRV
 //!
 //! | feature | what it adds | dependencies |
 //! |---|---|---|
 //! | `tokio` | `tierpool::io`: frames from an `AsyncRead` into chains, vectored frame writes | `tokio` (`io-util` only) |
+//! | `serde` | `Serialize` for [`PoolStats`] and the types inside it | `serde` (`derive`, `alloc`) |
+//! | `metrics` | `Pool::publish_metrics`: the counters and gauges through the `metrics` facade (see [Metrics](#metrics)) | `metrics` |
 //!
 //! Without features the crate depends on `bytes`, `crossbeam-utils` and
 //! `parking_lot` only. The minimum supported Rust version is 1.84 for the
@@ -127,6 +178,8 @@ pub mod implementation;
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod io;
 mod local_table;
+#[cfg(feature = "metrics")]
+mod metrics;
 pub mod operations;
 mod outstanding;
 mod pool;
@@ -153,7 +206,8 @@ pub use crate::quota::{Quota, QuotaStats};
 pub use crate::stats::{BudgetStats, OversizeStats, PoolStats, TierStats};
 pub use crate::views::SharedBuf;
 
-/// The process-wide pool with the default tiers, created on first use.
+/// The process-wide pool with the default tiers, created on first use and
+/// named `global`.
 ///
 /// # Examples
 ///
@@ -164,7 +218,12 @@ pub use crate::views::SharedBuf;
 #[cfg(not(loom))]
 pub fn global() -> &'static Pool {
     static GLOBAL: sync::OnceLock<Pool> = sync::OnceLock::new();
-    GLOBAL.get_or_init(Pool::new)
+    GLOBAL.get_or_init(|| {
+        Pool::builder()
+            .name("global")
+            .build()
+            .expect("the default configuration is valid")
+    })
 }
 
 /// Gets a buffer from the [`global`] pool: shorthand for

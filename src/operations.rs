@@ -30,7 +30,11 @@
 //!    ([`Pool::chain`](crate::Pool::chain)), which pool every length.
 //!
 //! `println!("{}", pool.stats())` prints all of it as a table, one row per
-//! tier.
+//! tier. With the `metrics` feature, `Pool::publish_metrics` on that timer
+//! sends the same figures to a Prometheus exporter or an OpenTelemetry
+//! bridge, labelled by pool and tier ([metrics](crate#metrics) lists the
+//! names); the hit rate is then
+//! `1 - sum(rate(tierpool_buffers_allocated_total[5m])) / sum(rate(tierpool_buffers_rented_total[5m]))`.
 //!
 //! # What each counter means
 //!

@@ -50,6 +50,8 @@ use crate::sync::{Arc, Ordering};
 /// ```
 pub struct Pool {
     shared: Arc<Shared>,
+    /// Shared by every handle, like the pool: see [`PoolBuilder::name`].
+    name: std::sync::Arc<str>,
 }
 
 impl Pool {
@@ -83,10 +85,28 @@ impl Pool {
         PoolBuilder::new()
     }
 
-    pub(crate) fn from_config(config: PoolConfig) -> Self {
+    pub(crate) fn from_config(config: PoolConfig, name: std::sync::Arc<str>) -> Self {
         Pool {
             shared: Arc::new(Shared::new(config)),
+            name,
         }
+    }
+
+    /// The pool's name: the one given to [`PoolBuilder::name`], or
+    /// `pool-N` for the `N`th pool built without one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::builder().name("rpc").build()?;
+    /// assert_eq!(pool.name(), "rpc");
+    /// assert_eq!(pool.clone().name(), "rpc"); // every handle shares it
+    /// assert_eq!(tierpool::global().name(), "global");
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// An empty buffer with room for at least `capacity` bytes.
@@ -350,7 +370,8 @@ impl Pool {
         self.shared.capacities().collect()
     }
 
-    /// A snapshot of the pool's counters, summed over all threads.
+    /// A snapshot of the pool's counters, summed over all threads, with
+    /// the pool's [`name`](Self::name).
     ///
     /// # Examples
     ///
@@ -363,7 +384,92 @@ impl Pool {
     /// ```
     #[must_use]
     pub fn stats(&self) -> PoolStats {
-        self.shared.stats()
+        let mut stats = self.shared.stats();
+        stats.name = self.name.to_string();
+        stats
+    }
+
+    /// Publishes the pool's counters and gauges through the
+    /// [`metrics`](https://docs.rs/metrics) facade, to whatever recorder
+    /// the program installed (a Prometheus exporter, an OpenTelemetry
+    /// bridge, ...), and returns the snapshot it published.
+    ///
+    /// It takes one [`stats`](Self::stats) snapshot: the hot path does not
+    /// change and pays nothing for metrics. Call it periodically (every
+    /// few seconds, or before each scrape) from a thread or task of your
+    /// own; counters move only when it runs.
+    ///
+    /// | metric | kind | labels | value, from the [`PoolStats`] snapshot |
+    /// |---|---|---|---|
+    /// | `tierpool_buffers_rented_total` | counter | `pool`, `tier` | buffers handed out: `hits + misses`; oversize: `oversize.allocations` |
+    /// | `tierpool_buffers_returned_total` | counter | `pool`, `tier` | buffers whose last holder let go: `returns`; oversize: `allocations - in_use` (frees) |
+    /// | `tierpool_buffers_allocated_total` | counter | `pool`, `tier` | blocks allocated: `misses`; oversize: `oversize.allocations` |
+    /// | `tierpool_buffers_dropped_total` | counter | `pool`, `tier`, `reason` | returns freed, not kept: `reason="full"` counts `dropped` (thread cache and depot full), `reason="max_cached_bytes"` counts `dropped_over_budget` |
+    /// | `tierpool_buffers_trimmed_total` | counter | `pool`, `tier` | idle buffers freed by trims and idle collection: `trimmed` |
+    /// | `tierpool_requests_exhausted_total` | counter | `pool` | `try_get`/`try_reserve` refused over `max_in_use_bytes`: `exhausted` |
+    /// | `tierpool_buffers_over_budget_total` | counter | `pool` | buffers served over `max_in_use_bytes` by `get` or growth: `over_budget` |
+    /// | `tierpool_in_use_bytes` | gauge | `pool`, `tier` | capacity handed out: [`in_use_bytes()`](crate::TierStats::in_use_bytes); oversize: `oversize.in_use_bytes` |
+    /// | `tierpool_cached_bytes` | gauge | `pool`, `tier` | idle capacity kept: [`cached_bytes()`](crate::TierStats::cached_bytes) |
+    /// | `tierpool_max_in_use_bytes` | gauge | `pool` | the [`max_in_use_bytes`](PoolBuilder::max_in_use_bytes) limit, if set |
+    /// | `tierpool_max_cached_bytes` | gauge | `pool` | the [`max_cached_bytes`](PoolBuilder::max_cached_bytes) limit, if set |
+    ///
+    /// `pool` is the pool's [`name`](Self::name). `tier` is a tier's
+    /// capacity in bytes (`"4096"`), or `"oversize"` for requests above the
+    /// largest tier, which are plain allocations (never cached, dropped or
+    /// trimmed). So, per pool, `rented - returned` is the number of buffers
+    /// out, summing `tierpool_in_use_bytes` over `tier` gives
+    /// [`PoolStats::in_use_bytes`], and
+    /// `1 - rate(allocated) / rate(rented)`, summed over tiers, is
+    /// [`PoolStats::hit_rate`].
+    ///
+    /// Counters are set with `Counter::absolute`, since the snapshot holds
+    /// totals; recorders keep the largest value they were given. Give
+    /// every pool you publish a name of its own: two live pools with one
+    /// name would mix their figures, and a pool that takes the name of an
+    /// earlier one shows that pool's totals until its own pass them. Each
+    /// call also describes the metrics (unit and help text), so a
+    /// recorder installed late still gets them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    ///
+    /// let pool = tierpool::Pool::builder().name("ingest").build()?;
+    /// drop(pool.get(100));
+    /// drop(pool.get(100));
+    ///
+    /// // A program installs its exporter once; a test can use a local recorder.
+    /// let recorder = DebuggingRecorder::new();
+    /// let stats = metrics::with_local_recorder(&recorder, || pool.publish_metrics());
+    /// assert_eq!(stats.tiers[0].hits, 1);
+    ///
+    /// let rented = recorder.snapshotter().snapshot().into_vec().into_iter().find(|(key, ..)| {
+    ///     let labels: Vec<_> = key.key().labels().map(|l| (l.key(), l.value())).collect();
+    ///     key.key().name() == "tierpool_buffers_rented_total"
+    ///         && labels == [("pool", "ingest"), ("tier", "4096")]
+    /// });
+    /// assert_eq!(rented.unwrap().3, DebugValue::Counter(2));
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    ///
+    /// Publishing every 10 seconds from a thread of its own:
+    ///
+    /// ```no_run
+    /// let pool = tierpool::Pool::builder().name("ingest").build()?;
+    /// let publisher = pool.clone();
+    /// std::thread::spawn(move || loop {
+    ///     publisher.publish_metrics();
+    ///     std::thread::sleep(std::time::Duration::from_secs(10));
+    /// });
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn publish_metrics(&self) -> PoolStats {
+        let stats = self.stats();
+        crate::metrics::publish(&stats, &self.name);
+        stats
     }
 
     /// Frees every idle buffer in the depots and in the calling thread's
@@ -513,6 +619,7 @@ impl Clone for Pool {
         self.shared.handles.fetch_add(1, Ordering::Relaxed);
         Pool {
             shared: Arc::clone(&self.shared),
+            name: std::sync::Arc::clone(&self.name),
         }
     }
 }
@@ -528,6 +635,7 @@ impl Drop for Pool {
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
+            .field("name", &self.name())
             .field("tiers", &self.tiers())
             .field("alignment", &self.shared.alignment)
             .finish_non_exhaustive()

@@ -274,6 +274,8 @@ impl PoolCounters {
             total.add(c);
         }
         PoolStats {
+            // Filled in by `Pool::stats`, which holds the name.
+            name: String::new(),
             tiers: capacities
                 .zip(totals)
                 .map(|(capacity, totals)| TierStats::from_totals(capacity, &totals))
@@ -306,9 +308,28 @@ impl PoolCounters {
 /// assert_eq!(stats.hit_rate(), 0.5);
 /// println!("{stats}");
 /// ```
+///
+/// With the `serde` feature, a snapshot and the types inside it implement
+/// `serde::Serialize`, field for field (the derived figures such as
+/// [`hit_rate`](Self::hit_rate) are methods, not fields):
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// let pool = tierpool::Pool::builder().name("ingest").build()?;
+/// drop(pool.get(100));
+/// let json = serde_json::to_value(pool.stats()).unwrap();
+/// assert_eq!(json["name"], "ingest");
+/// assert_eq!(json["tiers"][0]["capacity"], 4096);
+/// assert_eq!(json["tiers"][0]["cached"], 1);
+/// # }
+/// # Ok::<(), tierpool::ConfigError>(())
+/// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolStats {
+    /// The pool's [name](crate::Pool::name).
+    pub name: String,
     /// One entry per tier, smallest first.
     pub tiers: Vec<TierStats>,
     /// Requests larger than the largest tier, served by plain allocations.
@@ -346,6 +367,7 @@ pub struct PoolStats {
 /// drop(buf);
 /// assert_eq!(pool.stats().tiers[1].cached, 1);
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TierStats {
@@ -437,6 +459,7 @@ impl TierStats {
 /// assert_eq!((budget.limit, budget.used), (1 << 20, 4096));
 /// # Ok::<(), tierpool::ConfigError>(())
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BudgetStats {
@@ -468,6 +491,7 @@ impl BudgetStats {
 /// assert_eq!(stats.oversize.in_use_bytes, 3 << 20);
 /// # drop(big);
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OversizeStats {
@@ -539,8 +563,10 @@ impl PoolStats {
 }
 
 impl fmt::Display for PoolStats {
-    /// A table with one row per tier, then the oversize line and hit rate.
+    /// The pool's name, a table with one row per tier, then the oversize
+    /// line and hit rate.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "pool: {}", self.name)?;
         writeln!(
             f,
             "{:>9} {:>12} {:>10} {:>12} {:>9} {:>9} {:>8} {:>8} {:>11}",

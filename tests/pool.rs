@@ -855,6 +855,42 @@ fn handles_are_cheap_clones_of_one_pool() {
     assert_all_returned(&Pool::new());
 }
 
+#[test]
+fn pools_are_named_by_the_builder_or_numbered() {
+    let named = Pool::builder().name("ingest").build().unwrap();
+    assert_eq!(named.name(), "ingest");
+    assert_eq!(
+        named.clone().name(),
+        "ingest",
+        "every handle shares the name"
+    );
+    let owned = Pool::builder().name(format!("rpc-{}", 2)).build().unwrap();
+    assert_eq!(owned.name(), "rpc-2");
+
+    // Unnamed pools are numbered in the order they are built.
+    let number = |pool: &Pool| -> u64 {
+        let name = pool.name();
+        let n = name.strip_prefix("pool-").and_then(|n| n.parse().ok());
+        n.unwrap_or_else(|| panic!("unexpected default name {name:?}"))
+    };
+    let (first, second) = (Pool::new(), Pool::builder().build().unwrap());
+    assert!(number(&second) > number(&first));
+    assert!(number(&Pool::default()) > number(&second));
+    assert_eq!(tierpool::global().name(), "global");
+    // A builder used twice gives its name to both pools.
+    let builder = Pool::builder().name("twice");
+    assert_eq!(builder.build().unwrap().name(), "twice");
+    assert_eq!(builder.build().unwrap().name(), "twice");
+
+    // The name shows in `Debug`, in the stats and in their table.
+    let debug = format!("{named:?}");
+    assert!(debug.contains(r#"name: "ingest""#), "{debug}");
+    let stats = named.stats();
+    assert_eq!(stats.name, "ingest");
+    let text = stats.to_string();
+    assert!(text.starts_with("pool: ingest\n"), "{text}");
+}
+
 /// Requested sizes come from peers; recording them must not wrap. Two
 /// refused `try_get(usize::MAX)` calls are 2^65 − 2 bytes, exactly, on the
 /// recording thread and after it has exited.
@@ -913,4 +949,53 @@ fn an_unallocatable_tier_fails_at_get_with_a_clear_error() {
         "{message}"
     );
     assert_eq!(pool.stats().tiers[1].in_use, 0);
+}
+
+/// With the `serde` feature a snapshot serialises field for field: the
+/// whole JSON document is pinned, so a renamed or dropped field shows here.
+#[cfg(feature = "serde")]
+#[test]
+fn stats_serialize_field_for_field() {
+    use serde_json::json;
+
+    let pool = Pool::builder()
+        .name("json")
+        .tiers([64, 1024])
+        .max_cached_bytes(1 << 20)
+        .max_in_use_bytes(4096)
+        .build()
+        .unwrap();
+    let held = pool.get(10);
+    drop(pool.get(10)); // a second miss, then cached
+    let big = pool.get(5000); // oversize, and over the in-use budget
+    assert!(matches!(
+        pool.try_get(100),
+        Err(PoolError::Exhausted { .. })
+    ));
+    let tier = |capacity, misses, returns, in_use, cached| {
+        json!({
+            "capacity": capacity, "hits": 0, "misses": misses, "returns": returns,
+            "dropped": 0, "dropped_over_budget": 0, "trimmed": 0,
+            "in_use": in_use, "cached": cached,
+        })
+    };
+    assert_eq!(
+        serde_json::to_value(pool.stats()).unwrap(),
+        json!({
+            "name": "json",
+            "tiers": [tier(64, 2, 1, 1, 1), tier(1024, 0, 0, 0, 0)],
+            "oversize": { "allocations": 1, "in_use": 1, "in_use_bytes": 5000 },
+            "exhausted": 1,
+            "over_budget": 1,
+            "cached_budget": { "limit": 1 << 20, "used": 64 },
+            "in_use_budget": { "limit": 4096, "used": 64 + 5000 },
+        })
+    );
+    drop((held, big));
+    assert_all_returned(&pool);
+
+    // Budgets not set serialise as null.
+    let json = serde_json::to_value(Pool::new().stats()).unwrap();
+    assert!(json["cached_budget"].is_null() && json["in_use_budget"].is_null());
+    assert!(json["name"].as_str().unwrap().starts_with("pool-"));
 }
