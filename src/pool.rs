@@ -50,8 +50,6 @@ use crate::sync::{Arc, Ordering};
 /// ```
 pub struct Pool {
     shared: Arc<Shared>,
-    /// Shared by every handle, like the pool: see [`PoolBuilder::name`].
-    name: std::sync::Arc<str>,
 }
 
 impl Pool {
@@ -87,8 +85,7 @@ impl Pool {
 
     pub(crate) fn from_config(config: PoolConfig, name: std::sync::Arc<str>) -> Self {
         Pool {
-            shared: Arc::new(Shared::new(config)),
-            name,
+            shared: Arc::new(Shared::new(config, name)),
         }
     }
 
@@ -106,7 +103,7 @@ impl Pool {
     /// ```
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.name
+        &self.shared.name
     }
 
     /// An empty buffer with room for at least `capacity` bytes.
@@ -385,7 +382,7 @@ impl Pool {
     #[must_use]
     pub fn stats(&self) -> PoolStats {
         let mut stats = self.shared.stats();
-        stats.name = self.name.to_string();
+        stats.name = self.shared.name.to_string();
         stats
     }
 
@@ -468,7 +465,7 @@ impl Pool {
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn publish_metrics(&self) -> PoolStats {
         let stats = self.stats();
-        crate::metrics::publish(&stats, &self.name);
+        crate::metrics::publish(&stats, &self.shared.name);
         stats
     }
 
@@ -619,7 +616,6 @@ impl Clone for Pool {
         self.shared.handles.fetch_add(1, Ordering::Relaxed);
         Pool {
             shared: Arc::clone(&self.shared),
-            name: std::sync::Arc::clone(&self.name),
         }
     }
 }

@@ -41,6 +41,10 @@ pub(crate) struct Tier {
 /// handle for as long as any buffer or cached block exists.
 #[derive(Debug)]
 pub(crate) struct Shared {
+    /// The pool's name, for stats and metrics: see `PoolBuilder::name`.
+    /// A `std` `Arc` (a name, not a place where threads meet), so metrics
+    /// labels share it without copying.
+    pub(crate) name: std::sync::Arc<str>,
     pub(crate) tiers: Box<[Tier]>,
     /// Finds the tier of a requested capacity.
     router: Router,
@@ -164,7 +168,7 @@ impl Drop for Charged<'_> {
 }
 
 impl Shared {
-    pub(crate) fn new(config: PoolConfig) -> Self {
+    pub(crate) fn new(config: PoolConfig, name: std::sync::Arc<str>) -> Self {
         let mut block_flags = 0;
         if config.zero_on_return {
             block_flags |= flags::ZERO_ON_RETURN;
@@ -179,6 +183,7 @@ impl Shared {
             block_flags |= flags::TRACKED;
         }
         Shared {
+            name,
             router: Router::new(config.tiers.iter().map(|spec| spec.capacity).collect()),
             counters: PoolCounters::new(config.tiers.len(), config.record_sizes),
             tiers: config
