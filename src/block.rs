@@ -53,11 +53,13 @@ pub(crate) fn block_layout(capacity: usize, alignment: usize) -> Option<Layout> 
 pub(crate) struct Block {
     data: NonNull<u8>,
     capacity: usize,
-    /// The tier's index; meaningless for an unpooled block.
-    tier: usize,
+    /// The tier's index; meaningless for an unpooled block. (`u32` keeps
+    /// the header at 64 bytes; the router already needs fewer than 2^32
+    /// tiers.)
+    tier: u32,
     /// The pool's slot in the thread-cache tables (copied from the pool so
     /// that returning a block reads only this header).
-    slot: usize,
+    slot: u32,
     flags: u8,
     /// Holders of this block: the mutable buffer plus every live view.
     /// Exactly 1 while the block is idle or held by one `PooledBuf`.
@@ -67,6 +69,17 @@ pub(crate) struct Block {
     /// that buffer reads or writes it: a block has at most one, views never
     /// look at it, and it is set anew each time a buffer takes the block.
     region_start: UnsafeCell<usize>,
+    /// Where that buffer's region ends, as an offset from `data`: the
+    /// capacity, except after `PooledBuf::split_off` left views of the
+    /// bytes beyond it. Same ownership as `region_start`.
+    region_end: UnsafeCell<usize>,
+    /// Whether every byte of the block before `region_end` is initialised
+    /// (so `read_from` need not zero the spare capacity again). Bytes
+    /// before the buffer's start plus length always are; this says the
+    /// rest of the region is too, having been zeroed by `read_from` during
+    /// this hand-out (or while idle, in a zero-on-return pool). Same
+    /// ownership as `region_start`.
+    region_initialised: UnsafeCell<bool>,
     pool: Arc<Shared>,
 }
 
@@ -101,14 +114,23 @@ impl IdleBlock {
             flags &= !flags::CACHED_BUDGET;
             flags |= flags::UNPOOLED;
         }
+        if flags & (flags::ZERO_ON_RETURN | flags::UNPOOLED) == flags::ZERO_ON_RETURN {
+            // Every idle block of a zero-on-return pool is zeroed, so a
+            // buffer taking one starts with its whole region initialised
+            // (see `PooledBuf::from_block`); a new block is no exception.
+            // SAFETY: `data` was just allocated with `capacity` bytes.
+            unsafe { std::ptr::write_bytes(data.as_ptr(), 0, capacity) };
+        }
         let block = Box::new(Block {
             data,
             capacity,
-            tier: tier.unwrap_or(0),
-            slot: pool.slot,
+            tier: tier.map_or(0, |t| u32::try_from(t).expect("fewer than 2^32 tiers")),
+            slot: u32::try_from(pool.slot).expect("fewer than 2^32 pools at once"),
             flags,
             refs: AtomicUsize::new(1),
             region_start: UnsafeCell::new(0),
+            region_end: UnsafeCell::new(capacity),
+            region_initialised: UnsafeCell::new(false),
             pool: Arc::clone(pool),
         });
         let idle = IdleBlock(NonNull::from(Box::leak(block)));
@@ -153,7 +175,7 @@ impl IdleBlock {
     /// The pool's slot in the thread-cache tables.
     #[inline]
     pub(crate) fn slot(&self) -> usize {
-        self.block().slot
+        self.block().slot as usize
     }
 
     /// The pool, as a pointer for identity checks (no reference counting).
@@ -167,7 +189,10 @@ impl IdleBlock {
         self.0.as_ptr().addr()
     }
 
-    /// Overwrites the whole block with zeroes.
+    /// Overwrites the whole block with zeroes. In a zero-on-return pool
+    /// every returned block passes here before it is idle, which is what
+    /// lets [`PooledBuf::from_block`](crate::PooledBuf) treat such blocks as
+    /// initialised.
     pub(crate) fn zero(&mut self) {
         let block = self.block();
         // SAFETY: an idle block has no holder; its `capacity` bytes are ours
@@ -183,7 +208,7 @@ impl IdleBlock {
             0,
             "unpooled blocks have no tier"
         );
-        self.block().tier
+        self.block().tier as usize
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -225,15 +250,17 @@ impl Drop for IdleBlock {
 pub(crate) struct BlockRef(NonNull<Block>);
 
 // SAFETY: the header's fields are immutable after allocation except `refs`
-// (an atomic) and `region_start`, which only the block's one `PooledBuf`
-// touches (see `region_start`); the data bytes are partitioned between
+// (an atomic) and the region fields (`region_start`, `region_end`,
+// `region_initialised`), which only the block's one `PooledBuf` touches
+// (see `region_start`); the data bytes are partitioned between
 // holders by the buffer types, which only hand out `&[u8]` to bytes no
 // holder can write. So moving a reference to another thread is sound.
 unsafe impl Send for BlockRef {}
 // SAFETY: `&BlockRef` gives access to immutable header fields and the
-// atomic counter; `region_start` is reachable only through the `unsafe`
-// accessors, whose contract (one `PooledBuf` per block, which needs
-// `&mut` to move it) keeps two threads from touching it at once.
+// atomic counter; the region fields are reachable only through the
+// `unsafe` accessors, whose contract (one `PooledBuf` per block, which
+// needs `&mut` to change them) keeps two threads from touching them at
+// once.
 unsafe impl Sync for BlockRef {}
 
 impl BlockRef {
@@ -302,6 +329,70 @@ impl BlockRef {
             .with_mut(|slot| unsafe { *slot = start });
     }
 
+    /// Where the mutable buffer's region ends, as an offset from
+    /// [`data`](Self::data): the capacity unless `split_off` left views
+    /// after it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`region_start`](Self::region_start).
+    #[inline(always)]
+    pub(crate) unsafe fn region_end(&self) -> usize {
+        // SAFETY: as for `region_start`.
+        self.block().region_end.with(|end| unsafe { *end })
+    }
+
+    /// Moves the end of the mutable buffer's region.
+    ///
+    /// # Safety
+    ///
+    /// As for [`region_start`](Self::region_start); also, no view may read
+    /// bytes between the region's start and `end`.
+    #[inline(always)]
+    pub(crate) unsafe fn set_region_end(&self, end: usize) {
+        debug_assert!(end <= self.capacity());
+        // SAFETY: as for `region_start`.
+        self.block()
+            .region_end
+            .with_mut(|slot| unsafe { *slot = end });
+    }
+
+    /// Whether every byte of the block before the region's end is
+    /// initialised.
+    ///
+    /// # Safety
+    ///
+    /// As for [`region_start`](Self::region_start).
+    #[inline(always)]
+    pub(crate) unsafe fn region_initialised(&self) -> bool {
+        // SAFETY: as for `region_start`.
+        self.block()
+            .region_initialised
+            .with(|init| unsafe { *init })
+    }
+
+    /// Records whether every byte before the region's end is initialised.
+    ///
+    /// # Safety
+    ///
+    /// As for [`region_start`](Self::region_start); `true` only if those
+    /// bytes are indeed initialised.
+    #[inline(always)]
+    pub(crate) unsafe fn set_region_initialised(&self, initialised: bool) {
+        // SAFETY: as for `region_start`.
+        self.block()
+            .region_initialised
+            .with_mut(|slot| unsafe { *slot = initialised });
+    }
+
+    /// Whether the block is zeroed whenever it is idle: a pooled block of
+    /// a zero-on-return pool ([`IdleBlock::allocate`] zeroes it, and
+    /// `Shared::recycle` zeroes it on every return).
+    #[inline(always)]
+    pub(crate) fn zeroed_when_idle(&self) -> bool {
+        self.block().flags & (flags::ZERO_ON_RETURN | flags::UNPOOLED) == flags::ZERO_ON_RETURN
+    }
+
     /// Whether `self` is the only reference to the block.
     ///
     /// `Acquire` pairs with the `Release` decrement of holders that dropped
@@ -358,5 +449,19 @@ impl Drop for BlockRef {
         if let Some(idle) = this.release() {
             Shared::recycle(idle);
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Block;
+
+    /// The header is one allocation per block, made once and reused with
+    /// it; 64 bytes is one size class of the common allocators (and a cache
+    /// line when aligned).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_header_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<Block>(), 64);
     }
 }

@@ -45,11 +45,12 @@ use crate::views::SharedBuf;
 /// ```
 #[must_use = "dropping a PooledBuf returns it to the pool at once"]
 pub struct PooledBuf {
-    /// The block. Its header keeps where this buffer's region starts
-    /// ([`BlockRef::region_start`]; see the
+    /// The block. Its header keeps where this buffer's region starts and
+    /// ends ([`BlockRef::region_start`], [`BlockRef::region_end`]; see the
     /// [`implementation`](crate::implementation#blocks) note for why);
-    /// bytes before that may belong to views split off earlier, and the
-    /// region runs to the end of the block.
+    /// bytes before the start may belong to views split off earlier, and
+    /// the region runs to the end of the block unless
+    /// views were split off after it.
     block: BlockRef,
     /// Initialised bytes from the region's start.
     len: usize,
@@ -59,14 +60,24 @@ impl PooledBuf {
     /// A buffer over the whole of a block nobody else holds.
     #[inline(always)]
     pub(crate) fn from_block(block: BlockRef) -> Self {
+        // Bytes an earlier holder wrote are not this hand-out's: the region
+        // counts as uninitialised, unless the pool zeroed the block.
+        let initialised = block.zeroed_when_idle();
         // SAFETY: the block was just handed out, so this buffer is its only
-        // holder, let alone its only `PooledBuf`.
+        // holder, let alone its only `PooledBuf`; a zeroed block is
+        // initialised throughout.
         unsafe {
-            // Only written when it changed: a block handed from thread to
+            // Only written when they changed: a block handed from thread to
             // thread keeps its header cache line shared instead of moving
             // it between cores on every get.
             if block.region_start() != 0 {
                 block.set_region_start(0);
+            }
+            if block.region_end() != block.capacity() {
+                block.set_region_end(block.capacity());
+            }
+            if block.region_initialised() != initialised {
+                block.set_region_initialised(initialised);
             }
         }
         PooledBuf { block, len: 0 }
@@ -81,6 +92,14 @@ impl PooledBuf {
         unsafe { self.block.region_start() }
     }
 
+    /// Offset of the end of this buffer's region from the start of the
+    /// block.
+    #[inline(always)]
+    fn end(&self) -> usize {
+        // SAFETY: as for `start`.
+        unsafe { self.block.region_end() }
+    }
+
     /// Start of this buffer's region.
     #[inline(always)]
     fn ptr(&self) -> NonNull<u8> {
@@ -89,10 +108,10 @@ impl PooledBuf {
         unsafe { self.block.data().add(self.start()) }
     }
 
-    /// Bytes from the region's start to the end of the block.
+    /// Bytes from the region's start to its end.
     #[inline(always)]
     fn cap(&self) -> usize {
-        self.block.capacity() - self.start()
+        self.end() - self.start()
     }
 
     /// Number of bytes written.
@@ -224,6 +243,23 @@ impl PooledBuf {
     /// ```
     #[inline]
     pub fn spare_capacity_mut(&mut self) -> &mut [MaybeUninit<u8>] {
+        // The caller may write `MaybeUninit::uninit()` into it: forget that
+        // `read_from` initialised it.
+        // SAFETY: this is the block's one `PooledBuf`; `false` claims
+        // nothing.
+        unsafe {
+            if self.block.region_initialised() {
+                self.block.set_region_initialised(false);
+            }
+        }
+        self.spare()
+    }
+
+    /// The spare capacity, without forgetting that it may be initialised:
+    /// for callers that only write initialised bytes into it (through
+    /// `UninitSlice`, whose contract forbids writing uninitialised ones).
+    #[inline(always)]
+    fn spare(&mut self) -> &mut [MaybeUninit<u8>] {
         // SAFETY: `[ptr + len, ptr + cap)` lies in the block and belongs to
         // this buffer alone; `MaybeUninit` makes no claim about its contents.
         unsafe {
@@ -386,10 +422,18 @@ impl PooledBuf {
     /// many bytes were appended (0 at end of stream). A full buffer first
     /// grows like a `Vec` would, to the next tier that fits.
     ///
-    /// `std::io::Read` needs initialised memory, so the spare capacity is
-    /// zeroed before the read; async readers that accept uninitialised
-    /// memory can use the [`BufMut`](bytes::BufMut) implementation instead
-    /// (e.g. tokio's `read_buf`).
+    /// `std::io::Read` needs initialised memory, so the first call on a
+    /// block zeroes its spare capacity, and the block remembers it (as
+    /// std's `BorrowedBuf` does): later calls zero nothing, so filling a
+    /// buffer costs time in proportion to the bytes read, however small
+    /// the reads. The reader may therefore be handed bytes an earlier
+    /// read of this same buffer left behind (after a `truncate`, say),
+    /// never bytes an earlier holder of the block wrote.
+    /// [`spare_capacity_mut`](Self::spare_capacity_mut) makes the next call
+    /// zero again, since uninitialised bytes may be written through it.
+    /// Async readers that accept uninitialised memory can use the
+    /// [`BufMut`](bytes::BufMut) implementation instead (e.g. tokio's
+    /// `read_buf`).
     ///
     /// # Errors
     ///
@@ -414,11 +458,17 @@ impl PooledBuf {
         }
         let start = self.len;
         let spare = self.cap() - start;
-        // SAFETY: `[ptr + len, ptr + cap)` is our spare capacity; zeroing it
-        // makes it initialised, so it can be handed to `read` as `&mut [u8]`.
+        // SAFETY: `[ptr + len, ptr + cap)` is our spare capacity, the rest
+        // of the region. Unless the header says the region is initialised
+        // already, zeroing it makes it so (and the bytes before it always
+        // are), so it can be handed to `read` as `&mut [u8]`; a reader
+        // cannot de-initialise bytes through `&mut [u8]`, so it stays so.
         let target = unsafe {
             let spare_ptr = self.ptr().as_ptr().add(start);
-            std::ptr::write_bytes(spare_ptr, 0, spare);
+            if !self.block.region_initialised() {
+                std::ptr::write_bytes(spare_ptr, 0, spare);
+                self.block.set_region_initialised(true);
+            }
             std::slice::from_raw_parts_mut(spare_ptr, spare)
         };
         let n = loop {
@@ -477,8 +527,17 @@ impl PooledBuf {
         debug_assert!(start
             .checked_add(len)
             .is_some_and(|end| end <= block.capacity()));
-        // SAFETY: the caller guarantees `block` is the only reference.
-        unsafe { block.set_region_start(start) };
+        // SAFETY: the caller guarantees `block` is the only reference, so
+        // no view reads any byte of it. The block is still in the hand-out
+        // that initialised its region, if it was: the flag stays true only
+        // while the region keeps its end.
+        unsafe {
+            block.set_region_start(start);
+            if block.region_end() != block.capacity() {
+                block.set_region_end(block.capacity());
+                block.set_region_initialised(false);
+            }
+        }
         PooledBuf { block, len }
     }
 
@@ -607,7 +666,7 @@ unsafe impl bytes::BufMut for PooledBuf {
             // Double, like `Vec`: the next tier that holds twice the length.
             self.reserve(self.cap().max(64));
         }
-        UninitSlice::uninit(self.spare_capacity_mut())
+        UninitSlice::uninit(self.spare())
     }
 
     #[inline]

@@ -64,9 +64,12 @@
 //!   oversize), so the hot path reads them from a cache line it already
 //!   holds, and tests them all at once;
 //! - where the `PooledBuf` holding the block starts (it moves forward as
-//!   `split_to` freezes frames off the front). Only that buffer touches it,
-//!   and keeping it here makes a `PooledBuf` two words (block and length),
-//!   which functions pass and return in registers.
+//!   `split_to` freezes frames off the front), and whether the rest of its
+//!   region is initialised already (so `read_from` zeroes a block's spare
+//!   capacity once per hand-out, not on every call, as std's
+//!   `BorrowedBuf` remembers). Only that buffer touches them, and keeping
+//!   them here makes a `PooledBuf` two words (block and length), which
+//!   functions pass and return in registers. The header stays 64 bytes.
 //!
 //! That last point is also why [`PooledBuf::split_to`](crate::PooledBuf::split_to)
 //! returns a frozen `SharedBuf`, where `BytesMut::split_to` returns another

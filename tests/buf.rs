@@ -486,6 +486,94 @@ fn recycled_buffers_never_show_earlier_bytes() {
     assert_all_returned(&pool);
 }
 
+/// A reader that lets a closure look at, and fill, each slice it is handed.
+struct Inspect<F>(F);
+
+impl<F: FnMut(&mut [u8]) -> usize> std::io::Read for Inspect<F> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        Ok((self.0)(buf))
+    }
+}
+
+/// `read_from` zeroes a block's spare capacity once, not on every call
+/// (which made filling a buffer from small reads quadratic): bytes an
+/// earlier read of the same buffer left behind are handed to the reader
+/// again, bytes an earlier holder of the block wrote never are.
+#[test]
+fn read_from_zeroes_the_spare_capacity_once_per_block() {
+    let pool = Pool::builder().tiers([64, 256]).build().unwrap();
+    let mut dirty = pool.get(64);
+    dirty.resize(64, 0xAB);
+    let ptr = dirty.as_ptr();
+    drop(dirty);
+
+    let mut buf = pool.get(64);
+    assert_eq!(buf.as_ptr(), ptr, "the dirty block is reused");
+    let mut first = Inspect(|slice: &mut [u8]| {
+        assert_eq!(slice.len(), 64);
+        assert!(slice.iter().all(|&b| b == 0), "an earlier holder's bytes");
+        slice[..8].copy_from_slice(b"abcdefgh");
+        8
+    });
+    assert_eq!(buf.read_from(&mut first).unwrap(), 8);
+    buf.truncate(2);
+
+    // Not zeroed again: the reader sees what the first read left.
+    let mut second = Inspect(|slice: &mut [u8]| {
+        assert_eq!(slice.len(), 62);
+        assert_eq!(&slice[..6], b"cdefgh", "zeroed a second time");
+        assert!(slice[6..].iter().all(|&b| b == 0));
+        slice[..3].copy_from_slice(b"xyz");
+        3
+    });
+    assert_eq!(buf.read_from(&mut second).unwrap(), 3);
+    assert_eq!(&buf[..], b"abxyz");
+
+    // `spare_capacity_mut` may de-initialise bytes: the next call zeroes.
+    buf.spare_capacity_mut()[0].write(0x55);
+    let mut third = Inspect(|slice: &mut [u8]| {
+        assert!(
+            slice.iter().all(|&b| b == 0),
+            "zeroed after spare_capacity_mut"
+        );
+        0
+    });
+    assert_eq!(buf.read_from(&mut third).unwrap(), 0);
+
+    // A full buffer grows into another dirty block: zeroed there once.
+    let mut dirty = pool.get(256);
+    dirty.resize(256, 0xCD);
+    drop(dirty);
+    buf.resize(64, 1);
+    let mut grown = Inspect(|slice: &mut [u8]| {
+        assert_eq!(slice.len(), 192);
+        assert!(slice.iter().all(|&b| b == 0), "an earlier holder's bytes");
+        slice.fill(2);
+        192
+    });
+    assert_eq!(buf.read_from(&mut grown).unwrap(), 192);
+    assert_eq!(buf.tier(), Some(256));
+    buf.clear();
+    let mut again = Inspect(|slice: &mut [u8]| {
+        assert_eq!(&slice[..5], b"abxyz");
+        assert!(slice[5..64].iter().all(|&b| b == 1));
+        assert!(slice[64..].iter().all(|&b| b == 2));
+        0
+    });
+    assert_eq!(buf.read_from(&mut again).unwrap(), 0);
+
+    // A new hand-out of the block starts over.
+    drop(buf);
+    let mut buf = pool.get(256);
+    let mut fresh = Inspect(|slice: &mut [u8]| {
+        assert!(slice.iter().all(|&b| b == 0), "an earlier holder's bytes");
+        0
+    });
+    assert_eq!(buf.read_from(&mut fresh).unwrap(), 0);
+    drop(buf);
+    assert_all_returned(&pool);
+}
+
 #[test]
 fn growth_into_dirty_storage_shows_only_own_bytes() {
     let pool = Pool::builder().build().unwrap();
