@@ -567,7 +567,8 @@ impl PooledBuf {
     /// `BytesMut::split_to(n).freeze()` in codecs.
     ///
     /// The buffer keeps the remaining bytes and capacity. The block goes
-    /// back to the pool once the buffer and every view are gone. If later
+    /// back to the pool once the buffer and every view are gone (an empty
+    /// view, from `split_to(0)`, holds no block). If later
     /// writes need more room than is left, the buffer moves to a fresh block
     /// (copying only its own bytes) and the views keep the old one alive.
     ///
@@ -594,6 +595,9 @@ impl PooledBuf {
             "split_to({at}) out of bounds for a PooledBuf of length {}",
             self.len
         );
+        if at == 0 {
+            return SharedBuf::empty_at(self.ptr());
+        }
         let start = self.start();
         let view = SharedBuf::new(self.block.share(), self.ptr(), at);
         // SAFETY: this is the block's only `PooledBuf`; `start + at <= start

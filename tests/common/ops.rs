@@ -634,7 +634,9 @@ struct StorageModel {
 #[derive(Debug, Clone)]
 struct Holder {
     kind: Kind,
-    /// `None` only for an empty `Bytes`, which holds no storage.
+    /// `None` for an empty `Bytes`, for a view left empty by an operation
+    /// or returned empty by one (which hold no storage; a view frozen from
+    /// an empty buffer does), and for chains (see `segments`).
     storage: Option<u64>,
     /// Offset of the first byte from the storage's base.
     offset: usize,
@@ -1259,11 +1261,12 @@ impl Model {
                         Some(Real::View(v)) => v.truncate(len),
                         _ => unreachable!(),
                     }
-                    self.holders
-                        .get_mut(&id)
-                        .expect("holder")
-                        .data
-                        .truncate(len);
+                    let holder = self.holders.get_mut(&id).expect("holder");
+                    holder.data.truncate(len);
+                    if holder.kind == V && len == 0 {
+                        // `truncate(0)` lets go of the view's storage.
+                        holder.storage = None;
+                    }
                 }
             }
             Op::Clear { h } => {
@@ -1368,7 +1371,8 @@ impl Model {
                     let at = usize::from(at) % (holder.data.len() + 1);
                     let view = self.buf_mut(id).split_to(at);
                     let head = holder.data[..at].to_vec();
-                    self.add_derived(&holder, V, holder.offset, head, Real::View(view));
+                    let new = self.add_derived(&holder, V, holder.offset, head, Real::View(view));
+                    self.let_go_if_empty(new);
                     let holder = self.holders.get_mut(&id).expect("holder");
                     holder.data.drain(..at);
                     holder.offset += at;
@@ -1407,6 +1411,8 @@ impl Model {
                     let me = self.holders.get_mut(&id).expect("holder");
                     me.data.drain(..n);
                     me.offset += n;
+                    // Advanced to its end: lets go of its storage.
+                    self.let_go_if_empty(id);
                 }
             }
             Op::TryIntoMut { h } => {
@@ -1439,7 +1445,8 @@ impl Model {
         );
         if let Some(slice) = got {
             let data = holder.data[start..end].to_vec();
-            self.add_derived(&holder, V, holder.offset + start, data, Real::View(slice));
+            let new = self.add_derived(&holder, V, holder.offset + start, data, Real::View(slice));
+            self.let_go_if_empty(new);
         }
     }
 
@@ -1448,10 +1455,14 @@ impl Model {
         use Kind::View as V;
         let holder = self.holders[&id].clone();
         let at = at % (holder.data.len() + 1);
+        let len = holder.data.len();
         let view = self.view_mut(id);
+        // Splitting everything off moves the storage to the other part,
+        // leaving this one empty, holding none; any other empty part
+        // returned holds none either.
         if to {
             let head = view.split_to(at);
-            self.add_derived(
+            let new = self.add_derived(
                 &holder,
                 V,
                 holder.offset,
@@ -1461,24 +1472,43 @@ impl Model {
             let me = self.holders.get_mut(&id).expect("holder");
             me.data.drain(..at);
             me.offset += at;
+            if at == len {
+                me.storage = None;
+            } else {
+                self.let_go_if_empty(new);
+            }
         } else {
             let tail = view.split_off(at);
-            self.add_derived(
+            let new = self.add_derived(
                 &holder,
                 V,
                 holder.offset + at,
                 holder.data[at..].to_vec(),
                 Real::View(tail),
             );
-            self.holders.get_mut(&id).expect("holder").data.truncate(at);
+            let me = self.holders.get_mut(&id).expect("holder");
+            me.data.truncate(at);
+            if at == len {
+                self.let_go_if_empty(new);
+            } else if at == 0 {
+                me.storage = None;
+            }
+        }
+    }
+
+    /// A view an operation returned empty holds no storage.
+    fn let_go_if_empty(&mut self, id: u64) {
+        let holder = self.holders.get_mut(&id).expect("holder");
+        if holder.kind == Kind::View && holder.data.is_empty() {
+            holder.storage = None;
         }
     }
 
     /// `try_into_mut` of view `id`: succeeds exactly when it is the only
-    /// reference to its storage.
+    /// reference to its storage (an empty view holds none).
     fn try_into_mut(&mut self, id: u64) {
-        let sid = self.holders[&id].storage.expect("views hold storage");
-        let unique = self.refs(sid) == 1;
+        let sid = self.holders[&id].storage;
+        let unique = sid.is_some_and(|sid| self.refs(sid) == 1);
         let Real::View(view) = self.take_real(id) else {
             unreachable!()
         };
@@ -1486,7 +1516,7 @@ impl Model {
             Ok(buf) => {
                 assert!(unique, "try_into_mut succeeded on shared storage");
                 self.real.insert(id, Real::Buf(buf));
-                let cap = self.storages[&sid].cap;
+                let cap = self.storages[&sid.expect("unique")].cap;
                 let holder = self.holders.get_mut(&id).expect("holder");
                 holder.kind = Kind::Buf;
                 holder.cap = cap - holder.offset;
@@ -1514,6 +1544,11 @@ impl Model {
                     let me = self.holders.get_mut(&id).expect("holder");
                     me.data.drain(..at);
                     me.offset += at;
+                    // `split_to(at)`: everything split off leaves the view
+                    // empty, holding no storage.
+                    if at == holder.data.len() {
+                        me.storage = None;
+                    }
                 }
             }
             Op::IntoBytes { h } => {
@@ -1739,8 +1774,8 @@ impl Model {
                     };
                     let chain = SharedChain::from(view);
                     let holder = self.holders.get_mut(&id).expect("holder");
-                    let sid = holder.storage.take().expect("views hold storage");
-                    if !holder.data.is_empty() {
+                    let sid = holder.storage.take();
+                    if let Some(sid) = sid.filter(|_| !holder.data.is_empty()) {
                         holder.segments = vec![Segment {
                             storage: sid,
                             offset: holder.offset,
@@ -2150,7 +2185,12 @@ impl Model {
                 "{when}: holder {id} ({:?}) contents differ",
                 h.kind
             );
-            let Some(sid) = h.storage else { continue };
+            let Some(sid) = h.storage else {
+                if h.kind == Kind::View {
+                    assert_eq!(s.tier, Some(None), "{when}: an empty view has no tier()");
+                }
+                continue;
+            };
             let storage = self.storages[&sid];
             if h.kind == Kind::Buf || !h.data.is_empty() {
                 assert_eq!(
@@ -2257,13 +2297,13 @@ impl Model {
             let sa = self.holders[&a].storage;
             assert_eq!(
                 va.is_unique(),
-                self.refs(sa.expect("views hold storage")) == 1,
+                sa.is_some_and(|sid| self.refs(sid) == 1),
                 "{when}: is_unique of view {a}"
             );
             for &(b, vb) in &views {
                 assert_eq!(
                     va.same_block(vb),
-                    sa == self.holders[&b].storage,
+                    sa.is_some() && sa == self.holders[&b].storage,
                     "{when}: same_block({a}, {b})"
                 );
             }
