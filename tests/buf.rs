@@ -429,9 +429,10 @@ fn debug_output_stays_short_for_a_large_buffer() {
     assert!(alt.len() < 300, "{alt}");
 
     let mut small = pool.get(1);
-    small.extend_from_slice(b"a\n\x00");
+    small.extend_from_slice(b"a\n\x00'\x7f");
     let text = format!("{small:?}");
-    assert!(text.contains(r"a\n\x00"), "bytes are escaped: {text}");
+    // Escaped as `bytes` escapes `Bytes`.
+    assert!(text.contains(r#"b"a\n\0'\x7f""#), "bytes are escaped: {text}");
     assert!(!text.contains("more"), "{text}");
     drop((buf, small));
     assert_all_returned(&pool);
