@@ -270,8 +270,19 @@ impl PooledBuf {
         }
     }
 
-    /// Makes room for at least `additional` more bytes, moving to a larger
-    /// tier (or a plain allocation) if needed.
+    /// Makes room for at least `additional` more bytes.
+    ///
+    /// When the spare capacity is too small, the buffer first tries to stay
+    /// in its block, as `BytesMut::reserve` does: if no view shares the
+    /// block any more (the frames split off its front, or the tail split
+    /// off its end, were dropped) and `len() + additional` bytes fit in the
+    /// whole block, it takes the block back, moving the written bytes to
+    /// its front if needed (see [`try_reclaim`](Self::try_reclaim)). So a
+    /// codec that splits frames off one buffer and drops them keeps
+    /// reusing the same block. Otherwise the bytes move to a block of the
+    /// smallest tier that fits `len() + additional` (beyond the largest
+    /// tier, to a plain allocation, at least doubling), and the old block
+    /// goes back to the pool or stays with its views.
     ///
     /// # Panics
     ///
@@ -281,11 +292,20 @@ impl PooledBuf {
     /// # Examples
     ///
     /// ```
-    /// let mut buf = tierpool::Pool::new().get(10);
+    /// let pool = tierpool::Pool::new();
+    /// let mut buf = pool.get(10);
     /// buf.extend_from_slice(b"kept");
     /// buf.reserve(5000);
     /// assert_eq!(buf.capacity(), 64 << 10);
     /// assert_eq!(&buf[..], b"kept");
+    ///
+    /// // 100 KB of frames split off one buffer and dropped: one block.
+    /// for _ in 0..1000 {
+    ///     buf.extend_from_slice(&[7; 100]);
+    ///     drop(buf.split_to(100));
+    /// }
+    /// assert_eq!(buf.len(), 4);
+    /// assert_eq!(pool.stats().tiers[1].misses, 1);
     /// ```
     #[inline]
     #[track_caller]
@@ -322,9 +342,80 @@ impl PooledBuf {
         }
     }
 
+    /// Tries to make room for `additional` more bytes without taking a new
+    /// block, and returns whether there is room now.
+    ///
+    /// Like `BytesMut::try_reclaim`: `true` at once if the spare capacity
+    /// suffices; otherwise, if no view (and no `Bytes` made from one)
+    /// shares the block and `len() + additional` bytes fit in the whole
+    /// block, the buffer takes the block back, moving the written bytes
+    /// to the front of the block if they do not fit where they are (a copy
+    /// of `len()` bytes, never an allocation). [`reserve`](Self::reserve)
+    /// does this before it moves to another block.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::builder().tiers([16]).build()?.get(16);
+    /// buf.extend_from_slice(b"0123456789abcdef");
+    /// let frame = buf.split_to(12);
+    /// assert_eq!(buf.capacity(), 4);
+    /// assert!(!buf.try_reclaim(8)); // `frame` still reads the front
+    /// drop(frame);
+    /// assert!(buf.try_reclaim(8)); // "cdef" moves to the front
+    /// assert_eq!(buf.capacity(), 16);
+    /// assert_eq!(&buf[..], b"cdef");
+    /// assert!(!buf.try_reclaim(13)); // more than the block holds
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    #[must_use = "try_reclaim only makes room; check whether it did"]
+    pub fn try_reclaim(&mut self, additional: usize) -> bool {
+        self.cap() - self.len >= additional || self.reclaim(additional)
+    }
+
+    /// The slow half of [`try_reclaim`](Self::try_reclaim): the spare
+    /// capacity is short of `additional`. Changes nothing when it fails.
+    #[cold]
+    #[inline(never)]
+    fn reclaim(&mut self, additional: usize) -> bool {
+        let capacity = self.block.capacity();
+        if self
+            .len
+            .checked_add(additional)
+            .is_none_or(|n| n > capacity)
+        {
+            return false;
+        }
+        if !self.block.is_unique() {
+            return false;
+        }
+        let start = self.start();
+        // SAFETY: this is the block's one `PooledBuf`, and no view shares
+        // the block (`is_unique`, whose `Acquire` orders the reads of views
+        // that let go before our writes), so every byte of it is ours.
+        // `ptr::copy` allows the overlap; `[start, start + len)` is
+        // initialised, and `len <= capacity`.
+        unsafe {
+            if self.end() != capacity {
+                // Past the old end the bytes may be uninitialised.
+                self.block.set_region_end(capacity);
+                self.block.set_region_initialised(false);
+            }
+            if capacity - start - self.len < additional {
+                let data = self.block.data().as_ptr();
+                std::ptr::copy(data.add(start), data, self.len);
+                self.block.set_region_start(0);
+            }
+        }
+        true
+    }
+
     #[cold]
     #[inline(never)]
     fn grow(&mut self, additional: usize, over_budget: OverBudget) -> Result<(), PoolError> {
+        if self.reclaim(additional) {
+            return Ok(());
+        }
         let needed = self
             .len
             .checked_add(additional)

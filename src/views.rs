@@ -350,7 +350,6 @@ impl SharedBuf {
     ///
     /// Returns `self` if other views (or the `PooledBuf` it was split from)
     /// still share the block, or if the view is empty (it holds no block).
-    /// [`PooledBuf::from`] always succeeds, copying when needed.
     ///
     /// # Examples
     ///

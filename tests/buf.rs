@@ -178,6 +178,100 @@ fn reserve_moves_only_when_needed() {
     assert_all_returned(&pool);
 }
 
+/// Gets served by `pool` so far, over every tier and beyond.
+fn gets(pool: &Pool) -> u64 {
+    let s = pool.stats();
+    s.tiers.iter().map(|t| t.hits + t.misses).sum::<u64>() + s.oversize.allocations
+}
+
+/// A codec splitting frames off one buffer and dropping them keeps its
+/// block: `reserve` takes the block back once no view reads it, as
+/// `BytesMut::reserve` does, instead of moving to a fresh block of the
+/// same tier.
+#[test]
+fn reserve_takes_the_block_back_when_no_view_shares_it() {
+    let pool = Pool::builder().tiers([4096, 64 << 10]).build().unwrap();
+    let frames = if cfg!(miri) { 200 } else { 10_000 };
+    let mut buf = pool.get(4096);
+    let base = buf.as_ptr();
+    for i in 0..frames {
+        buf.extend_from_slice(&[i as u8; 100]);
+        let frame = buf.split_to(100);
+        assert_eq!(frame[..], [i as u8; 100][..]);
+    }
+    assert_eq!(gets(&pool), 1, "{frames} frames of 100 bytes, one block");
+    assert_eq!(buf.tier(), Some(4096));
+
+    // The front split off and dropped: the written bytes move to the front.
+    buf.clear();
+    buf.extend_from_slice(&pattern(4000, 1));
+    drop(buf.split_to(3000));
+    assert_eq!(
+        buf.capacity(),
+        4096 - (buf.as_ptr() as usize - base as usize)
+    );
+    buf.reserve(2000);
+    assert_eq!(buf.as_ptr(), base, "moved to the front of the same block");
+    assert_eq!(buf.capacity(), 4096);
+    assert_eq!(&buf[..], &pattern(4000, 1)[3000..]);
+    assert_eq!(gets(&pool), 1);
+
+    // Room where the bytes are already: nothing moves.
+    drop(buf.split_to(500));
+    let ptr = buf.as_ptr();
+    buf.reserve(3000);
+    assert_eq!(buf.as_ptr(), ptr);
+    assert_eq!(buf.capacity(), 4096 - 500);
+
+    // A live view keeps the block: the buffer moves to another block, of
+    // the smallest tier that fits (the same tier here).
+    let frame = buf.split_to(100);
+    assert_eq!(buf.len(), 400);
+    buf.reserve(3500);
+    assert_ne!(buf.as_ptr(), ptr.wrapping_add(100));
+    assert_eq!(buf.tier(), Some(4096));
+    assert_eq!(gets(&pool), 2);
+    assert_eq!(&buf[..], &pattern(4000, 1)[3600..]);
+    assert_eq!(frame[..], pattern(4000, 1)[3500..3600]);
+
+    // More than the block holds: a larger tier, as before.
+    buf.reserve(4096);
+    assert_eq!(buf.tier(), Some(64 << 10));
+    drop((buf, frame));
+    assert_all_returned(&pool);
+}
+
+/// `try_reclaim` makes room without taking a block, or says it cannot.
+#[test]
+fn try_reclaim_never_takes_a_block() {
+    let pool = Pool::builder().tiers([16]).build().unwrap();
+    let mut buf = pool.get(16);
+    buf.extend_from_slice(b"abc");
+    assert!(!buf.try_reclaim(usize::MAX));
+    assert!(buf.try_reclaim(13), "room already");
+    assert!(!buf.try_reclaim(14));
+    let view = buf.split_to(3);
+    assert_eq!(buf.capacity(), 13);
+    assert!(!buf.try_reclaim(16), "the view reads the front");
+    let bytes = view.clone().into_bytes();
+    drop(view);
+    assert!(!buf.try_reclaim(16), "so does a Bytes made from it");
+    drop(bytes);
+    assert!(buf.try_reclaim(16));
+    assert_eq!(buf.capacity(), 16);
+
+    buf.extend_from_slice(b"0123456789abcdef");
+    assert!(!buf.try_reclaim(1), "full");
+    drop(buf.split_to(10));
+    assert_eq!(buf.capacity(), 6);
+    assert!(buf.try_reclaim(10));
+    assert_eq!((buf.capacity(), &buf[..]), (16, &b"abcdef"[..]));
+    assert!(!buf.try_reclaim(11));
+    assert_eq!(gets(&pool), 1);
+    drop(buf);
+    assert_all_returned(&pool);
+}
+
 #[test]
 fn try_reserve_errors_leave_the_buffer_unchanged() {
     let pool = Pool::builder().build().unwrap();
@@ -432,7 +526,10 @@ fn debug_output_stays_short_for_a_large_buffer() {
     small.extend_from_slice(b"a\n\x00'\x7f");
     let text = format!("{small:?}");
     // Escaped as `bytes` escapes `Bytes`.
-    assert!(text.contains(r#"b"a\n\0'\x7f""#), "bytes are escaped: {text}");
+    assert!(
+        text.contains(r#"b"a\n\0'\x7f""#),
+        "bytes are escaped: {text}"
+    );
     assert!(!text.contains("more"), "{text}");
     drop((buf, small));
     assert_all_returned(&pool);

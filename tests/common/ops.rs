@@ -20,6 +20,10 @@
 //! * a get is counted exactly once, in the routed tier;
 //! * `same_block` and `is_unique` agree with the model; `try_into_mut`
 //!   succeeds exactly when the model has one reference to the storage;
+//!   views emptied by an operation hold no storage;
+//! * growth takes the storage back, without a get, exactly when nothing
+//!   else references it and the bytes fit (moving them to its front only
+//!   when needed); `try_reclaim` answers as the model predicts;
 //! * chains (`PooledChain`, `SharedChain`): a chain holds one storage per
 //!   segment, each block of the tier the model predicts (`Limits::chain_block`
 //!   states the sizing rule once); a `PooledChain`'s length, segment count
@@ -42,12 +46,14 @@
 //! # Adding an op
 //!
 //! A new public operation gets a variant at the end of [`Op`], an opcode in
-//! [`decode`] (the next byte after `CHAIN_OPCODES`, which then grows;
-//! `OPCODES` stays 32 so that every other byte decodes as before), a
-//! strategy line in `op()` of `tests/model.rs`, and an arm in the
-//! `Model::apply_*` function of its family (`apply_write`, `apply_view`,
-//! `apply_bytes`, `apply_threads`, `apply_pool`, `apply_chain`; gets go
-//! through `Model::get`) that makes the real call and updates the model.
+//! [`decode`] (the next byte after `CHAIN_OPCODES`, which then grows, and
+//! an arm in `decode_chain_op`; `OPCODES` stays 32 so that every other
+//! byte decodes as before), a strategy line in `op()` of `tests/model.rs`,
+//! and an arm in the `Model::apply_*` function of its family
+//! (`apply_write`, `apply_view`, `apply_bytes`, `apply_threads`,
+//! `apply_pool`, `apply_chain`, `apply_bytes_mut` for what `BytesMut`
+//! offers besides; gets go through `Model::get`) that makes the real call
+//! and updates the model.
 //! `Model::check` runs after it like after every op; extend the checks if
 //! the op makes something new observable.
 
@@ -199,6 +205,9 @@ pub enum Op {
     ChainIntoSegments { h: u8 },
     /// `SharedChain::from(SharedBuf)`.
     ChainFromView { h: u8 },
+    // Opcodes from 42: what `BytesMut` and `Bytes` offer besides.
+    /// `PooledBuf::try_reclaim(additional)`.
+    TryReclaim { h: u8, additional: u16 },
 }
 
 /// A pool configuration and the ops to run on it.
@@ -244,9 +253,10 @@ impl Reader<'_> {
 /// Opcodes of the language before chains: every opcode byte outside
 /// [`CHAIN_OPCODES`] decodes modulo this, as in every earlier corpus.
 pub const OPCODES: u8 = 32;
-/// Opcode bytes of the chain ops, appended after the others. (Before the
-/// chain ops existed these bytes decoded as ops 0 to 9.)
-pub const CHAIN_OPCODES: std::ops::Range<u8> = 32..42;
+/// Opcode bytes appended after the others: the chain ops (32 to 41), then
+/// the ops added after them (from 42: `TryReclaim` onwards). (Before they
+/// existed these bytes decoded modulo [`OPCODES`].)
+pub const CHAIN_OPCODES: std::ops::Range<u8> = 32..43;
 
 /// Decodes any byte string into a scenario: five bytes of configuration,
 /// then one opcode byte per op followed by its parameters. An opcode byte
@@ -366,7 +376,8 @@ pub fn decode(data: &[u8]) -> Scenario {
     Scenario { config, ops }
 }
 
-/// The chain op of opcode `CHAIN_OPCODES.start + index`.
+/// The op of opcode `CHAIN_OPCODES.start + index`: a chain op, or one
+/// added after them.
 fn decode_chain_op(index: u8, r: &mut Reader<'_>) -> Op {
     match index {
         0 => Op::ChainWrite {
@@ -395,7 +406,11 @@ fn decode_chain_op(index: u8, r: &mut Reader<'_>) -> Op {
         },
         7 => Op::ChainIntoBytes { h: r.u8() },
         8 => Op::ChainIntoSegments { h: r.u8() },
-        _ => Op::ChainFromView { h: r.u8() },
+        9 => Op::ChainFromView { h: r.u8() },
+        _ => Op::TryReclaim {
+            h: r.u8(),
+            additional: r.u16(),
+        },
     }
 }
 
@@ -1048,13 +1063,16 @@ impl Model {
     /// returns the tier that hands out the new storage.
     fn grow_model(&mut self, id: u64, additional: usize) -> Option<Option<usize>> {
         let h = &self.holders[&id];
-        let needed = h.data.len() + additional;
-        if needed <= h.cap {
+        let (needed, old_cap) = (h.data.len() + additional, h.cap);
+        if needed <= old_cap {
+            return None;
+        }
+        if self.reclaim_model(id, additional) {
             return None;
         }
         let (tier, cap) = match self.limits.route(needed) {
             Some(t) => (Some(t), self.limits.tiers[t]),
-            None => (None, (h.cap * 2).max(needed)),
+            None => (None, (old_cap * 2).max(needed)),
         };
         let sid = self.fresh_id();
         // The base is learned after the real operation (`relearn_base`).
@@ -1065,6 +1083,26 @@ impl Model {
         h.offset = 0;
         h.cap = cap;
         Some(tier)
+    }
+
+    /// Models `try_reclaim(additional)` on buffer `id` (its spare capacity
+    /// short of `additional`): when nothing else holds the storage and the
+    /// bytes fit in it, the buffer takes the whole storage back, moving its
+    /// bytes to the front only if they do not fit where they are.
+    fn reclaim_model(&mut self, id: u64, additional: usize) -> bool {
+        let h = &self.holders[&id];
+        let needed = h.data.len() + additional;
+        let sid = h.storage.expect("buffers hold storage");
+        let storage_cap = self.storages[&sid].cap;
+        if needed > storage_cap || self.refs(sid) != 1 {
+            return false;
+        }
+        let h = self.holders.get_mut(&id).expect("holder exists");
+        if h.offset + needed > storage_cap {
+            h.offset = 0;
+        }
+        h.cap = storage_cap - h.offset;
+        true
     }
 
     /// After a growth, records where the new storage is.
@@ -1084,7 +1122,10 @@ impl Model {
         match how {
             Write::Slice => {
                 grown.extend(self.grow_model(id, bytes.len()));
-                self.buf_mut(id).extend_from_slice(bytes);
+                match how {
+                    Write::Slice => self.buf_mut(id).extend_from_slice(bytes),
+                    Write::ByteAtATime => unreachable!(),
+                }
                 let data = &mut self.holders.get_mut(&id).expect("holder").data;
                 data.extend_from_slice(bytes);
             }
@@ -1209,6 +1250,7 @@ impl Model {
             | Op::ChainIntoBytes { .. }
             | Op::ChainIntoSegments { .. }
             | Op::ChainFromView { .. } => self.apply_chain(op),
+            Op::TryReclaim { .. } => self.apply_bytes_mut(op),
         }
     }
 
@@ -1789,6 +1831,24 @@ impl Model {
                 }
             }
             _ => unreachable!("{op:?} is not a chain op"),
+        }
+    }
+
+    /// What `BytesMut` and `Bytes` offer besides: `try_reclaim`.
+    fn apply_bytes_mut(&mut self, op: Op) {
+        use Kind::Buf as B;
+        match op {
+            Op::TryReclaim { h, additional } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    let additional = usize::from(additional);
+                    let holder = &self.holders[&id];
+                    let expected = holder.cap - holder.data.len() >= additional
+                        || self.reclaim_model(id, additional);
+                    let got = self.buf_mut(id).try_reclaim(additional);
+                    assert_eq!(got, expected, "try_reclaim({additional})");
+                }
+            }
+            _ => unreachable!("{op:?} is not a BytesMut op"),
         }
     }
 
@@ -2429,6 +2489,8 @@ impl Model {
 
 #[derive(Debug, Clone, Copy)]
 enum Write {
+    /// `extend_from_slice`.
     Slice,
+    /// `Extend<u8>` with an iterator that hides its length.
     ByteAtATime,
 }
