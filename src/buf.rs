@@ -770,6 +770,64 @@ unsafe impl bytes::BufMut for PooledBuf {
     }
 }
 
+/// Reading a `PooledBuf` consumes its written bytes from the front, as
+/// reading a `BytesMut` does: [`advance`](bytes::Buf::advance) moves the
+/// start of the buffer forward (the bytes passed over are given up, like
+/// a frame split off with [`split_to`](PooledBuf::split_to) and dropped),
+/// and [`copy_to_bytes`](bytes::Buf::copy_to_bytes) is a zero-copy
+/// `split_to(len).into_bytes()`. The capacity shrinks accordingly;
+/// [`reserve`](PooledBuf::reserve) takes the space back when it needs it.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::{Buf, BufMut};
+///
+/// let mut buf = tierpool::Pool::new().get(64);
+/// buf.put_u16(7);
+/// buf.put_slice(b"payload");
+/// assert_eq!(buf.get_u16(), 7);
+/// assert_eq!(buf.copy_to_bytes(7), b"payload"[..]);
+/// assert!(!buf.has_remaining());
+/// ```
+impl bytes::Buf for PooledBuf {
+    #[inline]
+    fn remaining(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn chunk(&self) -> &[u8] {
+        self.as_slice()
+    }
+
+    #[inline]
+    #[track_caller]
+    fn advance(&mut self, cnt: usize) {
+        assert!(
+            cnt <= self.len,
+            "advance({cnt}) past the end of a PooledBuf with {} bytes remaining",
+            self.len
+        );
+        let start = self.start();
+        // SAFETY: this is the block's only `PooledBuf`; `start + cnt <=
+        // start + len <= end`.
+        unsafe { self.block.set_region_start(start + cnt) };
+        self.len -= cnt;
+    }
+
+    /// Returns the next `len` bytes as `Bytes` without copying them.
+    #[track_caller]
+    fn copy_to_bytes(&mut self, len: usize) -> bytes::Bytes {
+        assert!(
+            len <= self.len,
+            "copy_to_bytes({len}) past the end of a PooledBuf with {} bytes remaining",
+            self.len
+        );
+        self.split_to(len).into_bytes()
+    }
+}
+
 impl std::io::Write for PooledBuf {
     #[inline]
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -272,6 +272,38 @@ fn try_reclaim_never_takes_a_block() {
     assert_all_returned(&pool);
 }
 
+/// `Buf` on a `PooledBuf` consumes from the front, without copying.
+#[test]
+fn reading_a_buffer_consumes_it_from_the_front() {
+    use bytes::Buf;
+    let pool = Pool::builder().tiers([64]).build().unwrap();
+    let mut buf = pool.get(64);
+    buf.put_u32(0xCAFE_F00D);
+    buf.put_slice(b"payload!");
+    let ptr = buf.as_ptr();
+    assert_eq!(buf.remaining(), 12);
+    assert_eq!(buf.chunk(), &buf[..]);
+    assert_eq!(buf.get_u32(), 0xCAFE_F00D);
+    assert_eq!(buf.capacity(), 60);
+    let bytes = buf.copy_to_bytes(7);
+    assert_eq!(bytes.as_ptr(), ptr.wrapping_add(4), "zero-copy");
+    assert_eq!(&bytes[..], b"payload");
+    buf.advance(1);
+    assert!(!buf.has_remaining());
+    assert_eq!(buf.capacity(), 52);
+    let err = catch_unwind(AssertUnwindSafe(|| buf.advance(1))).unwrap_err();
+    assert_eq!(
+        panic_message(&*err),
+        "advance(1) past the end of a PooledBuf with 0 bytes remaining"
+    );
+    // Consumed and alone: the next write takes the whole block back.
+    drop(bytes);
+    buf.reserve(64);
+    assert_eq!((buf.as_ptr(), buf.capacity()), (ptr, 64));
+    drop(buf);
+    assert_all_returned(&pool);
+}
+
 #[test]
 fn try_reserve_errors_leave_the_buffer_unchanged() {
     let pool = Pool::builder().build().unwrap();

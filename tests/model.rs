@@ -16,7 +16,7 @@
 //! `read_from`, closing the pool while buffers are still out, and chains
 //! (`PooledChain` written every way, frozen, cloned, sliced, advanced,
 //! turned into `Bytes` or views, made from a view, and moved between
-//! threads), and what `BytesMut` and `Bytes` offer besides (`try_reclaim`). See the module docs
+//! threads), and what `BytesMut` and `Bytes` offer besides (`try_reclaim`, `Buf` on a buffer). See the module docs
 //! there for every check.
 //!
 //! # Case count
@@ -132,6 +132,8 @@ fn op() -> impl Strategy<Value = Op> {
         // What BytesMut and Bytes offer besides.
         2 => (h(), prop_oneof![0u16..64, 0u16..2048, any::<u16>()])
             .prop_map(|(h, additional)| Op::TryReclaim { h, additional }),
+        2 => (h(), small()).prop_map(|(h, n)| Op::BufAdvance { h, n }),
+        1 => (h(), small()).prop_map(|(h, n)| Op::BufCopyToBytes { h, n }),
     ]
 }
 

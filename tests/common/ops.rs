@@ -24,6 +24,7 @@
 //! * growth takes the storage back, without a get, exactly when nothing
 //!   else references it and the bytes fit (moving them to its front only
 //!   when needed); `try_reclaim` answers as the model predicts;
+//! * `Buf` on a buffer consumes from its front, without copying;
 //! * chains (`PooledChain`, `SharedChain`): a chain holds one storage per
 //!   segment, each block of the tier the model predicts (`Limits::chain_block`
 //!   states the sizing rule once); a `PooledChain`'s length, segment count
@@ -208,6 +209,10 @@ pub enum Op {
     // Opcodes from 42: what `BytesMut` and `Bytes` offer besides.
     /// `PooledBuf::try_reclaim(additional)`.
     TryReclaim { h: u8, additional: u16 },
+    /// `Buf::advance` on a `PooledBuf`.
+    BufAdvance { h: u8, n: u16 },
+    /// `Buf::copy_to_bytes` on a `PooledBuf`.
+    BufCopyToBytes { h: u8, n: u16 },
 }
 
 /// A pool configuration and the ops to run on it.
@@ -256,7 +261,7 @@ pub const OPCODES: u8 = 32;
 /// Opcode bytes appended after the others: the chain ops (32 to 41), then
 /// the ops added after them (from 42: `TryReclaim` onwards). (Before they
 /// existed these bytes decoded modulo [`OPCODES`].)
-pub const CHAIN_OPCODES: std::ops::Range<u8> = 32..43;
+pub const CHAIN_OPCODES: std::ops::Range<u8> = 32..45;
 
 /// Decodes any byte string into a scenario: five bytes of configuration,
 /// then one opcode byte per op followed by its parameters. An opcode byte
@@ -407,9 +412,17 @@ fn decode_chain_op(index: u8, r: &mut Reader<'_>) -> Op {
         7 => Op::ChainIntoBytes { h: r.u8() },
         8 => Op::ChainIntoSegments { h: r.u8() },
         9 => Op::ChainFromView { h: r.u8() },
-        _ => Op::TryReclaim {
+        10 => Op::TryReclaim {
             h: r.u8(),
             additional: r.u16(),
+        },
+        11 => Op::BufAdvance {
+            h: r.u8(),
+            n: r.u16(),
+        },
+        _ => Op::BufCopyToBytes {
+            h: r.u8(),
+            n: r.u16(),
         },
     }
 }
@@ -1250,7 +1263,9 @@ impl Model {
             | Op::ChainIntoBytes { .. }
             | Op::ChainIntoSegments { .. }
             | Op::ChainFromView { .. } => self.apply_chain(op),
-            Op::TryReclaim { .. } => self.apply_bytes_mut(op),
+            Op::TryReclaim { .. } | Op::BufAdvance { .. } | Op::BufCopyToBytes { .. } => {
+                self.apply_bytes_mut(op)
+            }
         }
     }
 
@@ -1834,10 +1849,43 @@ impl Model {
         }
     }
 
-    /// What `BytesMut` and `Bytes` offer besides: `try_reclaim`.
+    /// What `BytesMut` and `Bytes` offer besides: `try_reclaim` and `Buf` on
+    /// a buffer.
     fn apply_bytes_mut(&mut self, op: Op) {
         use Kind::Buf as B;
         match op {
+            Op::BufAdvance { h, n } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    let n = usize::from(n) % (self.holders[&id].data.len() + 1);
+                    Buf::advance(self.buf_mut(id), n);
+                    let me = self.holders.get_mut(&id).expect("holder");
+                    me.data.drain(..n);
+                    me.offset += n;
+                    me.cap -= n;
+                }
+            }
+            Op::BufCopyToBytes { h, n } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    if self.room() {
+                        let holder = self.holders[&id].clone();
+                        let n = usize::from(n) % (holder.data.len() + 1);
+                        let bytes = self.buf_mut(id).copy_to_bytes(n);
+                        if n > 0 {
+                            assert_eq!(
+                                bytes.as_ptr() as usize,
+                                self.storages[&holder.storage.expect("buffer")].base
+                                    + holder.offset,
+                                "copy_to_bytes does not copy"
+                            );
+                        }
+                        self.add_bytes(&holder, holder.offset, holder.data[..n].to_vec(), bytes);
+                        let me = self.holders.get_mut(&id).expect("holder");
+                        me.data.drain(..n);
+                        me.offset += n;
+                        me.cap -= n;
+                    }
+                }
+            }
             Op::TryReclaim { h, additional } => {
                 if let Some(id) = self.pick(h, &[B], false) {
                     let additional = usize::from(additional);
