@@ -393,6 +393,14 @@ impl BlockRef {
         self.block().flags & (flags::ZERO_ON_RETURN | flags::UNPOOLED) == flags::ZERO_ON_RETURN
     }
 
+    /// Whether `self` and `other`, a reference to the same block, are the
+    /// only two references to it.
+    ///
+    /// `Acquire`, as in [`is_unique`](Self::is_unique).
+    pub(crate) fn is_pair_with(&self, other: &BlockRef) -> bool {
+        self.same_block(other) && self.block().refs.load(Ordering::Acquire) == 2
+    }
+
     /// Whether `self` is the only reference to the block.
     ///
     /// `Acquire` pairs with the `Release` decrement of holders that dropped

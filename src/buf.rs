@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::mem::MaybeUninit;
-use std::ops::{Deref, DerefMut};
+use std::ops::{Deref, DerefMut, RangeBounds};
 use std::ptr::NonNull;
 
 use bytes::buf::UninitSlice;
@@ -12,7 +12,7 @@ use crate::error::PoolError;
 use crate::fmt::Preview;
 use crate::pool::allocation_panic;
 use crate::shared::{OverBudget, Shared, Target};
-use crate::views::SharedBuf;
+use crate::views::{bounds, RangeDisplay, SharedBuf};
 
 /// A growable byte buffer whose block returns to its pool when dropped.
 ///
@@ -348,7 +348,8 @@ impl PooledBuf {
     /// Like `BytesMut::try_reclaim`: `true` at once if the spare capacity
     /// suffices; otherwise, if no view (and no `Bytes` made from one)
     /// shares the block and `len() + additional` bytes fit in the whole
-    /// block, the buffer takes the block back, moving the written bytes
+    /// block, the buffer takes the block back, restoring the capacity a
+    /// [`split_off`](Self::split_off) gave up and moving the written bytes
     /// to the front of the block if they do not fit where they are (a copy
     /// of `len()` bytes, never an allocation). [`reserve`](Self::reserve)
     /// does this before it moves to another block.
@@ -696,6 +697,178 @@ impl PooledBuf {
         unsafe { self.block.set_region_start(start + at) };
         self.len -= at;
         view
+    }
+
+    /// Freezes every written byte into a view and keeps the spare
+    /// capacity, empty: [`split_to(len())`](Self::split_to), the pattern of
+    /// `BytesMut::split` (which returns a `BytesMut`; this returns a
+    /// frozen view, as `split_to` does).
+    ///
+    /// Being an inherent method, it hides `<[u8]>::split` (split by a
+    /// predicate), as on `BytesMut`; call that one as `buf[..].split(..)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(64);
+    /// buf.extend_from_slice(b"frame");
+    /// let frame = buf.split();
+    /// assert_eq!(frame, b"frame"[..]);
+    /// assert!(buf.is_empty());
+    /// assert_eq!(buf.capacity(), 4096 - 5); // writes go on in the same block
+    /// ```
+    pub fn split(&mut self) -> SharedBuf {
+        self.split_to(self.len)
+    }
+
+    /// Freezes the written bytes from `at` on into a view; the buffer keeps
+    /// the first `at`.
+    ///
+    /// As with `BytesMut::split_off`, the buffer's capacity becomes `at`:
+    /// the view reads the block right after it. Writing more first takes
+    /// the block back if the view (and every copy of it) is gone, else
+    /// moves the buffer to a new block (see [`reserve`](Self::reserve));
+    /// [`unsplit`](Self::unsplit) joins the two again without copying.
+    ///
+    /// Two differences from `BytesMut::split_off`, which returns a
+    /// `BytesMut` holding the spare capacity too: the tail is a frozen
+    /// [`SharedBuf`] of written bytes, so `at` may not exceed `len()`; and
+    /// when nothing is split off (`at == len()`) the returned view is
+    /// empty, holds no block, and the buffer keeps its capacity.
+    ///
+    /// # Panics
+    ///
+    /// If `at > len()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(64);
+    /// buf.extend_from_slice(b"header:body");
+    /// let body = buf.split_off(7);
+    /// assert_eq!((&buf[..], &body[..]), (&b"header:"[..], &b"body"[..]));
+    /// assert_eq!(buf.capacity(), 7);
+    /// drop(body);
+    /// buf.extend_from_slice(b"more"); // the block is ours again: no move
+    /// assert_eq!(&buf[..], b"header:more");
+    /// assert_eq!(buf.capacity(), 4096);
+    /// ```
+    #[track_caller]
+    pub fn split_off(&mut self, at: usize) -> SharedBuf {
+        assert!(
+            at <= self.len,
+            "split_off({at}) out of bounds for a PooledBuf of length {}",
+            self.len
+        );
+        // SAFETY: `at <= len`: within the written bytes or one past them.
+        let tail_ptr = unsafe { self.ptr().add(at) };
+        if at == self.len {
+            return SharedBuf::empty_at(tail_ptr);
+        }
+        let start = self.start();
+        let tail = SharedBuf::new(self.block.share(), tail_ptr, self.len - at);
+        // SAFETY: this is the block's only `PooledBuf`; the region now ends
+        // where the view begins, so the buffer never writes what it reads.
+        unsafe { self.block.set_region_end(start + at) };
+        self.len = at;
+        tail
+    }
+
+    /// Appends the bytes of `other`, without copying when `other` was split
+    /// off the end of this buffer ([`split_off`](Self::split_off)) and
+    /// nothing else shares the block: then the buffer takes the block
+    /// back, its capacity included. Otherwise copies, like
+    /// [`extend_from_slice`](Self::extend_from_slice) (an empty buffer
+    /// takes the block of a view nobody shares, as
+    /// [`try_into_mut`](SharedBuf::try_into_mut) would). This is
+    /// `BytesMut::unsplit`, with a frozen view for the other half.
+    ///
+    /// # Panics
+    ///
+    /// If growing fails (see [`reserve`](Self::reserve)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(64);
+    /// buf.extend_from_slice(b"aaabbbccc");
+    /// let ptr = buf.as_ptr();
+    /// let tail = buf.split_off(3);
+    /// buf.unsplit(tail);
+    /// assert_eq!(&buf[..], b"aaabbbccc");
+    /// assert_eq!(buf.as_ptr(), ptr); // no copy
+    /// assert_eq!(buf.capacity(), 4096);
+    /// ```
+    #[track_caller]
+    pub fn unsplit(&mut self, other: SharedBuf) {
+        if other.is_empty() {
+            return;
+        }
+        // SAFETY: one past the written bytes, within the region.
+        let end = unsafe { self.ptr().add(self.len) };
+        if other.follows_alone(&self.block, end) {
+            let n = other.len();
+            // The block's only other reference goes: the block is ours.
+            drop(other);
+            // SAFETY: this is the block's only `PooledBuf` and now its only
+            // reference; the `n` bytes after ours were `other`'s, which
+            // were initialised, and lie in the block. Past the old end of
+            // the region the bytes may be uninitialised.
+            unsafe {
+                if self.end() != self.block.capacity() {
+                    self.block.set_region_end(self.block.capacity());
+                    self.block.set_region_initialised(false);
+                }
+            }
+            self.len += n;
+            return;
+        }
+        if self.is_empty() {
+            match other.try_into_mut() {
+                Ok(buf) => *self = buf,
+                Err(other) => self.extend_from_slice(&other),
+            }
+            return;
+        }
+        self.extend_from_slice(&other);
+    }
+
+    /// Appends a copy of the written bytes in `src`, growing if needed, as
+    /// `Vec::extend_from_within` and `BytesMut::extend_from_within` do.
+    ///
+    /// # Panics
+    ///
+    /// If the range is out of bounds or decreasing, or if growing fails
+    /// (see [`reserve`](Self::reserve)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(16);
+    /// buf.extend_from_slice(b"abc-");
+    /// buf.extend_from_within(..3);
+    /// assert_eq!(&buf[..], b"abc-abc");
+    /// ```
+    #[track_caller]
+    pub fn extend_from_within(&mut self, src: impl RangeBounds<usize>) {
+        let (start, end) = bounds(&src, self.len);
+        if start > end || end > self.len {
+            panic!(
+                "range {} out of bounds for a PooledBuf of length {}",
+                RangeDisplay(&src),
+                self.len
+            );
+        }
+        let n = end - start;
+        self.reserve(n);
+        // SAFETY: `reserve` made room for `n` bytes after `len` (the block
+        // may have moved: the pointer is taken afterwards); the source lies
+        // in the written bytes, before `len`, so the two do not overlap.
+        unsafe {
+            let ptr = self.ptr().as_ptr();
+            std::ptr::copy_nonoverlapping(ptr.add(start), ptr.add(self.len), n);
+        }
+        self.len += n;
     }
 }
 

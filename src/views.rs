@@ -379,6 +379,17 @@ impl SharedBuf {
         Ok(unsafe { PooledBuf::from_parts(block, offset, len) })
     }
 
+    /// Whether this view starts at `ptr` in `block` (held by a
+    /// `PooledBuf`) and the two are the block's only references: then the
+    /// buffer may take the view's bytes back.
+    pub(crate) fn follows_alone(&self, block: &BlockRef, ptr: NonNull<u8>) -> bool {
+        self.ptr == ptr
+            && self
+                .block
+                .as_ref()
+                .is_some_and(|mine| mine.is_pair_with(block))
+    }
+
     /// Drops the first `cnt` bytes (`cnt <= len`); a view advanced to its
     /// end lets go of the block (as consumed chain segments do).
     pub(crate) fn advance_by(&mut self, cnt: usize) {
@@ -434,7 +445,7 @@ pub(crate) fn bounds(range: &impl RangeBounds<usize>, len: usize) -> (usize, usi
 }
 
 /// Prints a `RangeBounds` the way it was written (`2..9`, `..=4`, `3..`).
-struct RangeDisplay<'a, R>(&'a R);
+pub(crate) struct RangeDisplay<'a, R>(pub(crate) &'a R);
 
 impl<R: RangeBounds<usize>> fmt::Display for RangeDisplay<'_, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -272,6 +272,118 @@ fn try_reclaim_never_takes_a_block() {
     assert_all_returned(&pool);
 }
 
+/// `split_off` freezes the tail; the buffer's capacity ends where the
+/// view begins until the view is gone, and `unsplit` joins the two
+/// without copying.
+#[test]
+fn split_off_split_and_unsplit() {
+    let pool = Pool::builder().tiers([64, 4096]).build().unwrap();
+    let mut buf = pool.get(64);
+    buf.extend_from_slice(b"aaabbbcccddd");
+    let ptr = buf.as_ptr();
+    let tail = buf.split_off(6);
+    assert_eq!((&buf[..], &tail[..]), (&b"aaabbb"[..], &b"cccddd"[..]));
+    assert_eq!(tail.as_ptr(), ptr.wrapping_add(6), "no copy");
+    assert_eq!(buf.capacity(), 6);
+    assert!(buf.spare_capacity_mut().is_empty());
+
+    // Contiguous and alone: joined in place, the capacity back.
+    buf.unsplit(tail);
+    assert_eq!(&buf[..], b"aaabbbcccddd");
+    assert_eq!((buf.as_ptr(), buf.capacity()), (ptr, 64));
+
+    // Nothing split off: an empty view, the capacity kept.
+    let none = buf.split_off(buf.len());
+    assert!(none.is_empty() && !none.is_unique());
+    assert_eq!(buf.capacity(), 64);
+    buf.unsplit(none);
+    assert_eq!(&buf[..], b"aaabbbcccddd");
+
+    // A copy of the tail still reads the block: writing moves the buffer.
+    let tail = buf.split_off(8);
+    let copy = tail.clone();
+    buf.extend_from_slice(b"!");
+    assert_ne!(buf.as_ptr(), ptr);
+    assert_eq!(&buf[..], b"aaabbbcc!");
+    assert_eq!(&copy[..], b"cddd");
+    // Not contiguous any more: `unsplit` copies.
+    buf.unsplit(tail);
+    assert_eq!(&buf[..], b"aaabbbcc!cddd");
+    drop((copy, buf));
+
+    // The tail dropped: the next write takes the block back, no move.
+    let mut buf = pool.get(64);
+    buf.extend_from_slice(b"header:body");
+    let ptr = buf.as_ptr();
+    drop(buf.split_off(7));
+    buf.extend_from_slice(b"more");
+    assert_eq!((buf.as_ptr(), &buf[..]), (ptr, &b"header:more"[..]));
+    assert_eq!(buf.capacity(), 64);
+    drop(buf);
+
+    // Non-adjacent pieces are copied; an empty buffer takes a unique view.
+    let mut a = pool.get(64);
+    a.extend_from_slice(b"aaaabbbbeeeeccccdddd");
+    let mut b = a.split_off(8);
+    let c = b.split_off(4);
+    a.unsplit(c);
+    assert_eq!(&a[..], b"aaaabbbbccccdddd");
+    drop(b);
+    let mut empty = pool.get(1);
+    let mut other = pool.get(64);
+    other.extend_from_slice(b"xyz");
+    let other_ptr = other.as_ptr();
+    empty.unsplit(other.freeze());
+    assert_eq!((empty.as_ptr(), &empty[..]), (other_ptr, &b"xyz"[..]));
+
+    // `split` is `split_to(len)`: the spare capacity stays.
+    let mut buf = pool.get(64);
+    buf.extend_from_slice(b"frame");
+    let ptr = buf.as_ptr();
+    let frame = buf.split();
+    assert_eq!((frame.as_ptr(), &frame[..]), (ptr, &b"frame"[..]));
+    assert!(buf.is_empty());
+    assert_eq!(buf.capacity(), 59);
+    buf.extend_from_slice(b"next");
+    assert_eq!(buf.as_ptr(), ptr.wrapping_add(5));
+    drop((a, empty, buf, frame));
+    assert_all_returned(&pool);
+}
+
+#[test]
+fn split_off_past_the_length_panics() {
+    let pool = Pool::builder().tiers([64]).build().unwrap();
+    let mut buf = pool.get(64);
+    buf.extend_from_slice(b"abc");
+    let err = catch_unwind(AssertUnwindSafe(|| drop(buf.split_off(4)))).unwrap_err();
+    assert_eq!(
+        panic_message(&*err),
+        "split_off(4) out of bounds for a PooledBuf of length 3"
+    );
+    assert_eq!(&buf[..], b"abc");
+}
+
+#[test]
+fn extend_from_within_copies_written_bytes() {
+    let pool = Pool::builder().tiers([8, 64]).build().unwrap();
+    let mut buf = pool.get(8);
+    buf.extend_from_slice(b"abc-");
+    buf.extend_from_within(..3);
+    assert_eq!(&buf[..], b"abc-abc");
+    buf.extend_from_within(1..=2); // grows into the 64-byte tier
+    assert_eq!(&buf[..], b"abc-abcbc");
+    assert_eq!(buf.tier(), Some(64));
+    buf.extend_from_within(9..);
+    assert_eq!(buf.len(), 9);
+    let err = catch_unwind(AssertUnwindSafe(|| buf.extend_from_within(8..10))).unwrap_err();
+    assert_eq!(
+        panic_message(&*err),
+        "range 8..10 out of bounds for a PooledBuf of length 9"
+    );
+    drop(buf);
+    assert_all_returned(&pool);
+}
+
 /// `Buf` on a `PooledBuf` consumes from the front, without copying.
 #[test]
 fn reading_a_buffer_consumes_it_from_the_front() {

@@ -16,7 +16,9 @@
 //! `read_from`, closing the pool while buffers are still out, and chains
 //! (`PooledChain` written every way, frozen, cloned, sliced, advanced,
 //! turned into `Bytes` or views, made from a view, and moved between
-//! threads), and what `BytesMut` and `Bytes` offer besides (`try_reclaim`, `Buf` on a buffer). See the module docs
+//! threads), and what `BytesMut` and `Bytes` offer besides (`split_off`,
+//! `split`, `unsplit`, `Buf` on a buffer, `try_reclaim`,
+//! `extend_from_within`). See the module docs
 //! there for every check.
 //!
 //! # Case count
@@ -134,6 +136,11 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(h, additional)| Op::TryReclaim { h, additional }),
         2 => (h(), small()).prop_map(|(h, n)| Op::BufAdvance { h, n }),
         1 => (h(), small()).prop_map(|(h, n)| Op::BufCopyToBytes { h, n }),
+        2 => (h(), small()).prop_map(|(h, at)| Op::BufSplitOff { h, at }),
+        1 => h().prop_map(|h| Op::BufSplit { h }),
+        2 => (h(), h()).prop_map(|(h, v)| Op::Unsplit { h, v }),
+        1 => (h(), small(), small())
+            .prop_map(|(h, start, end)| Op::ExtendFromWithin { h, start, end }),
     ]
 }
 

@@ -25,6 +25,9 @@
 //!   else references it and the bytes fit (moving them to its front only
 //!   when needed); `try_reclaim` answers as the model predicts;
 //! * `Buf` on a buffer consumes from its front, without copying;
+//! * `split_off` leaves the buffer a capacity of `at`, and `unsplit` joins
+//!   without copying exactly when the view follows the buffer and the two
+//!   are the storage's only references;
 //! * chains (`PooledChain`, `SharedChain`): a chain holds one storage per
 //!   segment, each block of the tier the model predicts (`Limits::chain_block`
 //!   states the sizing rule once); a `PooledChain`'s length, segment count
@@ -213,6 +216,15 @@ pub enum Op {
     BufAdvance { h: u8, n: u16 },
     /// `Buf::copy_to_bytes` on a `PooledBuf`.
     BufCopyToBytes { h: u8, n: u16 },
+    /// `PooledBuf::split_off` (`at` modulo the length plus one).
+    BufSplitOff { h: u8, at: u16 },
+    /// `PooledBuf::split`.
+    BufSplit { h: u8 },
+    /// `PooledBuf::unsplit` of view `v` (on the main thread) into buffer
+    /// `h`.
+    Unsplit { h: u8, v: u8 },
+    /// `PooledBuf::extend_from_within` (the range taken within bounds).
+    ExtendFromWithin { h: u8, start: u16, end: u16 },
 }
 
 /// A pool configuration and the ops to run on it.
@@ -261,7 +273,7 @@ pub const OPCODES: u8 = 32;
 /// Opcode bytes appended after the others: the chain ops (32 to 41), then
 /// the ops added after them (from 42: `TryReclaim` onwards). (Before they
 /// existed these bytes decoded modulo [`OPCODES`].)
-pub const CHAIN_OPCODES: std::ops::Range<u8> = 32..45;
+pub const CHAIN_OPCODES: std::ops::Range<u8> = 32..49;
 
 /// Decodes any byte string into a scenario: five bytes of configuration,
 /// then one opcode byte per op followed by its parameters. An opcode byte
@@ -420,9 +432,23 @@ fn decode_chain_op(index: u8, r: &mut Reader<'_>) -> Op {
             h: r.u8(),
             n: r.u16(),
         },
-        _ => Op::BufCopyToBytes {
+        12 => Op::BufCopyToBytes {
             h: r.u8(),
             n: r.u16(),
+        },
+        13 => Op::BufSplitOff {
+            h: r.u8(),
+            at: r.u16(),
+        },
+        14 => Op::BufSplit { h: r.u8() },
+        15 => Op::Unsplit {
+            h: r.u8(),
+            v: r.u8(),
+        },
+        _ => Op::ExtendFromWithin {
+            h: r.u8(),
+            start: r.u16(),
+            end: r.u16(),
         },
     }
 }
@@ -1133,10 +1159,11 @@ impl Model {
         let before = self.stats();
         let mut grown = Vec::new();
         match how {
-            Write::Slice => {
+            Write::Slice | Write::Within(..) => {
                 grown.extend(self.grow_model(id, bytes.len()));
                 match how {
                     Write::Slice => self.buf_mut(id).extend_from_slice(bytes),
+                    Write::Within(start, end) => self.buf_mut(id).extend_from_within(start..end),
                     Write::ByteAtATime => unreachable!(),
                 }
                 let data = &mut self.holders.get_mut(&id).expect("holder").data;
@@ -1263,9 +1290,13 @@ impl Model {
             | Op::ChainIntoBytes { .. }
             | Op::ChainIntoSegments { .. }
             | Op::ChainFromView { .. } => self.apply_chain(op),
-            Op::TryReclaim { .. } | Op::BufAdvance { .. } | Op::BufCopyToBytes { .. } => {
-                self.apply_bytes_mut(op)
-            }
+            Op::TryReclaim { .. }
+            | Op::BufAdvance { .. }
+            | Op::BufCopyToBytes { .. }
+            | Op::BufSplitOff { .. }
+            | Op::BufSplit { .. }
+            | Op::Unsplit { .. }
+            | Op::ExtendFromWithin { .. } => self.apply_bytes_mut(op),
         }
     }
 
@@ -1849,11 +1880,25 @@ impl Model {
         }
     }
 
-    /// What `BytesMut` and `Bytes` offer besides: `try_reclaim` and `Buf` on
-    /// a buffer.
+    /// What `BytesMut` and `Bytes` offer besides: `try_reclaim`, `Buf` on a
+    /// buffer, `split_off`, `split`, `unsplit` and `extend_from_within`.
     fn apply_bytes_mut(&mut self, op: Op) {
-        use Kind::Buf as B;
+        use Kind::{Buf as B, View as V};
         match op {
+            Op::BufSplitOff { h, at } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    if self.room() {
+                        self.buf_split_off(id, usize::from(at));
+                    }
+                }
+            }
+            Op::BufSplit { h } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    if self.room() {
+                        self.buf_split(id);
+                    }
+                }
+            }
             Op::BufAdvance { h, n } => {
                 if let Some(id) = self.pick(h, &[B], false) {
                     let n = usize::from(n) % (self.holders[&id].data.len() + 1);
@@ -1896,8 +1941,120 @@ impl Model {
                     assert_eq!(got, expected, "try_reclaim({additional})");
                 }
             }
+            Op::Unsplit { h, v } => {
+                if let (Some(id), Some(vid)) =
+                    (self.pick(h, &[B], false), self.pick(v, &[V], false))
+                {
+                    self.unsplit(id, vid);
+                }
+            }
+            Op::ExtendFromWithin { h, start, end } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    let data = &self.holders[&id].data;
+                    let len = data.len();
+                    let start = usize::from(start) % (len + 1);
+                    let end = start + usize::from(end) % (len - start + 1);
+                    let bytes = data[start..end].to_vec();
+                    self.write(id, &bytes, Write::Within(start, end));
+                }
+            }
             _ => unreachable!("{op:?} is not a BytesMut op"),
         }
+    }
+
+    /// `PooledBuf::split_off` of buffer `id`: the tail becomes a view and
+    /// the buffer's capacity ends where it begins (nothing split off: an
+    /// empty view holding no storage, the capacity kept).
+    fn buf_split_off(&mut self, id: u64, at: usize) {
+        let holder = self.holders[&id].clone();
+        let len = holder.data.len();
+        let at = at % (len + 1);
+        let tail = self.buf_mut(id).split_off(at);
+        let new = self.add_derived(
+            &holder,
+            Kind::View,
+            holder.offset + at,
+            holder.data[at..].to_vec(),
+            Real::View(tail),
+        );
+        if at == len {
+            self.let_go_if_empty(new);
+        } else {
+            let me = self.holders.get_mut(&id).expect("holder");
+            me.data.truncate(at);
+            me.cap = at;
+        }
+    }
+
+    /// `PooledBuf::split` of buffer `id`: `split_to(len)`.
+    fn buf_split(&mut self, id: u64) {
+        let holder = self.holders[&id].clone();
+        let len = holder.data.len();
+        let view = self.buf_mut(id).split();
+        let new = self.add_derived(
+            &holder,
+            Kind::View,
+            holder.offset,
+            holder.data.clone(),
+            Real::View(view),
+        );
+        self.let_go_if_empty(new);
+        let me = self.holders.get_mut(&id).expect("holder");
+        me.data.clear();
+        me.offset += len;
+        me.cap -= len;
+    }
+
+    /// `unsplit` of view `vid` into buffer `id`: joined without a copy when
+    /// the view follows the buffer's bytes and the two are the storage's
+    /// only references; an empty buffer takes a view nobody shares; else
+    /// the bytes are copied (growing as a write would, the view alive).
+    fn unsplit(&mut self, id: u64, vid: u64) {
+        let (buf, view) = (self.holders[&id].clone(), self.holders[&vid].clone());
+        let bytes = view.data.clone();
+        let Real::View(real_view) = self.take_real(vid) else {
+            unreachable!()
+        };
+        let sid = buf.storage.expect("buffers hold storage");
+        let follows = view.storage == Some(sid)
+            && view.offset == buf.offset + buf.data.len()
+            && self.refs(sid) == 2;
+        let takes =
+            !follows && buf.data.is_empty() && view.storage.is_some_and(|vs| self.refs(vs) == 1);
+        let before = self.stats();
+        let grown = if bytes.is_empty() || follows || takes {
+            None
+        } else {
+            // Copied, with the view still alive (`refs` counts it).
+            self.grow_model(id, bytes.len())
+        };
+        self.buf_mut(id).unsplit(real_view);
+        self.holders.remove(&vid);
+        if bytes.is_empty() {
+            return;
+        }
+        if takes {
+            let vs = view.storage.expect("a storage");
+            let cap = self.storages[&vs].cap - view.offset;
+            let me = self.holders.get_mut(&id).expect("holder");
+            me.storage = Some(vs);
+            me.offset = view.offset;
+            me.cap = cap;
+            me.data = bytes;
+            return;
+        }
+        let cap = self.storages[&sid].cap;
+        let me = self.holders.get_mut(&id).expect("holder");
+        me.data.extend_from_slice(&bytes);
+        if follows {
+            me.cap = cap - me.offset;
+        }
+        if grown.is_some() {
+            self.relearn_base(id);
+        }
+        let grown: Vec<_> = grown.into_iter().collect();
+        self.count_requests(grown.len() as u64, 0);
+        self.check_counted(before, &grown, "unsplit");
     }
 
     fn chain_mut(&mut self, id: u64) -> &mut PooledChain {
@@ -2541,4 +2698,6 @@ enum Write {
     Slice,
     /// `Extend<u8>` with an iterator that hides its length.
     ByteAtATime,
+    /// `extend_from_within(start..end)`.
+    Within(usize, usize),
 }
