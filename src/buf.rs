@@ -12,6 +12,7 @@ use crate::error::PoolError;
 use crate::fmt::Preview;
 use crate::pool::allocation_panic;
 use crate::shared::{OverBudget, Shared, Target};
+use crate::sync::Arc;
 use crate::views::{bounds, RangeDisplay, SharedBuf};
 
 /// A growable byte buffer whose block returns to its pool when dropped.
@@ -658,6 +659,12 @@ impl PooledBuf {
     /// after them in the same block: the pattern of
     /// `BytesMut::split_to(n).freeze()` in codecs.
     ///
+    /// Unlike `BytesMut::split_to`, the part split off is a frozen
+    /// [`SharedBuf`]: a block has one mutable buffer (see the
+    /// [`implementation`](crate::implementation#blocks) note).
+    /// [`try_into_mut`](SharedBuf::try_into_mut) or
+    /// [`PooledBuf::from`] turn it back into a buffer.
+    ///
     /// The buffer keeps the remaining bytes and capacity. The block goes
     /// back to the pool once the buffer and every view are gone (an empty
     /// view, from `split_to(0)`, holds no block). If later
@@ -870,6 +877,28 @@ impl PooledBuf {
         }
         self.len += n;
     }
+
+    /// An empty buffer from `pool` with room for `capacity` bytes, as
+    /// `Pool::get` gives (serving over `max_in_use_bytes`, as growth does).
+    #[track_caller]
+    fn new_in(pool: &Arc<Shared>, capacity: usize) -> PooledBuf {
+        let target = match pool.route(capacity) {
+            Some(tier) => Target::Tier(tier),
+            None => Target::Oversize(capacity.max(1)),
+        };
+        match Shared::handout(pool, target, capacity, OverBudget::Serve) {
+            Ok(block) => PooledBuf::from_block(block),
+            Err(err) => allocation_panic(err),
+        }
+    }
+
+    /// A copy of `bytes` in a new buffer from `pool`.
+    #[track_caller]
+    fn copy_in(pool: &Arc<Shared>, bytes: &[u8]) -> PooledBuf {
+        let mut buf = PooledBuf::new_in(pool, bytes.len());
+        buf.extend_from_slice(bytes);
+        buf
+    }
 }
 
 impl Deref for PooledBuf {
@@ -1040,6 +1069,157 @@ impl<'a> Extend<&'a u8> for PooledBuf {
     }
 }
 
+impl Extend<SharedBuf> for PooledBuf {
+    /// Appends a copy of each view's bytes, as `BytesMut` extends with
+    /// `Bytes`.
+    fn extend<I: IntoIterator<Item = SharedBuf>>(&mut self, iter: I) {
+        for view in iter {
+            self.extend_from_slice(&view);
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl FromIterator<u8> for PooledBuf {
+    /// Collects into a buffer of the [`global`](crate::global) pool.
+    ///
+    /// An iterator brings no pool, so this is the one constructor that
+    /// picks one: the process-wide pool that [`tierpool::get`](crate::get)
+    /// uses too. To fill a buffer of another pool, `extend` one from it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let buf: tierpool::PooledBuf = (b'a'..=b'e').collect();
+    /// assert_eq!(buf, b"abcde"[..]);
+    ///
+    /// let pool = tierpool::Pool::new();
+    /// let mut mine = pool.get(5);
+    /// mine.extend(b'a'..=b'e');
+    /// assert_eq!(mine, buf);
+    /// ```
+    fn from_iter<I: IntoIterator<Item = u8>>(iter: I) -> Self {
+        let iter = iter.into_iter();
+        let mut buf = crate::global().get(iter.size_hint().0);
+        buf.extend(iter);
+        buf
+    }
+}
+
+impl<'a> IntoIterator for &'a PooledBuf {
+    type Item = &'a u8;
+    type IntoIter = std::slice::Iter<'a, u8>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl Clone for PooledBuf {
+    /// A new buffer from the same pool holding a copy of the written
+    /// bytes, from the smallest tier that holds them (like `BytesMut`'s
+    /// clone, whose capacity is the length). It counts as a get in the
+    /// pool's statistics.
+    ///
+    /// # Panics
+    ///
+    /// If the copy cannot be allocated (see [`reserve`](Self::reserve)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(64);
+    /// buf.extend_from_slice(b"original");
+    /// let mut copy = buf.clone();
+    /// copy[0] = b'O';
+    /// assert_eq!((&buf[..], &copy[..]), (&b"original"[..], &b"Original"[..]));
+    /// ```
+    #[track_caller]
+    fn clone(&self) -> Self {
+        PooledBuf::copy_in(self.block.pool(), self)
+    }
+}
+
+// Not under loom, which has no global pool (see `From::from`).
+#[cfg(not(loom))]
+impl From<SharedBuf> for PooledBuf {
+    /// The view's bytes as a buffer: without copying when the view is the
+    /// only reference to its block (see
+    /// [`SharedBuf::try_into_mut`]), else as a copy in a new buffer from
+    /// the view's pool, like `BytesMut::from(Bytes)`. An empty view that
+    /// holds no block does not know its pool: it becomes an empty buffer
+    /// of the [`global`](crate::global) pool.
+    ///
+    /// # Panics
+    ///
+    /// If the copy cannot be allocated (see [`reserve`](Self::reserve)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tierpool::PooledBuf;
+    ///
+    /// let mut buf = tierpool::Pool::new().get(16);
+    /// buf.extend_from_slice(b"abc");
+    /// let view = buf.freeze();
+    /// let ptr = view.as_ptr();
+    /// let shared = view.clone();
+    /// let copy = PooledBuf::from(view); // `shared` still reads the block
+    /// assert_ne!(copy.as_ptr(), ptr);
+    /// let back = PooledBuf::from(shared); // the only reference now
+    /// assert_eq!(back.as_ptr(), ptr);
+    /// assert_eq!((&copy[..], &back[..]), (&b"abc"[..], &b"abc"[..]));
+    /// ```
+    #[track_caller]
+    fn from(view: SharedBuf) -> Self {
+        let view = match view.try_into_mut() {
+            Ok(buf) => return buf,
+            Err(view) => view,
+        };
+        match view.pool() {
+            Some(pool) => PooledBuf::copy_in(pool, &view),
+            None => crate::global().get(0),
+        }
+    }
+}
+
+impl From<PooledBuf> for Vec<u8> {
+    /// Copies the written bytes (pooled memory cannot become a `Vec`'s);
+    /// the block returns to the pool.
+    fn from(buf: PooledBuf) -> Self {
+        buf.as_slice().to_vec()
+    }
+}
+
+impl fmt::Write for PooledBuf {
+    /// Appends the string, growing as any write does (over
+    /// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes) too, as
+    /// growth is served); fails with `fmt::Error`, instead of panicking,
+    /// only if the allocator refuses or the length overflows.
+    ///
+    /// Code that imports both `std::fmt::Write` and `std::io::Write` must
+    /// say which `write!` means, as for any type with both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::fmt::Write;
+    ///
+    /// let mut buf = tierpool::Pool::new().get(16);
+    /// write!(buf, "{}-{}", 1, "two")?;
+    /// assert_eq!(buf, "1-two");
+    /// # Ok::<(), std::fmt::Error>(())
+    /// ```
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.cap() - self.len < s.len() {
+            self.grow(s.len(), OverBudget::Serve)
+                .map_err(|_| fmt::Error)?;
+        }
+        self.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
 impl PartialEq for PooledBuf {
     fn eq(&self, other: &Self) -> bool {
         self.as_slice() == other.as_slice()
@@ -1048,9 +1228,27 @@ impl PartialEq for PooledBuf {
 
 impl Eq for PooledBuf {}
 
-impl PartialEq<[u8]> for PooledBuf {
-    fn eq(&self, other: &[u8]) -> bool {
-        self.as_slice() == other
+macro_rules! impl_eq_with {
+    ($($other:ty),*) => {$(
+        impl PartialEq<$other> for PooledBuf {
+            fn eq(&self, other: &$other) -> bool {
+                self.as_slice() == AsRef::<[u8]>::as_ref(other)
+            }
+        }
+
+        impl PartialEq<PooledBuf> for $other {
+            fn eq(&self, other: &PooledBuf) -> bool {
+                AsRef::<[u8]>::as_ref(self) == other.as_slice()
+            }
+        }
+    )*};
+}
+
+impl_eq_with!([u8], &[u8], Vec<u8>, str, &str);
+
+impl PartialEq<SharedBuf> for PooledBuf {
+    fn eq(&self, other: &SharedBuf) -> bool {
+        self.as_slice() == other.as_slice()
     }
 }
 

@@ -9,6 +9,8 @@ use std::ptr::NonNull;
 use crate::block::BlockRef;
 use crate::buf::PooledBuf;
 use crate::fmt::Preview;
+use crate::shared::Shared;
+use crate::sync::Arc;
 
 /// An immutable, cheaply cloneable view of bytes in pooled blocks.
 ///
@@ -227,6 +229,44 @@ impl SharedBuf {
         Some(self.sub(start, end - start))
     }
 
+    /// A view of `subset`, a slice of this view's bytes, sharing the block:
+    /// turns a `&[u8]` borrowed from the view (by a parser, say) into an
+    /// owned view without copying, as `Bytes::slice_ref` does. An empty
+    /// `subset` gives an empty view, wherever it points.
+    ///
+    /// # Panics
+    ///
+    /// If `subset` is not empty and does not lie within this view's bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(16);
+    /// buf.extend_from_slice(b"key=value");
+    /// let line = buf.freeze();
+    /// let value: &[u8] = line.split(|&b| b == b'=').nth(1).unwrap();
+    /// let owned = line.slice_ref(value);
+    /// assert_eq!(owned, b"value"[..]);
+    /// assert_eq!(owned.as_ptr(), value.as_ptr()); // no copy
+    /// ```
+    #[track_caller]
+    pub fn slice_ref(&self, subset: &[u8]) -> SharedBuf {
+        if subset.is_empty() {
+            return SharedBuf::empty_at(NonNull::from(subset).cast());
+        }
+        let (mine, theirs) = (self.ptr.addr().get(), subset.as_ptr().addr());
+        let offset = theirs.wrapping_sub(mine);
+        assert!(
+            theirs >= mine && offset + subset.len() <= self.len,
+            "slice_ref: subset {:p} of length {} is not within the SharedBuf {:p} of length {}",
+            subset.as_ptr(),
+            subset.len(),
+            self.ptr,
+            self.len
+        );
+        self.sub(offset, subset.len())
+    }
+
     /// Splits off and returns the first `at` bytes; `self` keeps the rest.
     /// Whichever part is empty holds no block.
     ///
@@ -350,6 +390,7 @@ impl SharedBuf {
     ///
     /// Returns `self` if other views (or the `PooledBuf` it was split from)
     /// still share the block, or if the view is empty (it holds no block).
+    /// [`PooledBuf::from`] always succeeds, copying when needed.
     ///
     /// # Examples
     ///
@@ -377,6 +418,12 @@ impl SharedBuf {
         // `offset` on belongs to it alone; the first `len` bytes from there
         // are initialised (they are the view's bytes).
         Ok(unsafe { PooledBuf::from_parts(block, offset, len) })
+    }
+
+    /// The pool of the view's block (`None` for an empty view holding
+    /// none).
+    pub(crate) fn pool(&self) -> Option<&Arc<Shared>> {
+        self.block.as_ref().map(BlockRef::pool)
     }
 
     /// Whether this view starts at `ptr` in `block` (held by a
@@ -536,6 +583,33 @@ impl From<PooledBuf> for SharedBuf {
     }
 }
 
+impl From<SharedBuf> for Vec<u8> {
+    /// Copies the bytes (pooled memory cannot become a `Vec`'s); the view
+    /// is dropped, and its block returns to the pool if it was the last.
+    fn from(view: SharedBuf) -> Self {
+        view.as_slice().to_vec()
+    }
+}
+
+impl<'a> IntoIterator for &'a SharedBuf {
+    type Item = &'a u8;
+    type IntoIter = std::slice::Iter<'a, u8>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+#[cfg(not(loom))]
+impl FromIterator<u8> for SharedBuf {
+    /// Collects into a buffer of the [`global`](crate::global) pool and
+    /// freezes it: an iterator brings no pool (see `FromIterator` for
+    /// [`PooledBuf`]).
+    fn from_iter<I: IntoIterator<Item = u8>>(iter: I) -> Self {
+        PooledBuf::from_iter(iter).freeze()
+    }
+}
+
 impl PartialEq for SharedBuf {
     fn eq(&self, other: &Self) -> bool {
         self.as_slice() == other.as_slice()
@@ -591,7 +665,13 @@ macro_rules! impl_eq_with {
     )*};
 }
 
-impl_eq_with!([u8], &[u8], Vec<u8>);
+impl_eq_with!([u8], &[u8], Vec<u8>, str, &str);
+
+impl PartialEq<PooledBuf> for SharedBuf {
+    fn eq(&self, other: &PooledBuf) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
 
 impl fmt::Debug for SharedBuf {
     /// Shows the length, tier and at most the first 32 bytes.

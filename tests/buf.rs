@@ -416,6 +416,87 @@ fn reading_a_buffer_consumes_it_from_the_front() {
     assert_all_returned(&pool);
 }
 
+/// `Clone`, conversions from a view and into a `Vec`, comparisons,
+/// iteration, `collect`, `Extend<SharedBuf>` and `fmt::Write`: what
+/// `BytesMut` offers.
+#[test]
+fn clone_conversions_comparisons_and_collecting() {
+    let pool = Pool::builder().tiers([8, 64]).build().unwrap();
+    let mut buf = pool.get(64);
+    buf.extend_from_slice(b"original");
+
+    // Clone: a copy in a block of the same pool, sized to the bytes.
+    let before = gets(&pool);
+    let mut copy = buf.clone();
+    copy[0] = b'O';
+    assert_eq!((&buf[..], &copy[..]), (&b"original"[..], &b"Original"[..]));
+    assert_eq!(copy.tier(), Some(8));
+    assert_eq!(gets(&pool), before + 1);
+
+    // From<SharedBuf>: zero-copy when unique, a copy from the pool if not.
+    let view = copy.freeze();
+    let ptr = view.as_ptr();
+    let other = view.clone();
+    let copied = PooledBuf::from(view);
+    assert_ne!(copied.as_ptr(), ptr);
+    assert_eq!(copied.tier(), Some(8));
+    let back = PooledBuf::from(other);
+    assert_eq!((back.as_ptr(), &back[..]), (ptr, &b"Original"[..]));
+    let mut emptied = back.clone().freeze();
+    emptied.truncate(0);
+    let fresh = PooledBuf::from(emptied); // holds no block: the global pool
+    assert!(fresh.is_empty());
+
+    // Into a Vec: a copy; the block goes back.
+    let v: Vec<u8> = copied.into();
+    assert_eq!(v, b"Original");
+    let v: Vec<u8> = back.clone().freeze().into();
+    assert_eq!(v, b"Original");
+
+    // Comparisons with slices, vectors, strings and views, both ways.
+    assert!(buf == b"original"[..]);
+    assert!(b"original"[..] == buf);
+    let slice: &[u8] = b"original";
+    assert!(buf == slice);
+    assert!(slice == buf);
+    assert!(buf == b"original".to_vec());
+    assert!(b"original".to_vec() == buf);
+    assert!(buf == *"original");
+    assert!(*"original" == buf);
+    assert!(buf == "original");
+    assert!("original" == buf);
+    let frozen = buf.clone().freeze();
+    assert!(buf == frozen);
+    assert!(frozen == buf);
+    assert!(frozen == "original");
+    assert!("original" == frozen);
+    assert!(back != frozen);
+
+    // Iterating by reference; collecting into the global pool.
+    let mut sum: Vec<u8> = Vec::new();
+    sum.extend(&buf);
+    sum.extend(&frozen);
+    assert_eq!(sum, b"originaloriginal");
+    let collected: PooledBuf = b"abc".iter().copied().collect();
+    assert_eq!(collected, "abc");
+    let collected: tierpool::SharedBuf = (0..3).collect();
+    assert_eq!(collected, [0, 1, 2][..]);
+
+    // Extend<SharedBuf> copies each view.
+    let mut joined = pool.get(8);
+    joined.extend([frozen.clone(), frozen.slice(..4)]);
+    assert_eq!(joined, "originalorig");
+
+    // fmt::Write grows like any write.
+    let mut text = pool.get(8);
+    std::fmt::Write::write_fmt(&mut text, format_args!("{}={}", "key", 12345)).unwrap();
+    assert_eq!(text, "key=12345");
+    assert_eq!(text.tier(), Some(64));
+
+    drop((buf, back, fresh, frozen, joined, text));
+    assert_all_returned(&pool);
+}
+
 #[test]
 fn try_reserve_errors_leave_the_buffer_unchanged() {
     let pool = Pool::builder().build().unwrap();

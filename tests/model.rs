@@ -18,7 +18,8 @@
 //! turned into `Bytes` or views, made from a view, and moved between
 //! threads), and what `BytesMut` and `Bytes` offer besides (`split_off`,
 //! `split`, `unsplit`, `Buf` on a buffer, `try_reclaim`,
-//! `extend_from_within`). See the module docs
+//! `extend_from_within`, `clone`, `From<SharedBuf>`, `slice_ref`,
+//! `Vec::from`, `fmt::Write`, `Extend<SharedBuf>`). See the module docs
 //! there for every check.
 //!
 //! # Case count
@@ -141,6 +142,12 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (h(), h()).prop_map(|(h, v)| Op::Unsplit { h, v }),
         1 => (h(), small(), small())
             .prop_map(|(h, start, end)| Op::ExtendFromWithin { h, start, end }),
+        1 => h().prop_map(|h| Op::BufClone { h }),
+        2 => h().prop_map(|h| Op::IntoMut { h }),
+        1 => (h(), small(), small()).prop_map(|(h, start, end)| Op::SliceRef { h, start, end }),
+        1 => h().prop_map(|h| Op::IntoVec { h }),
+        1 => (h(), 0u16..200).prop_map(|(h, len)| Op::FmtWrite { h, len }),
+        1 => (h(), h()).prop_map(|(h, v)| Op::ExtendViews { h, v }),
     ]
 }
 
@@ -199,6 +206,10 @@ fn fuzz_decoder_accepts_any_bytes() {
             additional: 1
         }],
         "the ops after the chain ops start at 42"
+    );
+    assert_eq!(
+        ops::decode(&[0, 0, 0, 0, 0, 54, 7, 8]).ops,
+        vec![Op::ExtendViews { h: 7, v: 8 }]
     );
 }
 

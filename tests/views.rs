@@ -739,3 +739,36 @@ fn emptied_views_let_go_of_their_block() {
     assert_eq!(size_of::<SharedBuf>(), 3 * size_of::<usize>());
     assert_eq!(size_of::<Option<SharedBuf>>(), size_of::<SharedBuf>());
 }
+
+/// `slice_ref` turns a borrowed subslice into a view of the same bytes.
+#[test]
+fn slice_ref_shares_the_block() {
+    let pool = Pool::builder().tiers([64]).build().unwrap();
+    let view = frozen(&pool, b"012345678");
+    for (start, end) in [(0, 3), (2, 6), (7, 9), (0, 9)] {
+        let sub = view.slice_ref(&view[start..end]);
+        assert_eq!(&sub[..], &b"012345678"[start..end]);
+        assert_eq!(sub.as_ptr(), view[start..].as_ptr());
+        assert!(sub.same_block(&view));
+    }
+    // Empty subsets, wherever they point, give an empty view.
+    for empty in [&view[0..0], &view[9..9], &b"elsewhere"[..0]] {
+        let sub = view.slice_ref(empty);
+        assert!(sub.is_empty() && !sub.same_block(&view));
+    }
+    let outside = b"012345678";
+    let err = catch_unwind(AssertUnwindSafe(|| drop(view.slice_ref(&outside[..4])))).unwrap_err();
+    assert!(
+        panic_message(&*err).starts_with("slice_ref: subset"),
+        "{}",
+        panic_message(&*err)
+    );
+    let err = catch_unwind(AssertUnwindSafe(|| {
+        let longer = view.slice(..4);
+        drop(longer.slice_ref(&view[2..6]));
+    }))
+    .unwrap_err();
+    assert!(panic_message(&*err).contains("is not within"));
+    drop(view);
+    assert_all_returned(&pool);
+}

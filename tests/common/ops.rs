@@ -28,6 +28,10 @@
 //! * `split_off` leaves the buffer a capacity of `at`, and `unsplit` joins
 //!   without copying exactly when the view follows the buffer and the two
 //!   are the storage's only references;
+//! * `clone` and `From<SharedBuf>` (when shared) copy into a fresh storage
+//!   of the tier that fits, counted as a get; every buffer and view
+//!   compares equal (`PartialEq` both ways with `Vec<u8>` and `[u8]`) and
+//!   iterates (`IntoIterator` for references) as its model bytes;
 //! * chains (`PooledChain`, `SharedChain`): a chain holds one storage per
 //!   segment, each block of the tier the model predicts (`Limits::chain_block`
 //!   states the sizing rule once); a `PooledChain`'s length, segment count
@@ -225,6 +229,18 @@ pub enum Op {
     Unsplit { h: u8, v: u8 },
     /// `PooledBuf::extend_from_within` (the range taken within bounds).
     ExtendFromWithin { h: u8, start: u16, end: u16 },
+    /// `PooledBuf::clone`.
+    BufClone { h: u8 },
+    /// `PooledBuf::from(SharedBuf)`.
+    IntoMut { h: u8 },
+    /// `SharedBuf::slice_ref` of a subslice (taken within bounds).
+    SliceRef { h: u8, start: u16, end: u16 },
+    /// `Vec::from` a `PooledBuf` or a `SharedBuf`.
+    IntoVec { h: u8 },
+    /// `fmt::Write` of `len` ASCII bytes into a `PooledBuf`.
+    FmtWrite { h: u8, len: u16 },
+    /// `Extend<SharedBuf>` of buffer `h` with a clone of view `v`.
+    ExtendViews { h: u8, v: u8 },
 }
 
 /// A pool configuration and the ops to run on it.
@@ -273,7 +289,7 @@ pub const OPCODES: u8 = 32;
 /// Opcode bytes appended after the others: the chain ops (32 to 41), then
 /// the ops added after them (from 42: `TryReclaim` onwards). (Before they
 /// existed these bytes decoded modulo [`OPCODES`].)
-pub const CHAIN_OPCODES: std::ops::Range<u8> = 32..49;
+pub const CHAIN_OPCODES: std::ops::Range<u8> = 32..55;
 
 /// Decodes any byte string into a scenario: five bytes of configuration,
 /// then one opcode byte per op followed by its parameters. An opcode byte
@@ -445,10 +461,26 @@ fn decode_chain_op(index: u8, r: &mut Reader<'_>) -> Op {
             h: r.u8(),
             v: r.u8(),
         },
-        _ => Op::ExtendFromWithin {
+        16 => Op::ExtendFromWithin {
             h: r.u8(),
             start: r.u16(),
             end: r.u16(),
+        },
+        17 => Op::BufClone { h: r.u8() },
+        18 => Op::IntoMut { h: r.u8() },
+        19 => Op::SliceRef {
+            h: r.u8(),
+            start: r.u16(),
+            end: r.u16(),
+        },
+        20 => Op::IntoVec { h: r.u8() },
+        21 => Op::FmtWrite {
+            h: r.u8(),
+            len: r.u16() % 1024,
+        },
+        _ => Op::ExtendViews {
+            h: r.u8(),
+            v: r.u8(),
         },
     }
 }
@@ -1159,11 +1191,20 @@ impl Model {
         let before = self.stats();
         let mut grown = Vec::new();
         match how {
-            Write::Slice | Write::Within(..) => {
+            Write::Slice | Write::Within(..) | Write::Fmt | Write::View(_) => {
                 grown.extend(self.grow_model(id, bytes.len()));
                 match how {
                     Write::Slice => self.buf_mut(id).extend_from_slice(bytes),
                     Write::Within(start, end) => self.buf_mut(id).extend_from_within(start..end),
+                    Write::Fmt => {
+                        let text = std::str::from_utf8(bytes).expect("ASCII");
+                        std::fmt::Write::write_str(self.buf_mut(id), text)
+                            .expect("fmt::Write grows like any write");
+                    }
+                    Write::View(v) => {
+                        let copy = self.view_mut(v).clone();
+                        self.buf_mut(id).extend([copy]);
+                    }
                     Write::ByteAtATime => unreachable!(),
                 }
                 let data = &mut self.holders.get_mut(&id).expect("holder").data;
@@ -1296,7 +1337,13 @@ impl Model {
             | Op::BufSplitOff { .. }
             | Op::BufSplit { .. }
             | Op::Unsplit { .. }
-            | Op::ExtendFromWithin { .. } => self.apply_bytes_mut(op),
+            | Op::ExtendFromWithin { .. }
+            | Op::BufClone { .. }
+            | Op::IntoMut { .. }
+            | Op::SliceRef { .. }
+            | Op::IntoVec { .. }
+            | Op::FmtWrite { .. }
+            | Op::ExtendViews { .. } => self.apply_bytes_mut(op),
         }
     }
 
@@ -1880,8 +1927,10 @@ impl Model {
         }
     }
 
-    /// What `BytesMut` and `Bytes` offer besides: `try_reclaim`, `Buf` on a
-    /// buffer, `split_off`, `split`, `unsplit` and `extend_from_within`.
+    /// What `BytesMut` and `Bytes` offer besides: `split_off`, `split`,
+    /// `Buf` on a buffer, `try_reclaim`, `unsplit`, `extend_from_within`,
+    /// `clone`, `From<SharedBuf>`, `slice_ref`, `Vec::from`, `fmt::Write`
+    /// and `Extend<SharedBuf>`.
     fn apply_bytes_mut(&mut self, op: Op) {
         use Kind::{Buf as B, View as V};
         match op {
@@ -1956,6 +2005,71 @@ impl Model {
                     let end = start + usize::from(end) % (len - start + 1);
                     let bytes = data[start..end].to_vec();
                     self.write(id, &bytes, Write::Within(start, end));
+                }
+            }
+            Op::BufClone { h } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    if self.room() {
+                        let data = self.holders[&id].data.clone();
+                        let before = self.stats();
+                        let copy = self.buf_mut(id).clone();
+                        self.adopt_copy(copy, data, before, "clone");
+                    }
+                }
+            }
+            Op::IntoMut { h } => {
+                if let Some(id) = self.pick(h, &[V], false) {
+                    self.buf_from_view(id);
+                }
+            }
+            Op::SliceRef { h, start, end } => {
+                if let Some(id) = self.pick(h, &[V], false) {
+                    if self.room() {
+                        let holder = self.holders[&id].clone();
+                        let len = holder.data.len();
+                        let start = usize::from(start) % (len + 1);
+                        let end = start + usize::from(end) % (len - start + 1);
+                        let view = self.view_mut(id);
+                        let sub = view.slice_ref(&view[start..end]);
+                        let data = holder.data[start..end].to_vec();
+                        let new = self.add_derived(
+                            &holder,
+                            V,
+                            holder.offset + start,
+                            data,
+                            Real::View(sub),
+                        );
+                        self.let_go_if_empty(new);
+                    }
+                }
+            }
+            Op::IntoVec { h } => {
+                if let Some(id) = self.pick(h, &[B, V], false) {
+                    let vec: Vec<u8> = match self.take_real(id) {
+                        Real::Buf(b) => b.into(),
+                        Real::View(v) => v.into(),
+                        _ => unreachable!(),
+                    };
+                    let holder = self.holders.remove(&id).expect("holder");
+                    assert!(vec == holder.data, "Vec::from gives the bytes");
+                }
+            }
+            Op::FmtWrite { h, len } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    let text: Vec<u8> = self
+                        .pattern(usize::from(len))
+                        .iter()
+                        .map(|b| b' ' + b % 95)
+                        .collect();
+                    self.write(id, &text, Write::Fmt);
+                }
+            }
+            Op::ExtendViews { h, v } => {
+                if let (Some(id), Some(vid)) =
+                    (self.pick(h, &[B], false), self.pick(v, &[V], false))
+                {
+                    let bytes = self.holders[&vid].data.clone();
+                    self.write(id, &bytes, Write::View(vid));
                 }
             }
             _ => unreachable!("{op:?} is not a BytesMut op"),
@@ -2055,6 +2169,70 @@ impl Model {
         let grown: Vec<_> = grown.into_iter().collect();
         self.count_requests(grown.len() as u64, 0);
         self.check_counted(before, &grown, "unsplit");
+    }
+
+    /// `PooledBuf::from(SharedBuf)` of view `id`: the storage itself when
+    /// nothing else references it, else a copy in a fresh storage from the
+    /// pool (an empty view holding no storage becomes a buffer of the
+    /// global pool, which the model does not follow: it is dropped).
+    fn buf_from_view(&mut self, id: u64) {
+        let holder = self.holders[&id].clone();
+        let unique = holder.storage.is_some_and(|sid| self.refs(sid) == 1);
+        let Real::View(view) = self.take_real(id) else {
+            unreachable!()
+        };
+        let ptr = view.as_ptr();
+        let before = self.stats();
+        let buf = PooledBuf::from(view);
+        if unique {
+            assert_eq!(buf.as_ptr(), ptr, "From<SharedBuf> of a unique view");
+            self.real.insert(id, Real::Buf(buf));
+            let cap = self.storages[&holder.storage.expect("unique")].cap;
+            let me = self.holders.get_mut(&id).expect("holder");
+            me.kind = Kind::Buf;
+            me.cap = cap - me.offset;
+            return;
+        }
+        self.holders.remove(&id);
+        if holder.storage.is_none() {
+            assert!(buf.is_empty());
+            return;
+        }
+        self.adopt_copy(buf, holder.data, before, "From<SharedBuf>");
+    }
+
+    /// Records a buffer holding a copy of `data` in a fresh storage, got
+    /// from the pool for `data.len()` bytes (one get, after `before`).
+    fn adopt_copy(&mut self, buf: PooledBuf, data: Vec<u8>, before: Option<PoolStats>, what: &str) {
+        let (tier, cap) = self.limits.get_shape(data.len());
+        assert_eq!(buf.capacity(), cap, "{what}: capacity");
+        assert_eq!(
+            buf.tier(),
+            tier.map(|t| self.limits.tiers[t]),
+            "{what}: tier()"
+        );
+        assert!(buf[..] == data[..], "{what}: contents");
+        let base = buf.as_ptr() as usize;
+        assert_eq!(base % self.limits.alignment, 0, "{what}: alignment");
+        self.count_requests(1, 0);
+        self.check_counted(before, &[tier], what);
+        let sid = self.fresh_id();
+        self.storages.insert(sid, StorageModel { tier, cap, base });
+        let id = self.fresh_id();
+        self.holders.insert(
+            id,
+            Holder {
+                kind: Kind::Buf,
+                storage: Some(sid),
+                offset: 0,
+                data,
+                cap,
+                group: 0,
+                at_helper: false,
+                segments: Vec::new(),
+            },
+        );
+        self.real.insert(id, Real::Buf(buf));
     }
 
     fn chain_mut(&mut self, id: u64) -> &mut PooledChain {
@@ -2497,7 +2675,32 @@ impl Model {
             }
         }
         self.check_views(when);
+        self.check_equality(when);
         self.check_stats(when);
+    }
+
+    /// Buffers and views compare (both ways) and iterate as their bytes.
+    fn check_equality(&self, when: &str) {
+        for (id, real) in &self.real {
+            let data = &self.holders[id].data;
+            // Each impl once: `PartialEq<Vec<u8>>`, `PartialEq<[u8]>` and
+            // their mirrors.
+            let (forward, backward, iterated) = match real {
+                Real::Buf(b) => (
+                    *b == *data && *b == data[..],
+                    *data == *b && data[..] == *b,
+                    b.into_iter().copied().collect::<Vec<u8>>(),
+                ),
+                Real::View(v) => (
+                    *v == *data && *v == data[..],
+                    *data == *v && data[..] == *v,
+                    v.into_iter().copied().collect::<Vec<u8>>(),
+                ),
+                _ => continue,
+            };
+            assert!(forward && backward, "{when}: holder {id} == its bytes");
+            assert!(iterated == *data, "{when}: holder {id} iterates its bytes");
+        }
     }
 
     /// Checks a chain holder; adds a `SharedChain`'s segments to the bytes
@@ -2700,4 +2903,9 @@ enum Write {
     ByteAtATime,
     /// `extend_from_within(start..end)`.
     Within(usize, usize),
+    /// `fmt::Write::write_str` (the bytes are ASCII).
+    Fmt,
+    /// `Extend<SharedBuf>` with a clone of this view (whose bytes these
+    /// are).
+    View(u64),
 }
