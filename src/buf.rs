@@ -32,6 +32,30 @@ use crate::views::{bounds, RangeDisplay, SharedBuf};
 /// and may be dropped on any thread, after the pool's last handle is gone,
 /// or during unwinding.
 ///
+/// # Reading into a buffer: use `read_from`, not `&mut buf[..]`
+///
+/// **A new buffer is empty, and its slice is its written bytes, not its
+/// capacity.** `Deref` and `DerefMut` give `len()` bytes, so for a fresh
+/// buffer an empty slice: `sock.read(&mut pool.get(4096))` compiles and
+/// returns `Ok(0)` at once, which looks like end of stream, and
+/// `read_exact` into it "succeeds" having read nothing. Read into the
+/// spare capacity instead: [`read_from`](Self::read_from) for
+/// `std::io::Read`, or an async `read_buf` (tokio's `AsyncReadExt`), which
+/// takes the buffer as [`BufMut`](bytes::BufMut). (Or [`resize`](Self::resize)
+/// it first, to read into `n` zeroed bytes.)
+///
+/// ```
+/// use std::io::Read;
+///
+/// let pool = tierpool::Pool::new();
+/// let mut sock: &[u8] = b"hello";
+/// let mut buf = pool.get(4096);
+/// assert_eq!(sock.read(&mut buf)?, 0); // the trap: an empty slice, not EOF
+/// assert_eq!(buf.read_from(&mut sock)?, 5); // reads into the capacity
+/// assert_eq!(&buf[..], b"hello");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -591,7 +615,8 @@ impl PooledBuf {
         unsafe { std::slice::from_raw_parts(self.ptr().as_ptr(), self.len) }
     }
 
-    /// The written bytes, mutably.
+    /// The written bytes, mutably: `len()` of them, not the capacity (see
+    /// [Reading into a buffer](Self#reading-into-a-buffer-use-read_from-not-mut-buf)).
     ///
     /// # Examples
     ///
@@ -901,16 +926,28 @@ impl PooledBuf {
     }
 }
 
+/// The written bytes: `len()` of them, **not the capacity**. A new buffer
+/// derefs to an empty slice, so reading into `&mut buf[..]` reads nothing
+/// and returns `Ok(0)`, which looks like end of stream; use
+/// [`read_from`](PooledBuf::read_from) or `read_buf` (see
+/// [Reading into a buffer](PooledBuf#reading-into-a-buffer-use-read_from-not-mut-buf)).
 impl Deref for PooledBuf {
     type Target = [u8];
 
+    /// The written bytes (`len()` of them, not the capacity).
     #[inline]
     fn deref(&self) -> &[u8] {
         self.as_slice()
     }
 }
 
+/// The written bytes, mutably: `len()` of them, **not the capacity**, so
+/// `reader.read(&mut buf)` on a new buffer reads nothing and returns
+/// `Ok(0)`, and `read_exact` "succeeds" having read nothing; use
+/// [`read_from`](PooledBuf::read_from) or `read_buf` (see
+/// [Reading into a buffer](PooledBuf#reading-into-a-buffer-use-read_from-not-mut-buf)).
 impl DerefMut for PooledBuf {
+    /// The written bytes, mutably (`len()` of them, not the capacity).
     #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         self.as_mut_slice()
