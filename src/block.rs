@@ -57,15 +57,24 @@ pub(crate) fn block_layout(capacity: usize, alignment: usize) -> Option<Layout> 
 pub(crate) struct Block {
     data: NonNull<u8>,
     capacity: usize,
-    /// The tier's index; meaningless for an unpooled block.
-    tier: usize,
+    /// The tier's index; meaningless for an unpooled block. (`u8`: a pool
+    /// has at most `MAX_TIERS` (64) tiers, and the small fields share one
+    /// word, which keeps the header at 64 bytes.)
+    tier: u8,
     /// The pool's slot in the thread-cache tables (copied from the pool so
     /// that returning a block reads only this header).
-    slot: usize,
+    slot: u32,
     /// The `flags` above. All but [`QUOTA`](flags::QUOTA) are fixed at
     /// allocation; that one is set by the hand-out that charges a quota and
     /// cleared by the return, each time by the block's only holder.
     flags: UnsafeCell<u8>,
+    /// Whether every byte of the block before `region_end` is initialised
+    /// (so `read_from` need not zero the spare capacity again). Bytes
+    /// before the buffer's start plus length always are; this says the
+    /// rest of the region is too, having been zeroed by `read_from` during
+    /// this hand-out (or while idle, in a zero-on-return pool). Same
+    /// ownership as `region_start`.
+    region_initialised: UnsafeCell<bool>,
     /// Holders of this block: the mutable buffer plus every live view.
     /// Exactly 1 while the block is idle or held by one `PooledBuf`.
     refs: AtomicUsize,
@@ -74,6 +83,10 @@ pub(crate) struct Block {
     /// that buffer reads or writes it: a block has at most one, views never
     /// look at it, and it is set anew each time a buffer takes the block.
     region_start: UnsafeCell<usize>,
+    /// Where that buffer's region ends, as an offset from `data`: the
+    /// capacity, except after `PooledBuf::split_off` left views of the
+    /// bytes beyond it. Same ownership as `region_start`.
+    region_end: UnsafeCell<usize>,
     /// The quota this hand-out is charged to, with [`flags::QUOTA`]. Same
     /// ownership as `flags`: written when the block is handed out, taken
     /// back by the last holder's return.
@@ -121,14 +134,23 @@ impl IdleBlock {
             flags &= !flags::CACHED_BUDGET;
             flags |= flags::UNPOOLED;
         }
+        if flags & (flags::ZERO_ON_RETURN | flags::UNPOOLED) == flags::ZERO_ON_RETURN {
+            // Every idle block of a zero-on-return pool is zeroed, so a
+            // buffer taking one starts with its whole region initialised
+            // (see `PooledBuf::from_block`); a new block is no exception.
+            // SAFETY: `data` was just allocated with `capacity` bytes.
+            unsafe { std::ptr::write_bytes(data.as_ptr(), 0, capacity) };
+        }
         let block = Box::new(Block {
             data,
             capacity,
-            tier: tier.unwrap_or(0),
-            slot: pool.slot,
+            tier: tier.map_or(0, |t| u8::try_from(t).expect("at most MAX_TIERS tiers")),
+            slot: u32::try_from(pool.slot).expect("fewer than 2^32 pools at once"),
             flags: UnsafeCell::new(flags),
+            region_initialised: UnsafeCell::new(false),
             refs: AtomicUsize::new(1),
             region_start: UnsafeCell::new(0),
+            region_end: UnsafeCell::new(capacity),
             quota: UnsafeCell::new(None),
             pool: Arc::clone(pool),
         });
@@ -185,7 +207,7 @@ impl IdleBlock {
     /// The pool's slot in the thread-cache tables.
     #[inline]
     pub(crate) fn slot(&self) -> usize {
-        self.block().slot
+        self.block().slot as usize
     }
 
     /// The pool, as a pointer for identity checks (no reference counting).
@@ -199,7 +221,10 @@ impl IdleBlock {
         self.0.as_ptr().addr()
     }
 
-    /// Overwrites the whole block with zeroes.
+    /// Overwrites the whole block with zeroes. In a zero-on-return pool
+    /// every returned block passes here before it is idle, which is what
+    /// lets [`PooledBuf::from_block`](crate::PooledBuf) treat such blocks as
+    /// initialised.
     pub(crate) fn zero(&mut self) {
         let block = self.block();
         // SAFETY: an idle block has no holder; its `capacity` bytes are ours
@@ -215,7 +240,7 @@ impl IdleBlock {
             0,
             "unpooled blocks have no tier"
         );
-        self.block().tier
+        self.block().tier as usize
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -257,19 +282,20 @@ impl Drop for IdleBlock {
 pub(crate) struct BlockRef(NonNull<Block>);
 
 // SAFETY: the header's fields are immutable after allocation except `refs`
-// (an atomic), `region_start`, which only the block's one `PooledBuf`
-// touches (see `region_start`), and `flags`/`quota`, written only by the
-// block's sole holder at hand-out and at return (see `quota`); the
-// `Arc<QuotaInner>` is `Send + Sync`; the data bytes are partitioned between
+// (an atomic); the region fields (`region_start`, `region_end`,
+// `region_initialised`), which only the block's one `PooledBuf` touches
+// (see `region_start`); and `flags`/`quota`, written only by the block's
+// sole holder at hand-out and at return (see `quota`; the `Arc<QuotaInner>`
+// is `Send + Sync`). The data bytes are partitioned between
 // holders by the buffer types, which only hand out `&[u8]` to bytes no
 // holder can write. So moving a reference to another thread is sound.
 unsafe impl Send for BlockRef {}
 // SAFETY: `&BlockRef` gives access to immutable header fields and the
-// atomic counter; `region_start` and `quota` are reachable only through
-// the `unsafe` accessors, whose contract (one `PooledBuf` per block, which
-// needs `&mut` to move it; a quota set only at hand-out) keeps two threads
-// from touching them at once, and `flags` is written only while the block
-// has a single holder.
+// atomic counter; the region fields and `quota` are reachable only
+// through the `unsafe` accessors, whose contract (one `PooledBuf` per
+// block, which needs `&mut` to change them; a quota set only at hand-out)
+// keeps two threads from touching them at once, and `flags` is written only
+// while the block has a single holder.
 unsafe impl Sync for BlockRef {}
 
 impl BlockRef {
@@ -342,6 +368,78 @@ impl BlockRef {
         self.block()
             .region_start
             .with_mut(|slot| unsafe { *slot = start });
+    }
+
+    /// Where the mutable buffer's region ends, as an offset from
+    /// [`data`](Self::data): the capacity unless `split_off` left views
+    /// after it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`region_start`](Self::region_start).
+    #[inline(always)]
+    pub(crate) unsafe fn region_end(&self) -> usize {
+        // SAFETY: as for `region_start`.
+        self.block().region_end.with(|end| unsafe { *end })
+    }
+
+    /// Moves the end of the mutable buffer's region.
+    ///
+    /// # Safety
+    ///
+    /// As for [`region_start`](Self::region_start); also, no view may read
+    /// bytes between the region's start and `end`.
+    #[inline(always)]
+    pub(crate) unsafe fn set_region_end(&self, end: usize) {
+        debug_assert!(end <= self.capacity());
+        // SAFETY: as for `region_start`.
+        self.block()
+            .region_end
+            .with_mut(|slot| unsafe { *slot = end });
+    }
+
+    /// Whether every byte of the block before the region's end is
+    /// initialised.
+    ///
+    /// # Safety
+    ///
+    /// As for [`region_start`](Self::region_start).
+    #[inline(always)]
+    pub(crate) unsafe fn region_initialised(&self) -> bool {
+        // SAFETY: as for `region_start`.
+        self.block()
+            .region_initialised
+            .with(|init| unsafe { *init })
+    }
+
+    /// Records whether every byte before the region's end is initialised.
+    ///
+    /// # Safety
+    ///
+    /// As for [`region_start`](Self::region_start); `true` only if those
+    /// bytes are indeed initialised.
+    #[inline(always)]
+    pub(crate) unsafe fn set_region_initialised(&self, initialised: bool) {
+        // SAFETY: as for `region_start`.
+        self.block()
+            .region_initialised
+            .with_mut(|slot| unsafe { *slot = initialised });
+    }
+
+    /// Whether the block is zeroed whenever it is idle: a pooled block of
+    /// a zero-on-return pool ([`IdleBlock::allocate`] zeroes it, and
+    /// `Shared::recycle` zeroes it on every return).
+    #[inline(always)]
+    pub(crate) fn zeroed_when_idle(&self) -> bool {
+        self.block().flags() & (flags::ZERO_ON_RETURN | flags::UNPOOLED) == flags::ZERO_ON_RETURN
+    }
+
+    /// Whether `self` and `other`, a reference to the same block, are the
+    /// only two references to it.
+    ///
+    /// `Acquire`, as in [`is_unique`](Self::is_unique).
+    pub(crate) fn is_pair_with(&self, other: &BlockRef) -> bool {
+        self.same_block(other) && self.block().refs.load(Ordering::Acquire) == 2
     }
 
     /// The quota this hand-out is charged to.
@@ -435,11 +533,26 @@ impl Drop for BlockRef {
     }
 }
 
-// SAFETY-free marker, argued here because `region_start` (like `flags` and
-// `quota`, written only at hand-out and return) is an `UnsafeCell`
-// (which opts out of `RefUnwindSafe`): only the block's one `PooledBuf`
-// touches it, through `&mut self` methods that set it and the length
-// without calling anything that can panic in between, so no caller of
-// `catch_unwind` can observe a region that disagrees with its buffer. The
-// rest of the header is immutable or atomic; see the impl for `Shared`.
+// SAFETY-free marker, argued here because `region_start` (like the other
+// region fields, and `flags` and `quota`, written only at hand-out and
+// return) is an `UnsafeCell` (which opts out of `RefUnwindSafe`): only the
+// block's one `PooledBuf` touches it, through `&mut self` methods that set
+// it and the length without calling anything that can panic in between,
+// so no caller of `catch_unwind` can observe a region that disagrees with
+// its buffer. The rest of the header is immutable or atomic; see the impl
+// for `Shared`.
 impl std::panic::RefUnwindSafe for Block {}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Block;
+
+    /// The header is one allocation per block, made once and reused with
+    /// it; 64 bytes is one size class of the common allocators (and a cache
+    /// line when aligned).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_header_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<Block>(), 64);
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::mem::MaybeUninit;
-use std::ops::{Deref, DerefMut};
+use std::ops::{Deref, DerefMut, RangeBounds};
 use std::ptr::NonNull;
 
 use bytes::buf::UninitSlice;
@@ -12,7 +12,8 @@ use crate::error::PoolError;
 use crate::fmt::Preview;
 use crate::pool::allocation_panic;
 use crate::shared::{OverBudget, Shared, Target};
-use crate::views::SharedBuf;
+use crate::sync::Arc;
+use crate::views::{bounds, RangeDisplay, SharedBuf};
 
 /// A growable byte buffer whose block returns to its pool when dropped.
 ///
@@ -31,6 +32,30 @@ use crate::views::SharedBuf;
 /// and may be dropped on any thread, after the pool's last handle is gone,
 /// or during unwinding.
 ///
+/// # Reading into a buffer: use `read_from`, not `&mut buf[..]`
+///
+/// **A new buffer is empty, and its slice is its written bytes, not its
+/// capacity.** `Deref` and `DerefMut` give `len()` bytes, so for a fresh
+/// buffer an empty slice: `sock.read(&mut pool.get(4096))` compiles and
+/// returns `Ok(0)` at once, which looks like end of stream, and
+/// `read_exact` into it "succeeds" having read nothing. Read into the
+/// spare capacity instead: [`read_from`](Self::read_from) for
+/// `std::io::Read`, or an async `read_buf` (tokio's `AsyncReadExt`), which
+/// takes the buffer as [`BufMut`](bytes::BufMut). (Or [`resize`](Self::resize)
+/// it first, to read into `n` zeroed bytes.)
+///
+/// ```
+/// use std::io::Read;
+///
+/// let pool = tierpool::Pool::new();
+/// let mut sock: &[u8] = b"hello";
+/// let mut buf = pool.get(4096);
+/// assert_eq!(sock.read(&mut buf)?, 0); // the trap: an empty slice, not EOF
+/// assert_eq!(buf.read_from(&mut sock)?, 5); // reads into the capacity
+/// assert_eq!(&buf[..], b"hello");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -45,11 +70,12 @@ use crate::views::SharedBuf;
 /// ```
 #[must_use = "dropping a PooledBuf returns it to the pool at once"]
 pub struct PooledBuf {
-    /// The block. Its header keeps where this buffer's region starts
-    /// ([`BlockRef::region_start`]; see the
+    /// The block. Its header keeps where this buffer's region starts and
+    /// ends ([`BlockRef::region_start`], [`BlockRef::region_end`]; see the
     /// [`implementation`](crate::implementation#blocks) note for why);
-    /// bytes before that may belong to views split off earlier, and the
-    /// region runs to the end of the block.
+    /// bytes before the start may belong to views split off earlier, and
+    /// the region runs to the end of the block unless
+    /// views were split off after it.
     block: BlockRef,
     /// Initialised bytes from the region's start.
     len: usize,
@@ -59,14 +85,24 @@ impl PooledBuf {
     /// A buffer over the whole of a block nobody else holds.
     #[inline(always)]
     pub(crate) fn from_block(block: BlockRef) -> Self {
+        // Bytes an earlier holder wrote are not this hand-out's: the region
+        // counts as uninitialised, unless the pool zeroed the block.
+        let initialised = block.zeroed_when_idle();
         // SAFETY: the block was just handed out, so this buffer is its only
-        // holder, let alone its only `PooledBuf`.
+        // holder, let alone its only `PooledBuf`; a zeroed block is
+        // initialised throughout.
         unsafe {
-            // Only written when it changed: a block handed from thread to
+            // Only written when they changed: a block handed from thread to
             // thread keeps its header cache line shared instead of moving
             // it between cores on every get.
             if block.region_start() != 0 {
                 block.set_region_start(0);
+            }
+            if block.region_end() != block.capacity() {
+                block.set_region_end(block.capacity());
+            }
+            if block.region_initialised() != initialised {
+                block.set_region_initialised(initialised);
             }
         }
         PooledBuf { block, len: 0 }
@@ -81,6 +117,14 @@ impl PooledBuf {
         unsafe { self.block.region_start() }
     }
 
+    /// Offset of the end of this buffer's region from the start of the
+    /// block.
+    #[inline(always)]
+    fn end(&self) -> usize {
+        // SAFETY: as for `start`.
+        unsafe { self.block.region_end() }
+    }
+
     /// Start of this buffer's region.
     #[inline(always)]
     fn ptr(&self) -> NonNull<u8> {
@@ -89,10 +133,10 @@ impl PooledBuf {
         unsafe { self.block.data().add(self.start()) }
     }
 
-    /// Bytes from the region's start to the end of the block.
+    /// Bytes from the region's start to its end.
     #[inline(always)]
     fn cap(&self) -> usize {
-        self.block.capacity() - self.start()
+        self.end() - self.start()
     }
 
     /// Number of bytes written.
@@ -224,6 +268,23 @@ impl PooledBuf {
     /// ```
     #[inline]
     pub fn spare_capacity_mut(&mut self) -> &mut [MaybeUninit<u8>] {
+        // The caller may write `MaybeUninit::uninit()` into it: forget that
+        // `read_from` initialised it.
+        // SAFETY: this is the block's one `PooledBuf`; `false` claims
+        // nothing.
+        unsafe {
+            if self.block.region_initialised() {
+                self.block.set_region_initialised(false);
+            }
+        }
+        self.spare()
+    }
+
+    /// The spare capacity, without forgetting that it may be initialised:
+    /// for callers that only write initialised bytes into it (through
+    /// `UninitSlice`, whose contract forbids writing uninitialised ones).
+    #[inline(always)]
+    fn spare(&mut self) -> &mut [MaybeUninit<u8>] {
         // SAFETY: `[ptr + len, ptr + cap)` lies in the block and belongs to
         // this buffer alone; `MaybeUninit` makes no claim about its contents.
         unsafe {
@@ -234,8 +295,19 @@ impl PooledBuf {
         }
     }
 
-    /// Makes room for at least `additional` more bytes, moving to a larger
-    /// tier (or a plain allocation) if needed.
+    /// Makes room for at least `additional` more bytes.
+    ///
+    /// When the spare capacity is too small, the buffer first tries to stay
+    /// in its block, as `BytesMut::reserve` does: if no view shares the
+    /// block any more (the frames split off its front, or the tail split
+    /// off its end, were dropped) and `len() + additional` bytes fit in the
+    /// whole block, it takes the block back, moving the written bytes to
+    /// its front if needed (see [`try_reclaim`](Self::try_reclaim)). So a
+    /// codec that splits frames off one buffer and drops them keeps
+    /// reusing the same block. Otherwise the bytes move to a block of the
+    /// smallest tier that fits `len() + additional` (beyond the largest
+    /// tier, to a plain allocation, at least doubling), and the old block
+    /// goes back to the pool or stays with its views.
     ///
     /// # Panics
     ///
@@ -245,11 +317,20 @@ impl PooledBuf {
     /// # Examples
     ///
     /// ```
-    /// let mut buf = tierpool::Pool::new().get(10);
+    /// let pool = tierpool::Pool::new();
+    /// let mut buf = pool.get(10);
     /// buf.extend_from_slice(b"kept");
     /// buf.reserve(5000);
     /// assert_eq!(buf.capacity(), 64 << 10);
     /// assert_eq!(&buf[..], b"kept");
+    ///
+    /// // 100 KB of frames split off one buffer and dropped: one block.
+    /// for _ in 0..1000 {
+    ///     buf.extend_from_slice(&[7; 100]);
+    ///     drop(buf.split_to(100));
+    /// }
+    /// assert_eq!(buf.len(), 4);
+    /// assert_eq!(pool.stats().tiers[1].misses, 1);
     /// ```
     #[inline]
     #[track_caller]
@@ -286,9 +367,81 @@ impl PooledBuf {
         }
     }
 
+    /// Tries to make room for `additional` more bytes without taking a new
+    /// block, and returns whether there is room now.
+    ///
+    /// Like `BytesMut::try_reclaim`: `true` at once if the spare capacity
+    /// suffices; otherwise, if no view (and no `Bytes` made from one)
+    /// shares the block and `len() + additional` bytes fit in the whole
+    /// block, the buffer takes the block back, restoring the capacity a
+    /// [`split_off`](Self::split_off) gave up and moving the written bytes
+    /// to the front of the block if they do not fit where they are (a copy
+    /// of `len()` bytes, never an allocation). [`reserve`](Self::reserve)
+    /// does this before it moves to another block.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::builder().tiers([16]).build()?.get(16);
+    /// buf.extend_from_slice(b"0123456789abcdef");
+    /// let frame = buf.split_to(12);
+    /// assert_eq!(buf.capacity(), 4);
+    /// assert!(!buf.try_reclaim(8)); // `frame` still reads the front
+    /// drop(frame);
+    /// assert!(buf.try_reclaim(8)); // "cdef" moves to the front
+    /// assert_eq!(buf.capacity(), 16);
+    /// assert_eq!(&buf[..], b"cdef");
+    /// assert!(!buf.try_reclaim(13)); // more than the block holds
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    #[must_use = "try_reclaim only makes room; check whether it did"]
+    pub fn try_reclaim(&mut self, additional: usize) -> bool {
+        self.cap() - self.len >= additional || self.reclaim(additional)
+    }
+
+    /// The slow half of [`try_reclaim`](Self::try_reclaim): the spare
+    /// capacity is short of `additional`. Changes nothing when it fails.
+    #[cold]
+    #[inline(never)]
+    fn reclaim(&mut self, additional: usize) -> bool {
+        let capacity = self.block.capacity();
+        if self
+            .len
+            .checked_add(additional)
+            .is_none_or(|n| n > capacity)
+        {
+            return false;
+        }
+        if !self.block.is_unique() {
+            return false;
+        }
+        let start = self.start();
+        // SAFETY: this is the block's one `PooledBuf`, and no view shares
+        // the block (`is_unique`, whose `Acquire` orders the reads of views
+        // that let go before our writes), so every byte of it is ours.
+        // `ptr::copy` allows the overlap; `[start, start + len)` is
+        // initialised, and `len <= capacity`.
+        unsafe {
+            if self.end() != capacity {
+                // Past the old end the bytes may be uninitialised.
+                self.block.set_region_end(capacity);
+                self.block.set_region_initialised(false);
+            }
+            if capacity - start - self.len < additional {
+                let data = self.block.data().as_ptr();
+                std::ptr::copy(data.add(start), data, self.len);
+                self.block.set_region_start(0);
+            }
+        }
+        true
+    }
+
     #[cold]
     #[inline(never)]
     fn grow(&mut self, additional: usize, over_budget: OverBudget) -> Result<(), PoolError> {
+        if self.reclaim(additional) {
+            return Ok(());
+        }
         let needed = self
             .len
             .checked_add(additional)
@@ -389,10 +542,18 @@ impl PooledBuf {
     /// many bytes were appended (0 at end of stream). A full buffer first
     /// grows like a `Vec` would, to the next tier that fits.
     ///
-    /// `std::io::Read` needs initialised memory, so the spare capacity is
-    /// zeroed before the read; async readers that accept uninitialised
-    /// memory can use the [`BufMut`](bytes::BufMut) implementation instead
-    /// (e.g. tokio's `read_buf`).
+    /// `std::io::Read` needs initialised memory, so the first call on a
+    /// block zeroes its spare capacity, and the block remembers it (as
+    /// std's `BorrowedBuf` does): later calls zero nothing, so filling a
+    /// buffer costs time in proportion to the bytes read, however small
+    /// the reads. The reader may therefore be handed bytes an earlier
+    /// read of this same buffer left behind (after a `truncate`, say),
+    /// never bytes an earlier holder of the block wrote.
+    /// [`spare_capacity_mut`](Self::spare_capacity_mut) makes the next call
+    /// zero again, since uninitialised bytes may be written through it.
+    /// Async readers that accept uninitialised memory can use the
+    /// [`BufMut`](bytes::BufMut) implementation instead (e.g. tokio's
+    /// `read_buf`).
     ///
     /// # Errors
     ///
@@ -417,11 +578,17 @@ impl PooledBuf {
         }
         let start = self.len;
         let spare = self.cap() - start;
-        // SAFETY: `[ptr + len, ptr + cap)` is our spare capacity; zeroing it
-        // makes it initialised, so it can be handed to `read` as `&mut [u8]`.
+        // SAFETY: `[ptr + len, ptr + cap)` is our spare capacity, the rest
+        // of the region. Unless the header says the region is initialised
+        // already, zeroing it makes it so (and the bytes before it always
+        // are), so it can be handed to `read` as `&mut [u8]`; a reader
+        // cannot de-initialise bytes through `&mut [u8]`, so it stays so.
         let target = unsafe {
             let spare_ptr = self.ptr().as_ptr().add(start);
-            std::ptr::write_bytes(spare_ptr, 0, spare);
+            if !self.block.region_initialised() {
+                std::ptr::write_bytes(spare_ptr, 0, spare);
+                self.block.set_region_initialised(true);
+            }
             std::slice::from_raw_parts_mut(spare_ptr, spare)
         };
         let n = loop {
@@ -451,7 +618,8 @@ impl PooledBuf {
         unsafe { std::slice::from_raw_parts(self.ptr().as_ptr(), self.len) }
     }
 
-    /// The written bytes, mutably.
+    /// The written bytes, mutably: `len()` of them, not the capacity (see
+    /// [Reading into a buffer](Self#reading-into-a-buffer-use-read_from-not-mut-buf)).
     ///
     /// # Examples
     ///
@@ -480,8 +648,17 @@ impl PooledBuf {
         debug_assert!(start
             .checked_add(len)
             .is_some_and(|end| end <= block.capacity()));
-        // SAFETY: the caller guarantees `block` is the only reference.
-        unsafe { block.set_region_start(start) };
+        // SAFETY: the caller guarantees `block` is the only reference, so
+        // no view reads any byte of it. The block is still in the hand-out
+        // that initialised its region, if it was: the flag stays true only
+        // while the region keeps its end.
+        unsafe {
+            block.set_region_start(start);
+            if block.region_end() != block.capacity() {
+                block.set_region_end(block.capacity());
+                block.set_region_initialised(false);
+            }
+        }
         PooledBuf { block, len }
     }
 
@@ -510,8 +687,15 @@ impl PooledBuf {
     /// after them in the same block: the pattern of
     /// `BytesMut::split_to(n).freeze()` in codecs.
     ///
+    /// Unlike `BytesMut::split_to`, the part split off is a frozen
+    /// [`SharedBuf`]: a block has one mutable buffer (see the
+    /// [`implementation`](crate::implementation#blocks) note).
+    /// [`try_into_mut`](SharedBuf::try_into_mut) or
+    /// [`PooledBuf::from`] turn it back into a buffer.
+    ///
     /// The buffer keeps the remaining bytes and capacity. The block goes
-    /// back to the pool once the buffer and every view are gone. If later
+    /// back to the pool once the buffer and every view are gone (an empty
+    /// view, from `split_to(0)`, holds no block). If later
     /// writes need more room than is left, the buffer moves to a fresh block
     /// (copying only its own bytes) and the views keep the old one alive.
     ///
@@ -538,6 +722,9 @@ impl PooledBuf {
             "split_to({at}) out of bounds for a PooledBuf of length {}",
             self.len
         );
+        if at == 0 {
+            return SharedBuf::empty_at(self.ptr());
+        }
         let start = self.start();
         let view = SharedBuf::new(self.block.share(), self.ptr(), at);
         // SAFETY: this is the block's only `PooledBuf`; `start + at <= start
@@ -546,18 +733,224 @@ impl PooledBuf {
         self.len -= at;
         view
     }
+
+    /// Freezes every written byte into a view and keeps the spare
+    /// capacity, empty: [`split_to(len())`](Self::split_to), the pattern of
+    /// `BytesMut::split` (which returns a `BytesMut`; this returns a
+    /// frozen view, as `split_to` does).
+    ///
+    /// Being an inherent method, it hides `<[u8]>::split` (split by a
+    /// predicate), as on `BytesMut`; call that one as `buf[..].split(..)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(64);
+    /// buf.extend_from_slice(b"frame");
+    /// let frame = buf.split();
+    /// assert_eq!(frame, b"frame"[..]);
+    /// assert!(buf.is_empty());
+    /// assert_eq!(buf.capacity(), 4096 - 5); // writes go on in the same block
+    /// ```
+    pub fn split(&mut self) -> SharedBuf {
+        self.split_to(self.len)
+    }
+
+    /// Freezes the written bytes from `at` on into a view; the buffer keeps
+    /// the first `at`.
+    ///
+    /// As with `BytesMut::split_off`, the buffer's capacity becomes `at`:
+    /// the view reads the block right after it. Writing more first takes
+    /// the block back if the view (and every copy of it) is gone, else
+    /// moves the buffer to a new block (see [`reserve`](Self::reserve));
+    /// [`unsplit`](Self::unsplit) joins the two again without copying.
+    ///
+    /// Two differences from `BytesMut::split_off`, which returns a
+    /// `BytesMut` holding the spare capacity too: the tail is a frozen
+    /// [`SharedBuf`] of written bytes, so `at` may not exceed `len()`; and
+    /// when nothing is split off (`at == len()`) the returned view is
+    /// empty, holds no block, and the buffer keeps its capacity.
+    ///
+    /// # Panics
+    ///
+    /// If `at > len()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(64);
+    /// buf.extend_from_slice(b"header:body");
+    /// let body = buf.split_off(7);
+    /// assert_eq!((&buf[..], &body[..]), (&b"header:"[..], &b"body"[..]));
+    /// assert_eq!(buf.capacity(), 7);
+    /// drop(body);
+    /// buf.extend_from_slice(b"more"); // the block is ours again: no move
+    /// assert_eq!(&buf[..], b"header:more");
+    /// assert_eq!(buf.capacity(), 4096);
+    /// ```
+    #[track_caller]
+    pub fn split_off(&mut self, at: usize) -> SharedBuf {
+        assert!(
+            at <= self.len,
+            "split_off({at}) out of bounds for a PooledBuf of length {}",
+            self.len
+        );
+        // SAFETY: `at <= len`: within the written bytes or one past them.
+        let tail_ptr = unsafe { self.ptr().add(at) };
+        if at == self.len {
+            return SharedBuf::empty_at(tail_ptr);
+        }
+        let start = self.start();
+        let tail = SharedBuf::new(self.block.share(), tail_ptr, self.len - at);
+        // SAFETY: this is the block's only `PooledBuf`; the region now ends
+        // where the view begins, so the buffer never writes what it reads.
+        unsafe { self.block.set_region_end(start + at) };
+        self.len = at;
+        tail
+    }
+
+    /// Appends the bytes of `other`, without copying when `other` was split
+    /// off the end of this buffer ([`split_off`](Self::split_off)) and
+    /// nothing else shares the block: then the buffer takes the block
+    /// back, its capacity included. Otherwise copies, like
+    /// [`extend_from_slice`](Self::extend_from_slice) (an empty buffer
+    /// takes the block of a view nobody shares, as
+    /// [`try_into_mut`](SharedBuf::try_into_mut) would). This is
+    /// `BytesMut::unsplit`, with a frozen view for the other half.
+    ///
+    /// # Panics
+    ///
+    /// If growing fails (see [`reserve`](Self::reserve)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(64);
+    /// buf.extend_from_slice(b"aaabbbccc");
+    /// let ptr = buf.as_ptr();
+    /// let tail = buf.split_off(3);
+    /// buf.unsplit(tail);
+    /// assert_eq!(&buf[..], b"aaabbbccc");
+    /// assert_eq!(buf.as_ptr(), ptr); // no copy
+    /// assert_eq!(buf.capacity(), 4096);
+    /// ```
+    #[track_caller]
+    pub fn unsplit(&mut self, other: SharedBuf) {
+        if other.is_empty() {
+            return;
+        }
+        // SAFETY: one past the written bytes, within the region.
+        let end = unsafe { self.ptr().add(self.len) };
+        if other.follows_alone(&self.block, end) {
+            let n = other.len();
+            // The block's only other reference goes: the block is ours.
+            drop(other);
+            // SAFETY: this is the block's only `PooledBuf` and now its only
+            // reference; the `n` bytes after ours were `other`'s, which
+            // were initialised, and lie in the block. Past the old end of
+            // the region the bytes may be uninitialised.
+            unsafe {
+                if self.end() != self.block.capacity() {
+                    self.block.set_region_end(self.block.capacity());
+                    self.block.set_region_initialised(false);
+                }
+            }
+            self.len += n;
+            return;
+        }
+        if self.is_empty() {
+            match other.try_into_mut() {
+                Ok(buf) => *self = buf,
+                Err(other) => self.extend_from_slice(&other),
+            }
+            return;
+        }
+        self.extend_from_slice(&other);
+    }
+
+    /// Appends a copy of the written bytes in `src`, growing if needed, as
+    /// `Vec::extend_from_within` and `BytesMut::extend_from_within` do.
+    ///
+    /// # Panics
+    ///
+    /// If the range is out of bounds or decreasing, or if growing fails
+    /// (see [`reserve`](Self::reserve)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(16);
+    /// buf.extend_from_slice(b"abc-");
+    /// buf.extend_from_within(..3);
+    /// assert_eq!(&buf[..], b"abc-abc");
+    /// ```
+    #[track_caller]
+    pub fn extend_from_within(&mut self, src: impl RangeBounds<usize>) {
+        let (start, end) = bounds(&src, self.len);
+        if start > end || end > self.len {
+            panic!(
+                "range {} out of bounds for a PooledBuf of length {}",
+                RangeDisplay(&src),
+                self.len
+            );
+        }
+        let n = end - start;
+        self.reserve(n);
+        // SAFETY: `reserve` made room for `n` bytes after `len` (the block
+        // may have moved: the pointer is taken afterwards); the source lies
+        // in the written bytes, before `len`, so the two do not overlap.
+        unsafe {
+            let ptr = self.ptr().as_ptr();
+            std::ptr::copy_nonoverlapping(ptr.add(start), ptr.add(self.len), n);
+        }
+        self.len += n;
+    }
+
+    /// An empty buffer from `pool` with room for `capacity` bytes, as
+    /// `Pool::get` gives (serving over `max_in_use_bytes`, as growth does).
+    #[track_caller]
+    fn new_in(pool: &Arc<Shared>, capacity: usize) -> PooledBuf {
+        let target = match pool.route(capacity) {
+            Some(tier) => Target::Tier(tier),
+            None => Target::Oversize(capacity.max(1)),
+        };
+        match Shared::handout(pool, target, capacity, OverBudget::Serve) {
+            Ok(block) => PooledBuf::from_block(block),
+            Err(err) => allocation_panic(err),
+        }
+    }
+
+    /// A copy of `bytes` in a new buffer from `pool`.
+    #[track_caller]
+    fn copy_in(pool: &Arc<Shared>, bytes: &[u8]) -> PooledBuf {
+        let mut buf = PooledBuf::new_in(pool, bytes.len());
+        buf.extend_from_slice(bytes);
+        buf
+    }
 }
 
+/// The written bytes: `len()` of them, **not the capacity**. A new buffer
+/// derefs to an empty slice, so reading into `&mut buf[..]` reads nothing
+/// and returns `Ok(0)`, which looks like end of stream; use
+/// [`read_from`](PooledBuf::read_from) or `read_buf` (see
+/// [Reading into a buffer](PooledBuf#reading-into-a-buffer-use-read_from-not-mut-buf)).
 impl Deref for PooledBuf {
     type Target = [u8];
 
+    /// The written bytes (`len()` of them, not the capacity).
     #[inline]
     fn deref(&self) -> &[u8] {
         self.as_slice()
     }
 }
 
+/// The written bytes, mutably: `len()` of them, **not the capacity**, so
+/// `reader.read(&mut buf)` on a new buffer reads nothing and returns
+/// `Ok(0)`, and `read_exact` "succeeds" having read nothing; use
+/// [`read_from`](PooledBuf::read_from) or `read_buf` (see
+/// [Reading into a buffer](PooledBuf#reading-into-a-buffer-use-read_from-not-mut-buf)).
 impl DerefMut for PooledBuf {
+    /// The written bytes, mutably (`len()` of them, not the capacity).
     #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         self.as_mut_slice()
@@ -610,12 +1003,70 @@ unsafe impl bytes::BufMut for PooledBuf {
             // Double, like `Vec`: the next tier that holds twice the length.
             self.reserve(self.cap().max(64));
         }
-        UninitSlice::uninit(self.spare_capacity_mut())
+        UninitSlice::uninit(self.spare())
     }
 
     #[inline]
     fn put_slice(&mut self, src: &[u8]) {
         self.extend_from_slice(src);
+    }
+}
+
+/// Reading a `PooledBuf` consumes its written bytes from the front, as
+/// reading a `BytesMut` does: [`advance`](bytes::Buf::advance) moves the
+/// start of the buffer forward (the bytes passed over are given up, like
+/// a frame split off with [`split_to`](PooledBuf::split_to) and dropped),
+/// and [`copy_to_bytes`](bytes::Buf::copy_to_bytes) is a zero-copy
+/// `split_to(len).into_bytes()`. The capacity shrinks accordingly;
+/// [`reserve`](PooledBuf::reserve) takes the space back when it needs it.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::{Buf, BufMut};
+///
+/// let mut buf = tierpool::Pool::new().get(64);
+/// buf.put_u16(7);
+/// buf.put_slice(b"payload");
+/// assert_eq!(buf.get_u16(), 7);
+/// assert_eq!(buf.copy_to_bytes(7), b"payload"[..]);
+/// assert!(!buf.has_remaining());
+/// ```
+impl bytes::Buf for PooledBuf {
+    #[inline]
+    fn remaining(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn chunk(&self) -> &[u8] {
+        self.as_slice()
+    }
+
+    #[inline]
+    #[track_caller]
+    fn advance(&mut self, cnt: usize) {
+        assert!(
+            cnt <= self.len,
+            "advance({cnt}) past the end of a PooledBuf with {} bytes remaining",
+            self.len
+        );
+        let start = self.start();
+        // SAFETY: this is the block's only `PooledBuf`; `start + cnt <=
+        // start + len <= end`.
+        unsafe { self.block.set_region_start(start + cnt) };
+        self.len -= cnt;
+    }
+
+    /// Returns the next `len` bytes as `Bytes` without copying them.
+    #[track_caller]
+    fn copy_to_bytes(&mut self, len: usize) -> bytes::Bytes {
+        assert!(
+            len <= self.len,
+            "copy_to_bytes({len}) past the end of a PooledBuf with {} bytes remaining",
+            self.len
+        );
+        self.split_to(len).into_bytes()
     }
 }
 
@@ -658,6 +1109,157 @@ impl<'a> Extend<&'a u8> for PooledBuf {
     }
 }
 
+impl Extend<SharedBuf> for PooledBuf {
+    /// Appends a copy of each view's bytes, as `BytesMut` extends with
+    /// `Bytes`.
+    fn extend<I: IntoIterator<Item = SharedBuf>>(&mut self, iter: I) {
+        for view in iter {
+            self.extend_from_slice(&view);
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl FromIterator<u8> for PooledBuf {
+    /// Collects into a buffer of the [`global`](crate::global) pool.
+    ///
+    /// An iterator brings no pool, so this is the one constructor that
+    /// picks one: the process-wide pool that [`tierpool::get`](crate::get)
+    /// uses too. To fill a buffer of another pool, `extend` one from it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let buf: tierpool::PooledBuf = (b'a'..=b'e').collect();
+    /// assert_eq!(buf, b"abcde"[..]);
+    ///
+    /// let pool = tierpool::Pool::new();
+    /// let mut mine = pool.get(5);
+    /// mine.extend(b'a'..=b'e');
+    /// assert_eq!(mine, buf);
+    /// ```
+    fn from_iter<I: IntoIterator<Item = u8>>(iter: I) -> Self {
+        let iter = iter.into_iter();
+        let mut buf = crate::global().get(iter.size_hint().0);
+        buf.extend(iter);
+        buf
+    }
+}
+
+impl<'a> IntoIterator for &'a PooledBuf {
+    type Item = &'a u8;
+    type IntoIter = std::slice::Iter<'a, u8>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl Clone for PooledBuf {
+    /// A new buffer from the same pool holding a copy of the written
+    /// bytes, from the smallest tier that holds them (like `BytesMut`'s
+    /// clone, whose capacity is the length). It counts as a get in the
+    /// pool's statistics.
+    ///
+    /// # Panics
+    ///
+    /// If the copy cannot be allocated (see [`reserve`](Self::reserve)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(64);
+    /// buf.extend_from_slice(b"original");
+    /// let mut copy = buf.clone();
+    /// copy[0] = b'O';
+    /// assert_eq!((&buf[..], &copy[..]), (&b"original"[..], &b"Original"[..]));
+    /// ```
+    #[track_caller]
+    fn clone(&self) -> Self {
+        PooledBuf::copy_in(self.block.pool(), self)
+    }
+}
+
+// Not under loom, which has no global pool (see `From::from`).
+#[cfg(not(loom))]
+impl From<SharedBuf> for PooledBuf {
+    /// The view's bytes as a buffer: without copying when the view is the
+    /// only reference to its block (see
+    /// [`SharedBuf::try_into_mut`]), else as a copy in a new buffer from
+    /// the view's pool, like `BytesMut::from(Bytes)`. An empty view that
+    /// holds no block does not know its pool: it becomes an empty buffer
+    /// of the [`global`](crate::global) pool.
+    ///
+    /// # Panics
+    ///
+    /// If the copy cannot be allocated (see [`reserve`](Self::reserve)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tierpool::PooledBuf;
+    ///
+    /// let mut buf = tierpool::Pool::new().get(16);
+    /// buf.extend_from_slice(b"abc");
+    /// let view = buf.freeze();
+    /// let ptr = view.as_ptr();
+    /// let shared = view.clone();
+    /// let copy = PooledBuf::from(view); // `shared` still reads the block
+    /// assert_ne!(copy.as_ptr(), ptr);
+    /// let back = PooledBuf::from(shared); // the only reference now
+    /// assert_eq!(back.as_ptr(), ptr);
+    /// assert_eq!((&copy[..], &back[..]), (&b"abc"[..], &b"abc"[..]));
+    /// ```
+    #[track_caller]
+    fn from(view: SharedBuf) -> Self {
+        let view = match view.try_into_mut() {
+            Ok(buf) => return buf,
+            Err(view) => view,
+        };
+        match view.pool() {
+            Some(pool) => PooledBuf::copy_in(pool, &view),
+            None => crate::global().get(0),
+        }
+    }
+}
+
+impl From<PooledBuf> for Vec<u8> {
+    /// Copies the written bytes (pooled memory cannot become a `Vec`'s);
+    /// the block returns to the pool.
+    fn from(buf: PooledBuf) -> Self {
+        buf.as_slice().to_vec()
+    }
+}
+
+impl fmt::Write for PooledBuf {
+    /// Appends the string, growing as any write does (over
+    /// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes) too, as
+    /// growth is served); fails with `fmt::Error`, instead of panicking,
+    /// only if the allocator refuses or the length overflows.
+    ///
+    /// Code that imports both `std::fmt::Write` and `std::io::Write` must
+    /// say which `write!` means, as for any type with both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::fmt::Write;
+    ///
+    /// let mut buf = tierpool::Pool::new().get(16);
+    /// write!(buf, "{}-{}", 1, "two")?;
+    /// assert_eq!(buf, "1-two");
+    /// # Ok::<(), std::fmt::Error>(())
+    /// ```
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.cap() - self.len < s.len() {
+            self.grow(s.len(), OverBudget::Serve)
+                .map_err(|_| fmt::Error)?;
+        }
+        self.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
 impl PartialEq for PooledBuf {
     fn eq(&self, other: &Self) -> bool {
         self.as_slice() == other.as_slice()
@@ -666,9 +1268,27 @@ impl PartialEq for PooledBuf {
 
 impl Eq for PooledBuf {}
 
-impl PartialEq<[u8]> for PooledBuf {
-    fn eq(&self, other: &[u8]) -> bool {
-        self.as_slice() == other
+macro_rules! impl_eq_with {
+    ($($other:ty),*) => {$(
+        impl PartialEq<$other> for PooledBuf {
+            fn eq(&self, other: &$other) -> bool {
+                self.as_slice() == AsRef::<[u8]>::as_ref(other)
+            }
+        }
+
+        impl PartialEq<PooledBuf> for $other {
+            fn eq(&self, other: &PooledBuf) -> bool {
+                AsRef::<[u8]>::as_ref(self) == other.as_slice()
+            }
+        }
+    )*};
+}
+
+impl_eq_with!([u8], &[u8], Vec<u8>, str, &str);
+
+impl PartialEq<SharedBuf> for PooledBuf {
+    fn eq(&self, other: &SharedBuf) -> bool {
+        self.as_slice() == other.as_slice()
     }
 }
 

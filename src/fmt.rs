@@ -27,7 +27,9 @@ impl fmt::Display for ByteSize {
     }
 }
 
-/// Shows at most [`PREVIEW_BYTES`] bytes as an escaped byte string.
+/// Shows at most [`PREVIEW_BYTES`] bytes as an escaped byte string, escaped
+/// exactly as `bytes` escapes `Bytes` (`\0`, `\n`, `\r`, `\t`, `\\`,
+/// `\"`, printable ASCII as is, `\xNN` otherwise).
 pub(crate) struct Preview<'a>(pub(crate) &'a [u8]);
 
 impl fmt::Debug for Preview<'_> {
@@ -35,7 +37,15 @@ impl fmt::Debug for Preview<'_> {
         let shown = &self.0[..self.0.len().min(PREVIEW_BYTES)];
         f.write_str("b\"")?;
         for &byte in shown {
-            write!(f, "{}", std::ascii::escape_default(byte))?;
+            match byte {
+                b'\n' => f.write_str("\\n")?,
+                b'\r' => f.write_str("\\r")?,
+                b'\t' => f.write_str("\\t")?,
+                b'\\' | b'"' => write!(f, "\\{}", byte as char)?,
+                b'\0' => f.write_str("\\0")?,
+                0x20..0x7f => write!(f, "{}", byte as char)?,
+                _ => write!(f, "\\x{byte:02x}")?,
+            }
         }
         f.write_str("\"")?;
         if self.0.len() > shown.len() {
@@ -65,5 +75,26 @@ mod tests {
             format!("b\"{}\"... (8 more)", "a".repeat(32))
         );
         assert_eq!(format!("{:?}", Preview(b"\n")), "b\"\\n\"");
+    }
+
+    /// The escapes of `bytes`' own `Debug` (its `tests/test_debug.rs`),
+    /// 32 bytes at a time.
+    #[test]
+    fn previews_escape_as_bytes_does() {
+        let all: Vec<u8> = (0..=255).collect();
+        let shown: String = all
+            .chunks(PREVIEW_BYTES)
+            .map(|chunk| {
+                let text = format!("{:?}", Preview(chunk));
+                text["b\"".len()..text.len() - 1].to_owned()
+            })
+            .collect();
+        let expected = bytes_debug(&all);
+        assert_eq!(shown, expected["b\"".len()..expected.len() - 1]);
+        assert_eq!(format!("{:?}", Preview(b"\0'")), r#"b"\0'""#);
+    }
+
+    fn bytes_debug(b: &[u8]) -> String {
+        format!("{:?}", bytes::Bytes::copy_from_slice(b))
     }
 }

@@ -64,14 +64,20 @@
 //!   oversize), so the hot path reads them from a cache line it already
 //!   holds, and tests them all at once;
 //! - where the `PooledBuf` holding the block starts (it moves forward as
-//!   `split_to` freezes frames off the front). Only that buffer touches it,
-//!   and keeping it here makes a `PooledBuf` two words (block and length),
-//!   which functions pass and return in registers.
+//!   `split_to` freezes frames off the front) and ends (the end of the
+//!   block, unless `split_off` froze a tail that views still read), and
+//!   whether the rest of its region is initialised already (so `read_from`
+//!   zeroes a block's spare capacity once per hand-out, not on every call,
+//!   as std's `BorrowedBuf` remembers). Only that buffer touches them, and
+//!   keeping them here makes a `PooledBuf` two words (block and length),
+//!   which functions pass and return in registers. The header stays 64
+//!   bytes. When the buffer needs room and no view shares the block any
+//!   more, it takes the whole block back (as `BytesMut::reserve` does).
 //!
 //! That last point is also why [`PooledBuf::split_to`](crate::PooledBuf::split_to)
-//! returns a frozen `SharedBuf`, where `BytesMut::split_to` returns another
-//! `BytesMut`: a block has at most one mutable buffer, whose start lives in
-//! the header. Two mutable halves would each need their own start, making
+//! and [`split_off`](crate::PooledBuf::split_off) return a frozen
+//! `SharedBuf`, where `BytesMut`'s return another `BytesMut`: a block has
+//! at most one mutable buffer, whose region lives in the header. Two mutable halves would each need their own start, making
 //! every buffer three words and every get and drop slower, for a pattern
 //! (writing into a part already split off) that codecs rarely need.
 //!

@@ -9,6 +9,8 @@ use std::ptr::NonNull;
 use crate::block::BlockRef;
 use crate::buf::PooledBuf;
 use crate::fmt::Preview;
+use crate::shared::Shared;
+use crate::sync::Arc;
 
 /// An immutable, cheaply cloneable view of bytes in pooled blocks.
 ///
@@ -20,6 +22,18 @@ use crate::fmt::Preview;
 ///
 /// `SharedBuf` converts into [`bytes::Bytes`] without copying (see
 /// [`into_bytes`](Self::into_bytes)), and implements [`bytes::Buf`].
+///
+/// A view left empty by an operation holds no block, as in `bytes` 1.12:
+/// [`truncate(0)`](Self::truncate), advancing to the end, and splitting
+/// off everything ([`split_to(len)`](Self::split_to),
+/// [`split_off(0)`](Self::split_off)) let go of the view's share of the
+/// block at once, so the other holders can become unique and the block can
+/// return to the pool; and every empty view an operation returns (an empty
+/// [`slice`](Self::slice), the empty part of a split) holds none either.
+/// Such a view is never [`is_unique`](Self::is_unique), has no
+/// [`tier`](Self::tier), and [`try_into_mut`](Self::try_into_mut) gives it
+/// back. (Freezing an empty buffer keeps its block, as
+/// `BytesMut::freeze` does.)
 ///
 /// # Examples
 ///
@@ -42,7 +56,10 @@ use crate::fmt::Preview;
 /// ```
 #[must_use = "dropping the last view returns the block at once"]
 pub struct SharedBuf {
-    block: BlockRef,
+    /// The block; `None` only for an empty view (see the type docs).
+    block: Option<BlockRef>,
+    /// The first byte. An empty view keeps the address it was taken at
+    /// (as `Bytes` does) but no provenance: its block may be reused.
     ptr: NonNull<u8>,
     len: usize,
 }
@@ -55,8 +72,48 @@ unsafe impl Send for SharedBuf {}
 unsafe impl Sync for SharedBuf {}
 
 impl SharedBuf {
+    /// A view of the `len` bytes at `ptr` in `block`.
     pub(crate) fn new(block: BlockRef, ptr: NonNull<u8>, len: usize) -> Self {
-        SharedBuf { block, ptr, len }
+        SharedBuf {
+            block: Some(block),
+            ptr,
+            len,
+        }
+    }
+
+    /// An empty view at `ptr`'s address, holding no block.
+    pub(crate) fn empty_at(ptr: NonNull<u8>) -> Self {
+        SharedBuf {
+            block: None,
+            // The address without the provenance: the block `ptr` points
+            // into may be freed or reused while this view lives, and an
+            // empty slice needs no provenance.
+            ptr: NonNull::dangling().with_addr(ptr.addr()),
+            len: 0,
+        }
+    }
+
+    /// A view of `len` bytes from `offset` in this one, sharing the block
+    /// (`offset + len <= self.len`).
+    fn sub(&self, offset: usize, len: usize) -> SharedBuf {
+        debug_assert!(offset + len <= self.len);
+        // SAFETY: `offset <= self.len`, so the pointer stays within the view
+        // or one past its end (an empty view only ever adds 0).
+        let ptr = unsafe { self.ptr.add(offset) };
+        match &self.block {
+            Some(block) if len > 0 => SharedBuf {
+                block: Some(block.share()),
+                ptr,
+                len,
+            },
+            _ => SharedBuf::empty_at(ptr),
+        }
+    }
+
+    /// Takes the whole view out of `self`, leaving an empty view at its
+    /// start that holds no block: moves the block instead of sharing it.
+    fn take_all(&mut self) -> SharedBuf {
+        std::mem::replace(self, SharedBuf::empty_at(self.ptr))
     }
 
     /// Number of bytes in the view.
@@ -105,19 +162,23 @@ impl SharedBuf {
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
-    /// The capacity of the block's tier, or `None` for a plain allocation.
+    /// The capacity of the block's tier, or `None` for a plain allocation
+    /// or an empty view (which holds no block).
     ///
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(tierpool::Pool::new().get(8).freeze().tier(), Some(4096));
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.extend_from_slice(b"abc");
+    /// assert_eq!(buf.freeze().tier(), Some(4096));
     /// ```
     #[must_use]
     pub fn tier(&self) -> Option<usize> {
-        self.block.tier_capacity()
+        self.block.as_ref().and_then(BlockRef::tier_capacity)
     }
 
-    /// A view of `range` within this view, sharing the block.
+    /// A view of `range` within this view, sharing the block (an empty
+    /// range gives an empty view, which holds no block).
     ///
     /// # Panics
     ///
@@ -165,15 +226,49 @@ impl SharedBuf {
         if start > end || end > self.len {
             return None;
         }
-        Some(SharedBuf {
-            block: self.block.share(),
-            // SAFETY: `start <= len`, so the pointer stays within the view.
-            ptr: unsafe { NonNull::new_unchecked(self.ptr.as_ptr().add(start)) },
-            len: end - start,
-        })
+        Some(self.sub(start, end - start))
+    }
+
+    /// A view of `subset`, a slice of this view's bytes, sharing the block:
+    /// turns a `&[u8]` borrowed from the view (by a parser, say) into an
+    /// owned view without copying, as `Bytes::slice_ref` does. An empty
+    /// `subset` gives an empty view, wherever it points.
+    ///
+    /// # Panics
+    ///
+    /// If `subset` is not empty and does not lie within this view's bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut buf = tierpool::Pool::new().get(16);
+    /// buf.extend_from_slice(b"key=value");
+    /// let line = buf.freeze();
+    /// let value: &[u8] = line.split(|&b| b == b'=').nth(1).unwrap();
+    /// let owned = line.slice_ref(value);
+    /// assert_eq!(owned, b"value"[..]);
+    /// assert_eq!(owned.as_ptr(), value.as_ptr()); // no copy
+    /// ```
+    #[track_caller]
+    pub fn slice_ref(&self, subset: &[u8]) -> SharedBuf {
+        if subset.is_empty() {
+            return SharedBuf::empty_at(NonNull::from(subset).cast());
+        }
+        let (mine, theirs) = (self.ptr.addr().get(), subset.as_ptr().addr());
+        let offset = theirs.wrapping_sub(mine);
+        assert!(
+            theirs >= mine && offset + subset.len() <= self.len,
+            "slice_ref: subset {:p} of length {} is not within the SharedBuf {:p} of length {}",
+            subset.as_ptr(),
+            subset.len(),
+            self.ptr,
+            self.len
+        );
+        self.sub(offset, subset.len())
     }
 
     /// Splits off and returns the first `at` bytes; `self` keeps the rest.
+    /// Whichever part is empty holds no block.
     ///
     /// # Panics
     ///
@@ -195,17 +290,19 @@ impl SharedBuf {
             "split_to({at}) out of bounds for a SharedBuf of length {}",
             self.len
         );
-        let head = SharedBuf {
-            block: self.block.share(),
-            ptr: self.ptr,
-            len: at,
-        };
+        if at == self.len {
+            // The head takes the block; `self` is left empty at the end.
+            // SAFETY: `at == len`: one past the end of the view.
+            let end = unsafe { self.ptr.add(at) };
+            return std::mem::replace(self, SharedBuf::empty_at(end));
+        }
+        let head = self.sub(0, at);
         self.advance_by(at);
         head
     }
 
     /// Splits off and returns the bytes from `at` on; `self` keeps the first
-    /// `at`.
+    /// `at`. Whichever part is empty holds no block.
     ///
     /// # Panics
     ///
@@ -227,17 +324,20 @@ impl SharedBuf {
             "split_off({at}) out of bounds for a SharedBuf of length {}",
             self.len
         );
-        let tail = SharedBuf {
-            block: self.block.share(),
-            // SAFETY: `at <= len`, so the pointer stays within the view.
-            ptr: unsafe { NonNull::new_unchecked(self.ptr.as_ptr().add(at)) },
-            len: self.len - at,
-        };
+        if at == self.len {
+            return self.sub(at, 0);
+        }
+        if at == 0 {
+            return self.take_all();
+        }
+        let tail = self.sub(at, self.len - at);
         self.len = at;
         tail
     }
 
     /// Shortens the view to `len` bytes; does nothing if it is shorter.
+    /// `truncate(0)` lets go of the view's share of the block (as
+    /// `Bytes::truncate(0)` does since bytes 1.12.2).
     ///
     /// # Examples
     ///
@@ -245,20 +345,30 @@ impl SharedBuf {
     /// let mut buf = tierpool::Pool::new().get(8);
     /// buf.extend_from_slice(b"abcdef");
     /// let mut view = buf.freeze();
+    /// let other = view.clone();
     /// view.truncate(3);
     /// assert_eq!(view, b"abc"[..]);
+    /// view.truncate(0);
+    /// assert!(other.is_unique()); // `view` holds no block now
     /// ```
     pub fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
+        if len == 0 {
+            drop(self.take_all());
+        } else if len < self.len {
+            self.len = len;
+        }
     }
 
     /// Whether this is the only reference to the block (no other view, no
     /// `PooledBuf` still writing into it, no `Bytes` made from a view).
+    /// An empty view holds no block and is never unique.
     ///
     /// # Examples
     ///
     /// ```
-    /// let view = tierpool::Pool::new().get(8).freeze();
+    /// let mut buf = tierpool::Pool::new().get(8);
+    /// buf.extend_from_slice(b"abc");
+    /// let view = buf.freeze();
     /// assert!(view.is_unique());
     /// let other = view.clone();
     /// assert!(!view.is_unique());
@@ -267,7 +377,7 @@ impl SharedBuf {
     /// ```
     #[must_use]
     pub fn is_unique(&self) -> bool {
-        self.block.is_unique()
+        self.block.as_ref().is_some_and(BlockRef::is_unique)
     }
 
     /// Turns the view back into a mutable buffer, without copying, if it is
@@ -279,7 +389,8 @@ impl SharedBuf {
     /// # Errors
     ///
     /// Returns `self` if other views (or the `PooledBuf` it was split from)
-    /// still share the block.
+    /// still share the block, or if the view is empty (it holds no block).
+    /// [`PooledBuf::from`] always succeeds, copying when needed.
     ///
     /// # Examples
     ///
@@ -295,27 +406,55 @@ impl SharedBuf {
     /// assert_eq!(&buf[..], b"abcdef");
     /// ```
     pub fn try_into_mut(self) -> Result<PooledBuf, SharedBuf> {
-        if !self.block.is_unique() {
+        if !self.is_unique() {
             return Err(self);
         }
+        let SharedBuf { block, ptr, len } = self;
+        let block = block.expect("a unique view holds a block");
         // SAFETY: both pointers are in the same block allocation, and the
         // view starts at or after the start of the block.
-        let offset = unsafe { self.ptr.offset_from(self.block.data()) } as usize;
+        let offset = unsafe { ptr.offset_from(block.data()) } as usize;
         // SAFETY: this view is the only reference, so the block from
         // `offset` on belongs to it alone; the first `len` bytes from there
         // are initialised (they are the view's bytes).
-        Ok(unsafe { PooledBuf::from_parts(self.block, offset, self.len) })
+        Ok(unsafe { PooledBuf::from_parts(block, offset, len) })
     }
 
+    /// The pool of the view's block (`None` for an empty view holding
+    /// none).
+    pub(crate) fn pool(&self) -> Option<&Arc<Shared>> {
+        self.block.as_ref().map(BlockRef::pool)
+    }
+
+    /// Whether this view starts at `ptr` in `block` (held by a
+    /// `PooledBuf`) and the two are the block's only references: then the
+    /// buffer may take the view's bytes back.
+    pub(crate) fn follows_alone(&self, block: &BlockRef, ptr: NonNull<u8>) -> bool {
+        self.ptr == ptr
+            && self
+                .block
+                .as_ref()
+                .is_some_and(|mine| mine.is_pair_with(block))
+    }
+
+    /// Drops the first `cnt` bytes (`cnt <= len`); a view advanced to its
+    /// end lets go of the block (as consumed chain segments do).
     pub(crate) fn advance_by(&mut self, cnt: usize) {
         debug_assert!(cnt <= self.len);
-        // SAFETY: `cnt <= len`, so the pointer stays within the view.
-        self.ptr = unsafe { NonNull::new_unchecked(self.ptr.as_ptr().add(cnt)) };
-        self.len -= cnt;
+        // SAFETY: `cnt <= len`, so the pointer stays within the view (an
+        // empty view only ever adds 0).
+        let ptr = unsafe { self.ptr.add(cnt) };
+        if cnt == self.len {
+            *self = SharedBuf::empty_at(ptr);
+        } else {
+            self.ptr = ptr;
+            self.len -= cnt;
+        }
     }
 
     /// Whether two views share the same block (made from the same
-    /// buffer, directly or through clones, slices and splits).
+    /// buffer, directly or through clones, slices and splits). Empty views
+    /// hold no block and share none.
     ///
     /// # Examples
     ///
@@ -329,7 +468,10 @@ impl SharedBuf {
     /// ```
     #[must_use]
     pub fn same_block(&self, other: &SharedBuf) -> bool {
-        self.block.same_block(&other.block)
+        match (&self.block, &other.block) {
+            (Some(a), Some(b)) => a.same_block(b),
+            _ => false,
+        }
     }
 }
 
@@ -350,7 +492,7 @@ pub(crate) fn bounds(range: &impl RangeBounds<usize>, len: usize) -> (usize, usi
 }
 
 /// Prints a `RangeBounds` the way it was written (`2..9`, `..=4`, `3..`).
-struct RangeDisplay<'a, R>(&'a R);
+pub(crate) struct RangeDisplay<'a, R>(pub(crate) &'a R);
 
 impl<R: RangeBounds<usize>> fmt::Display for RangeDisplay<'_, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -371,7 +513,7 @@ impl Clone for SharedBuf {
     /// Another view of the same bytes: a refcount increment, no allocation.
     fn clone(&self) -> Self {
         SharedBuf {
-            block: self.block.share(),
+            block: self.block.as_ref().map(BlockRef::share),
             ptr: self.ptr,
             len: self.len,
         }
@@ -411,6 +553,7 @@ impl bytes::Buf for SharedBuf {
         self.as_slice()
     }
 
+    /// Skips `cnt` bytes; a view advanced to its end lets go of its block.
     #[inline]
     #[track_caller]
     fn advance(&mut self, cnt: usize) {
@@ -437,6 +580,33 @@ impl bytes::Buf for SharedBuf {
 impl From<PooledBuf> for SharedBuf {
     fn from(buf: PooledBuf) -> Self {
         buf.freeze()
+    }
+}
+
+impl From<SharedBuf> for Vec<u8> {
+    /// Copies the bytes (pooled memory cannot become a `Vec`'s); the view
+    /// is dropped, and its block returns to the pool if it was the last.
+    fn from(view: SharedBuf) -> Self {
+        view.as_slice().to_vec()
+    }
+}
+
+impl<'a> IntoIterator for &'a SharedBuf {
+    type Item = &'a u8;
+    type IntoIter = std::slice::Iter<'a, u8>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+#[cfg(not(loom))]
+impl FromIterator<u8> for SharedBuf {
+    /// Collects into a buffer of the [`global`](crate::global) pool and
+    /// freezes it: an iterator brings no pool (see `FromIterator` for
+    /// [`PooledBuf`]).
+    fn from_iter<I: IntoIterator<Item = u8>>(iter: I) -> Self {
+        PooledBuf::from_iter(iter).freeze()
     }
 }
 
@@ -495,7 +665,13 @@ macro_rules! impl_eq_with {
     )*};
 }
 
-impl_eq_with!([u8], &[u8], Vec<u8>);
+impl_eq_with!([u8], &[u8], Vec<u8>, str, &str);
+
+impl PartialEq<PooledBuf> for SharedBuf {
+    fn eq(&self, other: &PooledBuf) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
 
 impl fmt::Debug for SharedBuf {
     /// Shows the length, tier and at most the first 32 bytes.

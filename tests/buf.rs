@@ -178,6 +178,325 @@ fn reserve_moves_only_when_needed() {
     assert_all_returned(&pool);
 }
 
+/// Gets served by `pool` so far, over every tier and beyond.
+fn gets(pool: &Pool) -> u64 {
+    let s = pool.stats();
+    s.tiers.iter().map(|t| t.hits + t.misses).sum::<u64>() + s.oversize.allocations
+}
+
+/// A codec splitting frames off one buffer and dropping them keeps its
+/// block: `reserve` takes the block back once no view reads it, as
+/// `BytesMut::reserve` does, instead of moving to a fresh block of the
+/// same tier.
+#[test]
+fn reserve_takes_the_block_back_when_no_view_shares_it() {
+    let pool = Pool::builder().tiers([4096, 64 << 10]).build().unwrap();
+    let frames = if cfg!(miri) { 200 } else { 10_000 };
+    let mut buf = pool.get(4096);
+    let base = buf.as_ptr();
+    for i in 0..frames {
+        buf.extend_from_slice(&[i as u8; 100]);
+        let frame = buf.split_to(100);
+        assert_eq!(frame[..], [i as u8; 100][..]);
+    }
+    assert_eq!(gets(&pool), 1, "{frames} frames of 100 bytes, one block");
+    assert_eq!(buf.tier(), Some(4096));
+
+    // The front split off and dropped: the written bytes move to the front.
+    buf.clear();
+    buf.extend_from_slice(&pattern(4000, 1));
+    drop(buf.split_to(3000));
+    assert_eq!(
+        buf.capacity(),
+        4096 - (buf.as_ptr() as usize - base as usize)
+    );
+    buf.reserve(2000);
+    assert_eq!(buf.as_ptr(), base, "moved to the front of the same block");
+    assert_eq!(buf.capacity(), 4096);
+    assert_eq!(&buf[..], &pattern(4000, 1)[3000..]);
+    assert_eq!(gets(&pool), 1);
+
+    // Room where the bytes are already: nothing moves.
+    drop(buf.split_to(500));
+    let ptr = buf.as_ptr();
+    buf.reserve(3000);
+    assert_eq!(buf.as_ptr(), ptr);
+    assert_eq!(buf.capacity(), 4096 - 500);
+
+    // A live view keeps the block: the buffer moves to another block, of
+    // the smallest tier that fits (the same tier here).
+    let frame = buf.split_to(100);
+    assert_eq!(buf.len(), 400);
+    buf.reserve(3500);
+    assert_ne!(buf.as_ptr(), ptr.wrapping_add(100));
+    assert_eq!(buf.tier(), Some(4096));
+    assert_eq!(gets(&pool), 2);
+    assert_eq!(&buf[..], &pattern(4000, 1)[3600..]);
+    assert_eq!(frame[..], pattern(4000, 1)[3500..3600]);
+
+    // More than the block holds: a larger tier, as before.
+    buf.reserve(4096);
+    assert_eq!(buf.tier(), Some(64 << 10));
+    drop((buf, frame));
+    assert_all_returned(&pool);
+}
+
+/// `try_reclaim` makes room without taking a block, or says it cannot.
+#[test]
+fn try_reclaim_never_takes_a_block() {
+    let pool = Pool::builder().tiers([16]).build().unwrap();
+    let mut buf = pool.get(16);
+    buf.extend_from_slice(b"abc");
+    assert!(!buf.try_reclaim(usize::MAX));
+    assert!(buf.try_reclaim(13), "room already");
+    assert!(!buf.try_reclaim(14));
+    let view = buf.split_to(3);
+    assert_eq!(buf.capacity(), 13);
+    assert!(!buf.try_reclaim(16), "the view reads the front");
+    let bytes = view.clone().into_bytes();
+    drop(view);
+    assert!(!buf.try_reclaim(16), "so does a Bytes made from it");
+    drop(bytes);
+    assert!(buf.try_reclaim(16));
+    assert_eq!(buf.capacity(), 16);
+
+    buf.extend_from_slice(b"0123456789abcdef");
+    assert!(!buf.try_reclaim(1), "full");
+    drop(buf.split_to(10));
+    assert_eq!(buf.capacity(), 6);
+    assert!(buf.try_reclaim(10));
+    assert_eq!((buf.capacity(), &buf[..]), (16, &b"abcdef"[..]));
+    assert!(!buf.try_reclaim(11));
+    assert_eq!(gets(&pool), 1);
+    drop(buf);
+    assert_all_returned(&pool);
+}
+
+/// `split_off` freezes the tail; the buffer's capacity ends where the
+/// view begins until the view is gone, and `unsplit` joins the two
+/// without copying.
+#[test]
+fn split_off_split_and_unsplit() {
+    let pool = Pool::builder().tiers([64, 4096]).build().unwrap();
+    let mut buf = pool.get(64);
+    buf.extend_from_slice(b"aaabbbcccddd");
+    let ptr = buf.as_ptr();
+    let tail = buf.split_off(6);
+    assert_eq!((&buf[..], &tail[..]), (&b"aaabbb"[..], &b"cccddd"[..]));
+    assert_eq!(tail.as_ptr(), ptr.wrapping_add(6), "no copy");
+    assert_eq!(buf.capacity(), 6);
+    assert!(buf.spare_capacity_mut().is_empty());
+
+    // Contiguous and alone: joined in place, the capacity back.
+    buf.unsplit(tail);
+    assert_eq!(&buf[..], b"aaabbbcccddd");
+    assert_eq!((buf.as_ptr(), buf.capacity()), (ptr, 64));
+
+    // Nothing split off: an empty view, the capacity kept.
+    let none = buf.split_off(buf.len());
+    assert!(none.is_empty() && !none.is_unique());
+    assert_eq!(buf.capacity(), 64);
+    buf.unsplit(none);
+    assert_eq!(&buf[..], b"aaabbbcccddd");
+
+    // A copy of the tail still reads the block: writing moves the buffer.
+    let tail = buf.split_off(8);
+    let copy = tail.clone();
+    buf.extend_from_slice(b"!");
+    assert_ne!(buf.as_ptr(), ptr);
+    assert_eq!(&buf[..], b"aaabbbcc!");
+    assert_eq!(&copy[..], b"cddd");
+    // Not contiguous any more: `unsplit` copies.
+    buf.unsplit(tail);
+    assert_eq!(&buf[..], b"aaabbbcc!cddd");
+    drop((copy, buf));
+
+    // The tail dropped: the next write takes the block back, no move.
+    let mut buf = pool.get(64);
+    buf.extend_from_slice(b"header:body");
+    let ptr = buf.as_ptr();
+    drop(buf.split_off(7));
+    buf.extend_from_slice(b"more");
+    assert_eq!((buf.as_ptr(), &buf[..]), (ptr, &b"header:more"[..]));
+    assert_eq!(buf.capacity(), 64);
+    drop(buf);
+
+    // Non-adjacent pieces are copied; an empty buffer takes a unique view.
+    let mut a = pool.get(64);
+    a.extend_from_slice(b"aaaabbbbeeeeccccdddd");
+    let mut b = a.split_off(8);
+    let c = b.split_off(4);
+    a.unsplit(c);
+    assert_eq!(&a[..], b"aaaabbbbccccdddd");
+    drop(b);
+    let mut empty = pool.get(1);
+    let mut other = pool.get(64);
+    other.extend_from_slice(b"xyz");
+    let other_ptr = other.as_ptr();
+    empty.unsplit(other.freeze());
+    assert_eq!((empty.as_ptr(), &empty[..]), (other_ptr, &b"xyz"[..]));
+
+    // `split` is `split_to(len)`: the spare capacity stays.
+    let mut buf = pool.get(64);
+    buf.extend_from_slice(b"frame");
+    let ptr = buf.as_ptr();
+    let frame = buf.split();
+    assert_eq!((frame.as_ptr(), &frame[..]), (ptr, &b"frame"[..]));
+    assert!(buf.is_empty());
+    assert_eq!(buf.capacity(), 59);
+    buf.extend_from_slice(b"next");
+    assert_eq!(buf.as_ptr(), ptr.wrapping_add(5));
+    drop((a, empty, buf, frame));
+    assert_all_returned(&pool);
+}
+
+#[test]
+fn split_off_past_the_length_panics() {
+    let pool = Pool::builder().tiers([64]).build().unwrap();
+    let mut buf = pool.get(64);
+    buf.extend_from_slice(b"abc");
+    let err = catch_unwind(AssertUnwindSafe(|| drop(buf.split_off(4)))).unwrap_err();
+    assert_eq!(
+        panic_message(&*err),
+        "split_off(4) out of bounds for a PooledBuf of length 3"
+    );
+    assert_eq!(&buf[..], b"abc");
+}
+
+#[test]
+fn extend_from_within_copies_written_bytes() {
+    let pool = Pool::builder().tiers([8, 64]).build().unwrap();
+    let mut buf = pool.get(8);
+    buf.extend_from_slice(b"abc-");
+    buf.extend_from_within(..3);
+    assert_eq!(&buf[..], b"abc-abc");
+    buf.extend_from_within(1..=2); // grows into the 64-byte tier
+    assert_eq!(&buf[..], b"abc-abcbc");
+    assert_eq!(buf.tier(), Some(64));
+    buf.extend_from_within(9..);
+    assert_eq!(buf.len(), 9);
+    let err = catch_unwind(AssertUnwindSafe(|| buf.extend_from_within(8..10))).unwrap_err();
+    assert_eq!(
+        panic_message(&*err),
+        "range 8..10 out of bounds for a PooledBuf of length 9"
+    );
+    drop(buf);
+    assert_all_returned(&pool);
+}
+
+/// `Buf` on a `PooledBuf` consumes from the front, without copying.
+#[test]
+fn reading_a_buffer_consumes_it_from_the_front() {
+    use bytes::Buf;
+    let pool = Pool::builder().tiers([64]).build().unwrap();
+    let mut buf = pool.get(64);
+    buf.put_u32(0xCAFE_F00D);
+    buf.put_slice(b"payload!");
+    let ptr = buf.as_ptr();
+    assert_eq!(buf.remaining(), 12);
+    assert_eq!(buf.chunk(), &buf[..]);
+    assert_eq!(buf.get_u32(), 0xCAFE_F00D);
+    assert_eq!(buf.capacity(), 60);
+    let bytes = buf.copy_to_bytes(7);
+    assert_eq!(bytes.as_ptr(), ptr.wrapping_add(4), "zero-copy");
+    assert_eq!(&bytes[..], b"payload");
+    buf.advance(1);
+    assert!(!buf.has_remaining());
+    assert_eq!(buf.capacity(), 52);
+    let err = catch_unwind(AssertUnwindSafe(|| buf.advance(1))).unwrap_err();
+    assert_eq!(
+        panic_message(&*err),
+        "advance(1) past the end of a PooledBuf with 0 bytes remaining"
+    );
+    // Consumed and alone: the next write takes the whole block back.
+    drop(bytes);
+    buf.reserve(64);
+    assert_eq!((buf.as_ptr(), buf.capacity()), (ptr, 64));
+    drop(buf);
+    assert_all_returned(&pool);
+}
+
+/// `Clone`, conversions from a view and into a `Vec`, comparisons,
+/// iteration, `collect`, `Extend<SharedBuf>` and `fmt::Write`: what
+/// `BytesMut` offers.
+#[test]
+fn clone_conversions_comparisons_and_collecting() {
+    let pool = Pool::builder().tiers([8, 64]).build().unwrap();
+    let mut buf = pool.get(64);
+    buf.extend_from_slice(b"original");
+
+    // Clone: a copy in a block of the same pool, sized to the bytes.
+    let before = gets(&pool);
+    let mut copy = buf.clone();
+    copy[0] = b'O';
+    assert_eq!((&buf[..], &copy[..]), (&b"original"[..], &b"Original"[..]));
+    assert_eq!(copy.tier(), Some(8));
+    assert_eq!(gets(&pool), before + 1);
+
+    // From<SharedBuf>: zero-copy when unique, a copy from the pool if not.
+    let view = copy.freeze();
+    let ptr = view.as_ptr();
+    let other = view.clone();
+    let copied = PooledBuf::from(view);
+    assert_ne!(copied.as_ptr(), ptr);
+    assert_eq!(copied.tier(), Some(8));
+    let back = PooledBuf::from(other);
+    assert_eq!((back.as_ptr(), &back[..]), (ptr, &b"Original"[..]));
+    let mut emptied = back.clone().freeze();
+    emptied.truncate(0);
+    let fresh = PooledBuf::from(emptied); // holds no block: the global pool
+    assert!(fresh.is_empty());
+
+    // Into a Vec: a copy; the block goes back.
+    let v: Vec<u8> = copied.into();
+    assert_eq!(v, b"Original");
+    let v: Vec<u8> = back.clone().freeze().into();
+    assert_eq!(v, b"Original");
+
+    // Comparisons with slices, vectors, strings and views, both ways.
+    assert!(buf == b"original"[..]);
+    assert!(b"original"[..] == buf);
+    let slice: &[u8] = b"original";
+    assert!(buf == slice);
+    assert!(slice == buf);
+    assert!(buf == b"original".to_vec());
+    assert!(b"original".to_vec() == buf);
+    assert!(buf == *"original");
+    assert!(*"original" == buf);
+    assert!(buf == "original");
+    assert!("original" == buf);
+    let frozen = buf.clone().freeze();
+    assert!(buf == frozen);
+    assert!(frozen == buf);
+    assert!(frozen == "original");
+    assert!("original" == frozen);
+    assert!(back != frozen);
+
+    // Iterating by reference; collecting into the global pool.
+    let mut sum: Vec<u8> = Vec::new();
+    sum.extend(&buf);
+    sum.extend(&frozen);
+    assert_eq!(sum, b"originaloriginal");
+    let collected: PooledBuf = b"abc".iter().copied().collect();
+    assert_eq!(collected, "abc");
+    let collected: tierpool::SharedBuf = (0..3).collect();
+    assert_eq!(collected, [0, 1, 2][..]);
+
+    // Extend<SharedBuf> copies each view.
+    let mut joined = pool.get(8);
+    joined.extend([frozen.clone(), frozen.slice(..4)]);
+    assert_eq!(joined, "originalorig");
+
+    // fmt::Write grows like any write.
+    let mut text = pool.get(8);
+    std::fmt::Write::write_fmt(&mut text, format_args!("{}={}", "key", 12345)).unwrap();
+    assert_eq!(text, "key=12345");
+    assert_eq!(text.tier(), Some(64));
+
+    drop((buf, back, fresh, frozen, joined, text));
+    assert_all_returned(&pool);
+}
+
 #[test]
 fn try_reserve_errors_leave_the_buffer_unchanged() {
     let pool = Pool::builder().build().unwrap();
@@ -429,9 +748,13 @@ fn debug_output_stays_short_for_a_large_buffer() {
     assert!(alt.len() < 300, "{alt}");
 
     let mut small = pool.get(1);
-    small.extend_from_slice(b"a\n\x00");
+    small.extend_from_slice(b"a\n\x00'\x7f");
     let text = format!("{small:?}");
-    assert!(text.contains(r"a\n\x00"), "bytes are escaped: {text}");
+    // Escaped as `bytes` escapes `Bytes`.
+    assert!(
+        text.contains(r#"b"a\n\0'\x7f""#),
+        "bytes are escaped: {text}"
+    );
     assert!(!text.contains("more"), "{text}");
     drop((buf, small));
     assert_all_returned(&pool);
@@ -482,6 +805,94 @@ fn recycled_buffers_never_show_earlier_bytes() {
     buf.clear();
     buf.resize(3, 0);
     assert_eq!(&buf[..], b"\0\0\0");
+    drop(buf);
+    assert_all_returned(&pool);
+}
+
+/// A reader that lets a closure look at, and fill, each slice it is handed.
+struct Inspect<F>(F);
+
+impl<F: FnMut(&mut [u8]) -> usize> std::io::Read for Inspect<F> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        Ok((self.0)(buf))
+    }
+}
+
+/// `read_from` zeroes a block's spare capacity once, not on every call
+/// (which made filling a buffer from small reads quadratic): bytes an
+/// earlier read of the same buffer left behind are handed to the reader
+/// again, bytes an earlier holder of the block wrote never are.
+#[test]
+fn read_from_zeroes_the_spare_capacity_once_per_block() {
+    let pool = Pool::builder().tiers([64, 256]).build().unwrap();
+    let mut dirty = pool.get(64);
+    dirty.resize(64, 0xAB);
+    let ptr = dirty.as_ptr();
+    drop(dirty);
+
+    let mut buf = pool.get(64);
+    assert_eq!(buf.as_ptr(), ptr, "the dirty block is reused");
+    let mut first = Inspect(|slice: &mut [u8]| {
+        assert_eq!(slice.len(), 64);
+        assert!(slice.iter().all(|&b| b == 0), "an earlier holder's bytes");
+        slice[..8].copy_from_slice(b"abcdefgh");
+        8
+    });
+    assert_eq!(buf.read_from(&mut first).unwrap(), 8);
+    buf.truncate(2);
+
+    // Not zeroed again: the reader sees what the first read left.
+    let mut second = Inspect(|slice: &mut [u8]| {
+        assert_eq!(slice.len(), 62);
+        assert_eq!(&slice[..6], b"cdefgh", "zeroed a second time");
+        assert!(slice[6..].iter().all(|&b| b == 0));
+        slice[..3].copy_from_slice(b"xyz");
+        3
+    });
+    assert_eq!(buf.read_from(&mut second).unwrap(), 3);
+    assert_eq!(&buf[..], b"abxyz");
+
+    // `spare_capacity_mut` may de-initialise bytes: the next call zeroes.
+    buf.spare_capacity_mut()[0].write(0x55);
+    let mut third = Inspect(|slice: &mut [u8]| {
+        assert!(
+            slice.iter().all(|&b| b == 0),
+            "zeroed after spare_capacity_mut"
+        );
+        0
+    });
+    assert_eq!(buf.read_from(&mut third).unwrap(), 0);
+
+    // A full buffer grows into another dirty block: zeroed there once.
+    let mut dirty = pool.get(256);
+    dirty.resize(256, 0xCD);
+    drop(dirty);
+    buf.resize(64, 1);
+    let mut grown = Inspect(|slice: &mut [u8]| {
+        assert_eq!(slice.len(), 192);
+        assert!(slice.iter().all(|&b| b == 0), "an earlier holder's bytes");
+        slice.fill(2);
+        192
+    });
+    assert_eq!(buf.read_from(&mut grown).unwrap(), 192);
+    assert_eq!(buf.tier(), Some(256));
+    buf.clear();
+    let mut again = Inspect(|slice: &mut [u8]| {
+        assert_eq!(&slice[..5], b"abxyz");
+        assert!(slice[5..64].iter().all(|&b| b == 1));
+        assert!(slice[64..].iter().all(|&b| b == 2));
+        0
+    });
+    assert_eq!(buf.read_from(&mut again).unwrap(), 0);
+
+    // A new hand-out of the block starts over.
+    drop(buf);
+    let mut buf = pool.get(256);
+    let mut fresh = Inspect(|slice: &mut [u8]| {
+        assert!(slice.iter().all(|&b| b == 0), "an earlier holder's bytes");
+        0
+    });
+    assert_eq!(buf.read_from(&mut fresh).unwrap(), 0);
     drop(buf);
     assert_all_returned(&pool);
 }

@@ -16,7 +16,11 @@
 //! `read_from`, closing the pool while buffers are still out, and chains
 //! (`PooledChain` written every way, frozen, cloned, sliced, advanced,
 //! turned into `Bytes` or views, made from a view, and moved between
-//! threads). See the module docs there for every check.
+//! threads), and what `BytesMut` and `Bytes` offer besides (`split_off`,
+//! `split`, `unsplit`, `Buf` on a buffer, `try_reclaim`,
+//! `extend_from_within`, `clone`, `From<SharedBuf>`, `slice_ref`,
+//! `Vec::from`, `fmt::Write`, `Extend<SharedBuf>`). See the module docs
+//! there for every check.
 //!
 //! # Case count
 //!
@@ -128,6 +132,22 @@ fn op() -> impl Strategy<Value = Op> {
         1 => h().prop_map(|h| Op::ChainIntoBytes { h }),
         1 => h().prop_map(|h| Op::ChainIntoSegments { h }),
         1 => h().prop_map(|h| Op::ChainFromView { h }),
+        // What BytesMut and Bytes offer besides.
+        2 => (h(), prop_oneof![0u16..64, 0u16..2048, any::<u16>()])
+            .prop_map(|(h, additional)| Op::TryReclaim { h, additional }),
+        2 => (h(), small()).prop_map(|(h, n)| Op::BufAdvance { h, n }),
+        1 => (h(), small()).prop_map(|(h, n)| Op::BufCopyToBytes { h, n }),
+        2 => (h(), small()).prop_map(|(h, at)| Op::BufSplitOff { h, at }),
+        1 => h().prop_map(|h| Op::BufSplit { h }),
+        2 => (h(), h()).prop_map(|(h, v)| Op::Unsplit { h, v }),
+        1 => (h(), small(), small())
+            .prop_map(|(h, start, end)| Op::ExtendFromWithin { h, start, end }),
+        1 => h().prop_map(|h| Op::BufClone { h }),
+        2 => h().prop_map(|h| Op::IntoMut { h }),
+        1 => (h(), small(), small()).prop_map(|(h, start, end)| Op::SliceRef { h, start, end }),
+        1 => h().prop_map(|h| Op::IntoVec { h }),
+        1 => (h(), 0u16..200).prop_map(|(h, len)| Op::FmtWrite { h, len }),
+        1 => (h(), h()).prop_map(|(h, v)| Op::ExtendViews { h, v }),
     ]
 }
 
@@ -179,12 +199,24 @@ fn fuzz_decoder_accepts_any_bytes() {
         ops::decode(&[0, 0, 0, 0, 0, 41, 7]).ops,
         vec![Op::ChainFromView { h: 7 }]
     );
+    assert_eq!(
+        ops::decode(&[0, 0, 0, 0, 0, 42, 7, 1, 0]).ops,
+        vec![Op::TryReclaim {
+            h: 7,
+            additional: 1
+        }],
+        "the ops after the chain ops start at 42"
+    );
+    assert_eq!(
+        ops::decode(&[0, 0, 0, 0, 0, 54, 7, 8]).ops,
+        vec![Op::ExtendViews { h: 7, v: 8 }]
+    );
 }
 
-/// Appending the chain ops left every other opcode byte as it was: a byte
-/// outside `CHAIN_OPCODES` decodes like the same byte modulo 32, so inputs
-/// recorded before chains (regressions, fuzz corpora) keep their meaning
-/// except where they used one of those ten bytes.
+/// Appending the chain ops (and the ops after them) left every other
+/// opcode byte as it was: a byte outside `CHAIN_OPCODES` decodes like the
+/// same byte modulo 32, so inputs recorded before (regressions, fuzz
+/// corpora) keep their meaning except where they used one of those bytes.
 #[test]
 #[cfg_attr(miri, ignore = "decoding only: no unsafe code for Miri to check")]
 fn opcodes_outside_the_chain_range_decode_as_before() {

@@ -513,6 +513,60 @@ fn idle_collection_while_buffers_are_out() {
     );
 }
 
+/// What `BytesMut` offers besides: a tail split off and joined back in
+/// place, then while a copy of it is alive (copied); consuming a buffer
+/// through `Buf` and taking its storage back; `split`, clones, conversions
+/// from views (zero-copy when unique, copied when shared), `slice_ref`,
+/// and the writes `extend_from_within`, `fmt::Write`, `Extend<SharedBuf>`.
+#[test]
+fn bytes_mut_operations() {
+    run(
+        config(SMALL_TIERS, FIVE, FIVE),
+        &[
+            Op::Get(tier(0)),
+            Op::Extend { h: 0, len: 40 },
+            Op::BufSplitOff { h: 0, at: 10 },
+            Op::TryReclaim {
+                h: 0,
+                additional: 20,
+            }, // the tail reads on
+            Op::Unsplit { h: 0, v: 0 }, // joined in place
+            Op::BufSplitOff { h: 0, at: 10 },
+            Op::Clone { h: 0 },
+            Op::Unsplit { h: 0, v: 0 }, // the clone is alive: copied
+            Op::Drop { h: 1 },
+            Op::BufAdvance { h: 0, n: 5 },
+            Op::BufCopyToBytes { h: 0, n: 5 },
+            Op::Drop { h: 1 },
+            Op::TryReclaim {
+                h: 0,
+                additional: 30,
+            }, // taken back, moved
+            Op::ExtendFromWithin {
+                h: 0,
+                start: 2,
+                end: 20,
+            },
+            Op::FmtWrite { h: 0, len: 30 },
+            Op::BufClone { h: 0 },
+            Op::Freeze { h: 1 },
+            Op::Clone { h: 0 },
+            Op::IntoMut { h: 0 }, // shared: copied
+            Op::IntoMut { h: 0 }, // unique now: the storage itself
+            Op::BufSplit { h: 0 },
+            Op::SliceRef {
+                h: 0,
+                start: 3,
+                end: 9,
+            },
+            Op::ExtendViews { h: 1, v: 1 },
+            Op::IntoVec { h: 0 },
+            Op::Fill { h: 0, over: 1 },
+            Op::ReadFrom { h: 0, len: 300 },
+        ],
+    );
+}
+
 /// Raw fuzz inputs, replayed through the same decoder as the fuzz target.
 #[test]
 fn fuzz_inputs() {

@@ -44,7 +44,8 @@ fn freeze_clone_and_slice_share_the_storage() {
         assert_eq!(s.as_ptr(), ptr.wrapping_add(a), "slice({a}..{b})");
         assert_eq!(s.len(), b - a);
         assert_eq!(&s[..], &b"0123456789"[a..b]);
-        assert!(s.same_block(&view));
+        // An empty slice holds no block.
+        assert_eq!(s.same_block(&view), a < b, "slice({a}..{b})");
     }
     assert_eq!(view.slice(..).as_ptr(), ptr);
     assert_eq!(view.slice(..), view);
@@ -268,7 +269,11 @@ fn decode_stream(seed: u64) {
             assert_eq!(frame.len(), len);
             // The frame sits right after its header in the same storage.
             assert_eq!(frame.as_ptr(), header.as_ptr().wrapping_add(4));
-            assert!(frame.same_block(&header));
+            assert_eq!(
+                frame.same_block(&header),
+                len > 0,
+                "an empty frame holds no block"
+            );
             assert_eq!(rx.as_ptr(), frame.as_ptr().wrapping_add(len));
             decoded.push(frame);
         }
@@ -411,11 +416,19 @@ fn try_into_mut_when_unique_and_when_shared() {
     let xyz = view.try_into_mut().unwrap();
     assert_eq!(&xyz[..], b"xyz");
 
-    // An empty frozen buffer becomes an empty buffer with full capacity.
+    // An empty frozen buffer keeps its block (as `BytesMut::freeze` does)
+    // and becomes an empty buffer with full capacity.
     let nothing = pool.get(1).freeze();
     let back = nothing.try_into_mut().unwrap();
     assert!(back.is_empty());
     assert_eq!(back.capacity(), 64);
+
+    // A view left empty holds no block: never unique, given back.
+    let mut emptied = frozen(&pool, b"abc");
+    emptied.truncate(0);
+    assert!(!emptied.is_unique());
+    assert_eq!(emptied.tier(), None);
+    assert!(emptied.try_into_mut().is_err());
 
     drop((head, xyz, back));
     assert_all_returned(&pool);
@@ -638,5 +651,124 @@ fn empty_views() {
     let bytes: Bytes = e.copy_to_bytes(0);
     assert!(bytes.is_empty());
     drop((empty, e));
+    assert_all_returned(&pool);
+}
+
+/// A view left empty lets go of its share of the block at once, as `Bytes`
+/// does since bytes 1.12.2 (tokio-rs/bytes#842), so the holders left can
+/// become unique; the empty views keep the address they were taken at.
+#[test]
+fn emptied_views_let_go_of_their_block() {
+    let pool = Pool::builder().tiers([64]).build().unwrap();
+    type Empty = fn(&mut SharedBuf) -> SharedBuf;
+    let ways: [(&str, Empty, usize); 6] = [
+        (
+            "truncate(0)",
+            |v| {
+                v.truncate(0);
+                v.split_off(0)
+            },
+            0,
+        ),
+        ("split_to(len)", |v| v.split_to(v.len()), 5),
+        ("split_off(0)", |v| v.split_off(0), 0),
+        (
+            "advance(len)",
+            |v| {
+                v.advance(v.len());
+                v.split_off(0)
+            },
+            5,
+        ),
+        (
+            "copy_to_bytes(len)",
+            |v| {
+                drop(v.copy_to_bytes(v.len()));
+                v.split_off(0)
+            },
+            5,
+        ),
+        (
+            "try_slice(5..5)",
+            |v| {
+                let empty = v.try_slice(5..5).unwrap();
+                drop(std::mem::replace(v, empty));
+                v.split_off(0)
+            },
+            5,
+        ),
+    ];
+    for (what, empty_it, offset) in ways {
+        let mut view = frozen(&pool, b"hello");
+        let ptr = view.as_ptr();
+        let other = view.clone();
+        drop(empty_it(&mut view));
+        assert!(view.is_empty(), "{what}");
+        assert_eq!(view.as_ptr(), ptr.wrapping_add(offset), "{what}: address");
+        assert_eq!(&view[..], b"", "{what}");
+        assert!(!view.is_unique(), "{what}: holds no block");
+        assert!(!view.same_block(&other), "{what}");
+        assert_eq!(view.tier(), None, "{what}");
+        assert!(other.is_unique(), "{what}: the other view is alone now");
+        let mut back = other.try_into_mut().unwrap();
+        back[0] = b'H';
+        assert_eq!(&back[..], b"Hello", "{what}");
+        let view = view.try_into_mut().unwrap_err();
+        drop((view, back));
+    }
+
+    // Empty parts returned by splits and slices hold no block either.
+    let mut view = frozen(&pool, b"hello");
+    let ptr = view.as_ptr();
+    let head = view.split_to(0);
+    let tail = view.split_off(view.len());
+    let mid = view.slice(2..2);
+    assert_eq!(head.as_ptr(), ptr);
+    assert_eq!(tail.as_ptr(), ptr.wrapping_add(5));
+    assert_eq!(mid.as_ptr(), ptr.wrapping_add(2));
+    assert!(view.is_unique());
+    let mut buf = pool.get(8);
+    buf.extend_from_slice(b"abc");
+    let nothing = buf.split_to(0);
+    assert!(!nothing.same_block(&buf.split_to(1)));
+    drop((head, tail, mid, nothing, buf, view));
+    assert_all_returned(&pool);
+
+    // A view stays three words, an empty one included.
+    use std::mem::size_of;
+    assert_eq!(size_of::<SharedBuf>(), 3 * size_of::<usize>());
+    assert_eq!(size_of::<Option<SharedBuf>>(), size_of::<SharedBuf>());
+}
+
+/// `slice_ref` turns a borrowed subslice into a view of the same bytes.
+#[test]
+fn slice_ref_shares_the_block() {
+    let pool = Pool::builder().tiers([64]).build().unwrap();
+    let view = frozen(&pool, b"012345678");
+    for (start, end) in [(0, 3), (2, 6), (7, 9), (0, 9)] {
+        let sub = view.slice_ref(&view[start..end]);
+        assert_eq!(&sub[..], &b"012345678"[start..end]);
+        assert_eq!(sub.as_ptr(), view[start..].as_ptr());
+        assert!(sub.same_block(&view));
+    }
+    // Empty subsets, wherever they point, give an empty view.
+    for empty in [&view[0..0], &view[9..9], &b"elsewhere"[..0]] {
+        let sub = view.slice_ref(empty);
+        assert!(sub.is_empty() && !sub.same_block(&view));
+    }
+    let outside = b"012345678";
+    let err = catch_unwind(AssertUnwindSafe(|| drop(view.slice_ref(&outside[..4])))).unwrap_err();
+    assert!(
+        panic_message(&*err).starts_with("slice_ref: subset"),
+        "{}",
+        panic_message(&*err)
+    );
+    let err = catch_unwind(AssertUnwindSafe(|| {
+        let longer = view.slice(..4);
+        drop(longer.slice_ref(&view[2..6]));
+    }))
+    .unwrap_err();
+    assert!(panic_message(&*err).contains("is not within"));
+    drop(view);
     assert_all_returned(&pool);
 }

@@ -20,6 +20,18 @@
 //! * a get is counted exactly once, in the routed tier;
 //! * `same_block` and `is_unique` agree with the model; `try_into_mut`
 //!   succeeds exactly when the model has one reference to the storage;
+//!   views emptied by an operation hold no storage;
+//! * growth takes the storage back, without a get, exactly when nothing
+//!   else references it and the bytes fit (moving them to its front only
+//!   when needed); `try_reclaim` answers as the model predicts;
+//! * `Buf` on a buffer consumes from its front, without copying;
+//! * `split_off` leaves the buffer a capacity of `at`, and `unsplit` joins
+//!   without copying exactly when the view follows the buffer and the two
+//!   are the storage's only references;
+//! * `clone` and `From<SharedBuf>` (when shared) copy into a fresh storage
+//!   of the tier that fits, counted as a get; every buffer and view
+//!   compares equal (`PartialEq` both ways with `Vec<u8>` and `[u8]`) and
+//!   iterates (`IntoIterator` for references) as its model bytes;
 //! * chains (`PooledChain`, `SharedChain`): a chain holds one storage per
 //!   segment, each block of the tier the model predicts (`Limits::chain_block`
 //!   states the sizing rule once); a `PooledChain`'s length, segment count
@@ -42,12 +54,14 @@
 //! # Adding an op
 //!
 //! A new public operation gets a variant at the end of [`Op`], an opcode in
-//! [`decode`] (the next byte after `CHAIN_OPCODES`, which then grows;
-//! `OPCODES` stays 32 so that every other byte decodes as before), a
-//! strategy line in `op()` of `tests/model.rs`, and an arm in the
-//! `Model::apply_*` function of its family (`apply_write`, `apply_view`,
-//! `apply_bytes`, `apply_threads`, `apply_pool`, `apply_chain`; gets go
-//! through `Model::get`) that makes the real call and updates the model.
+//! [`decode`] (the next byte after `CHAIN_OPCODES`, which then grows, and
+//! an arm in `decode_chain_op`; `OPCODES` stays 32 so that every other
+//! byte decodes as before), a strategy line in `op()` of `tests/model.rs`,
+//! and an arm in the `Model::apply_*` function of its family
+//! (`apply_write`, `apply_view`, `apply_bytes`, `apply_threads`,
+//! `apply_pool`, `apply_chain`, `apply_bytes_mut` for what `BytesMut`
+//! offers besides; gets go through `Model::get`) that makes the real call
+//! and updates the model.
 //! `Model::check` runs after it like after every op; extend the checks if
 //! the op makes something new observable.
 
@@ -199,6 +213,34 @@ pub enum Op {
     ChainIntoSegments { h: u8 },
     /// `SharedChain::from(SharedBuf)`.
     ChainFromView { h: u8 },
+    // Opcodes from 42: what `BytesMut` and `Bytes` offer besides.
+    /// `PooledBuf::try_reclaim(additional)`.
+    TryReclaim { h: u8, additional: u16 },
+    /// `Buf::advance` on a `PooledBuf`.
+    BufAdvance { h: u8, n: u16 },
+    /// `Buf::copy_to_bytes` on a `PooledBuf`.
+    BufCopyToBytes { h: u8, n: u16 },
+    /// `PooledBuf::split_off` (`at` modulo the length plus one).
+    BufSplitOff { h: u8, at: u16 },
+    /// `PooledBuf::split`.
+    BufSplit { h: u8 },
+    /// `PooledBuf::unsplit` of view `v` (on the main thread) into buffer
+    /// `h`.
+    Unsplit { h: u8, v: u8 },
+    /// `PooledBuf::extend_from_within` (the range taken within bounds).
+    ExtendFromWithin { h: u8, start: u16, end: u16 },
+    /// `PooledBuf::clone`.
+    BufClone { h: u8 },
+    /// `PooledBuf::from(SharedBuf)`.
+    IntoMut { h: u8 },
+    /// `SharedBuf::slice_ref` of a subslice (taken within bounds).
+    SliceRef { h: u8, start: u16, end: u16 },
+    /// `Vec::from` a `PooledBuf` or a `SharedBuf`.
+    IntoVec { h: u8 },
+    /// `fmt::Write` of `len` ASCII bytes into a `PooledBuf`.
+    FmtWrite { h: u8, len: u16 },
+    /// `Extend<SharedBuf>` of buffer `h` with a clone of view `v`.
+    ExtendViews { h: u8, v: u8 },
 }
 
 /// A pool configuration and the ops to run on it.
@@ -244,9 +286,10 @@ impl Reader<'_> {
 /// Opcodes of the language before chains: every opcode byte outside
 /// [`CHAIN_OPCODES`] decodes modulo this, as in every earlier corpus.
 pub const OPCODES: u8 = 32;
-/// Opcode bytes of the chain ops, appended after the others. (Before the
-/// chain ops existed these bytes decoded as ops 0 to 9.)
-pub const CHAIN_OPCODES: std::ops::Range<u8> = 32..42;
+/// Opcode bytes appended after the others: the chain ops (32 to 41), then
+/// the ops added after them (from 42: `TryReclaim` onwards). (Before they
+/// existed these bytes decoded modulo [`OPCODES`].)
+pub const CHAIN_OPCODES: std::ops::Range<u8> = 32..55;
 
 /// Decodes any byte string into a scenario: five bytes of configuration,
 /// then one opcode byte per op followed by its parameters. An opcode byte
@@ -366,7 +409,8 @@ pub fn decode(data: &[u8]) -> Scenario {
     Scenario { config, ops }
 }
 
-/// The chain op of opcode `CHAIN_OPCODES.start + index`.
+/// The op of opcode `CHAIN_OPCODES.start + index`: a chain op, or one
+/// added after them.
 fn decode_chain_op(index: u8, r: &mut Reader<'_>) -> Op {
     match index {
         0 => Op::ChainWrite {
@@ -395,7 +439,49 @@ fn decode_chain_op(index: u8, r: &mut Reader<'_>) -> Op {
         },
         7 => Op::ChainIntoBytes { h: r.u8() },
         8 => Op::ChainIntoSegments { h: r.u8() },
-        _ => Op::ChainFromView { h: r.u8() },
+        9 => Op::ChainFromView { h: r.u8() },
+        10 => Op::TryReclaim {
+            h: r.u8(),
+            additional: r.u16(),
+        },
+        11 => Op::BufAdvance {
+            h: r.u8(),
+            n: r.u16(),
+        },
+        12 => Op::BufCopyToBytes {
+            h: r.u8(),
+            n: r.u16(),
+        },
+        13 => Op::BufSplitOff {
+            h: r.u8(),
+            at: r.u16(),
+        },
+        14 => Op::BufSplit { h: r.u8() },
+        15 => Op::Unsplit {
+            h: r.u8(),
+            v: r.u8(),
+        },
+        16 => Op::ExtendFromWithin {
+            h: r.u8(),
+            start: r.u16(),
+            end: r.u16(),
+        },
+        17 => Op::BufClone { h: r.u8() },
+        18 => Op::IntoMut { h: r.u8() },
+        19 => Op::SliceRef {
+            h: r.u8(),
+            start: r.u16(),
+            end: r.u16(),
+        },
+        20 => Op::IntoVec { h: r.u8() },
+        21 => Op::FmtWrite {
+            h: r.u8(),
+            len: r.u16() % 1024,
+        },
+        _ => Op::ExtendViews {
+            h: r.u8(),
+            v: r.u8(),
+        },
     }
 }
 
@@ -634,7 +720,9 @@ struct StorageModel {
 #[derive(Debug, Clone)]
 struct Holder {
     kind: Kind,
-    /// `None` only for an empty `Bytes`, which holds no storage.
+    /// `None` for an empty `Bytes`, for a view left empty by an operation
+    /// or returned empty by one (which hold no storage; a view frozen from
+    /// an empty buffer does), and for chains (see `segments`).
     storage: Option<u64>,
     /// Offset of the first byte from the storage's base.
     offset: usize,
@@ -1046,13 +1134,16 @@ impl Model {
     /// returns the tier that hands out the new storage.
     fn grow_model(&mut self, id: u64, additional: usize) -> Option<Option<usize>> {
         let h = &self.holders[&id];
-        let needed = h.data.len() + additional;
-        if needed <= h.cap {
+        let (needed, old_cap) = (h.data.len() + additional, h.cap);
+        if needed <= old_cap {
+            return None;
+        }
+        if self.reclaim_model(id, additional) {
             return None;
         }
         let (tier, cap) = match self.limits.route(needed) {
             Some(t) => (Some(t), self.limits.tiers[t]),
-            None => (None, (h.cap * 2).max(needed)),
+            None => (None, (old_cap * 2).max(needed)),
         };
         let sid = self.fresh_id();
         // The base is learned after the real operation (`relearn_base`).
@@ -1063,6 +1154,26 @@ impl Model {
         h.offset = 0;
         h.cap = cap;
         Some(tier)
+    }
+
+    /// Models `try_reclaim(additional)` on buffer `id` (its spare capacity
+    /// short of `additional`): when nothing else holds the storage and the
+    /// bytes fit in it, the buffer takes the whole storage back, moving its
+    /// bytes to the front only if they do not fit where they are.
+    fn reclaim_model(&mut self, id: u64, additional: usize) -> bool {
+        let h = &self.holders[&id];
+        let needed = h.data.len() + additional;
+        let sid = h.storage.expect("buffers hold storage");
+        let storage_cap = self.storages[&sid].cap;
+        if needed > storage_cap || self.refs(sid) != 1 {
+            return false;
+        }
+        let h = self.holders.get_mut(&id).expect("holder exists");
+        if h.offset + needed > storage_cap {
+            h.offset = 0;
+        }
+        h.cap = storage_cap - h.offset;
+        true
     }
 
     /// After a growth, records where the new storage is.
@@ -1080,9 +1191,22 @@ impl Model {
         let before = self.stats();
         let mut grown = Vec::new();
         match how {
-            Write::Slice => {
+            Write::Slice | Write::Within(..) | Write::Fmt | Write::View(_) => {
                 grown.extend(self.grow_model(id, bytes.len()));
-                self.buf_mut(id).extend_from_slice(bytes);
+                match how {
+                    Write::Slice => self.buf_mut(id).extend_from_slice(bytes),
+                    Write::Within(start, end) => self.buf_mut(id).extend_from_within(start..end),
+                    Write::Fmt => {
+                        let text = std::str::from_utf8(bytes).expect("ASCII");
+                        std::fmt::Write::write_str(self.buf_mut(id), text)
+                            .expect("fmt::Write grows like any write");
+                    }
+                    Write::View(v) => {
+                        let copy = self.view_mut(v).clone();
+                        self.buf_mut(id).extend([copy]);
+                    }
+                    Write::ByteAtATime => unreachable!(),
+                }
                 let data = &mut self.holders.get_mut(&id).expect("holder").data;
                 data.extend_from_slice(bytes);
             }
@@ -1207,6 +1331,19 @@ impl Model {
             | Op::ChainIntoBytes { .. }
             | Op::ChainIntoSegments { .. }
             | Op::ChainFromView { .. } => self.apply_chain(op),
+            Op::TryReclaim { .. }
+            | Op::BufAdvance { .. }
+            | Op::BufCopyToBytes { .. }
+            | Op::BufSplitOff { .. }
+            | Op::BufSplit { .. }
+            | Op::Unsplit { .. }
+            | Op::ExtendFromWithin { .. }
+            | Op::BufClone { .. }
+            | Op::IntoMut { .. }
+            | Op::SliceRef { .. }
+            | Op::IntoVec { .. }
+            | Op::FmtWrite { .. }
+            | Op::ExtendViews { .. } => self.apply_bytes_mut(op),
         }
     }
 
@@ -1259,11 +1396,12 @@ impl Model {
                         Some(Real::View(v)) => v.truncate(len),
                         _ => unreachable!(),
                     }
-                    self.holders
-                        .get_mut(&id)
-                        .expect("holder")
-                        .data
-                        .truncate(len);
+                    let holder = self.holders.get_mut(&id).expect("holder");
+                    holder.data.truncate(len);
+                    if holder.kind == V && len == 0 {
+                        // `truncate(0)` lets go of the view's storage.
+                        holder.storage = None;
+                    }
                 }
             }
             Op::Clear { h } => {
@@ -1368,7 +1506,8 @@ impl Model {
                     let at = usize::from(at) % (holder.data.len() + 1);
                     let view = self.buf_mut(id).split_to(at);
                     let head = holder.data[..at].to_vec();
-                    self.add_derived(&holder, V, holder.offset, head, Real::View(view));
+                    let new = self.add_derived(&holder, V, holder.offset, head, Real::View(view));
+                    self.let_go_if_empty(new);
                     let holder = self.holders.get_mut(&id).expect("holder");
                     holder.data.drain(..at);
                     holder.offset += at;
@@ -1407,6 +1546,8 @@ impl Model {
                     let me = self.holders.get_mut(&id).expect("holder");
                     me.data.drain(..n);
                     me.offset += n;
+                    // Advanced to its end: lets go of its storage.
+                    self.let_go_if_empty(id);
                 }
             }
             Op::TryIntoMut { h } => {
@@ -1439,7 +1580,8 @@ impl Model {
         );
         if let Some(slice) = got {
             let data = holder.data[start..end].to_vec();
-            self.add_derived(&holder, V, holder.offset + start, data, Real::View(slice));
+            let new = self.add_derived(&holder, V, holder.offset + start, data, Real::View(slice));
+            self.let_go_if_empty(new);
         }
     }
 
@@ -1448,10 +1590,14 @@ impl Model {
         use Kind::View as V;
         let holder = self.holders[&id].clone();
         let at = at % (holder.data.len() + 1);
+        let len = holder.data.len();
         let view = self.view_mut(id);
+        // Splitting everything off moves the storage to the other part,
+        // leaving this one empty, holding none; any other empty part
+        // returned holds none either.
         if to {
             let head = view.split_to(at);
-            self.add_derived(
+            let new = self.add_derived(
                 &holder,
                 V,
                 holder.offset,
@@ -1461,24 +1607,43 @@ impl Model {
             let me = self.holders.get_mut(&id).expect("holder");
             me.data.drain(..at);
             me.offset += at;
+            if at == len {
+                me.storage = None;
+            } else {
+                self.let_go_if_empty(new);
+            }
         } else {
             let tail = view.split_off(at);
-            self.add_derived(
+            let new = self.add_derived(
                 &holder,
                 V,
                 holder.offset + at,
                 holder.data[at..].to_vec(),
                 Real::View(tail),
             );
-            self.holders.get_mut(&id).expect("holder").data.truncate(at);
+            let me = self.holders.get_mut(&id).expect("holder");
+            me.data.truncate(at);
+            if at == len {
+                self.let_go_if_empty(new);
+            } else if at == 0 {
+                me.storage = None;
+            }
+        }
+    }
+
+    /// A view an operation returned empty holds no storage.
+    fn let_go_if_empty(&mut self, id: u64) {
+        let holder = self.holders.get_mut(&id).expect("holder");
+        if holder.kind == Kind::View && holder.data.is_empty() {
+            holder.storage = None;
         }
     }
 
     /// `try_into_mut` of view `id`: succeeds exactly when it is the only
-    /// reference to its storage.
+    /// reference to its storage (an empty view holds none).
     fn try_into_mut(&mut self, id: u64) {
-        let sid = self.holders[&id].storage.expect("views hold storage");
-        let unique = self.refs(sid) == 1;
+        let sid = self.holders[&id].storage;
+        let unique = sid.is_some_and(|sid| self.refs(sid) == 1);
         let Real::View(view) = self.take_real(id) else {
             unreachable!()
         };
@@ -1486,7 +1651,7 @@ impl Model {
             Ok(buf) => {
                 assert!(unique, "try_into_mut succeeded on shared storage");
                 self.real.insert(id, Real::Buf(buf));
-                let cap = self.storages[&sid].cap;
+                let cap = self.storages[&sid.expect("unique")].cap;
                 let holder = self.holders.get_mut(&id).expect("holder");
                 holder.kind = Kind::Buf;
                 holder.cap = cap - holder.offset;
@@ -1514,6 +1679,11 @@ impl Model {
                     let me = self.holders.get_mut(&id).expect("holder");
                     me.data.drain(..at);
                     me.offset += at;
+                    // `split_to(at)`: everything split off leaves the view
+                    // empty, holding no storage.
+                    if at == holder.data.len() {
+                        me.storage = None;
+                    }
                 }
             }
             Op::IntoBytes { h } => {
@@ -1739,8 +1909,8 @@ impl Model {
                     };
                     let chain = SharedChain::from(view);
                     let holder = self.holders.get_mut(&id).expect("holder");
-                    let sid = holder.storage.take().expect("views hold storage");
-                    if !holder.data.is_empty() {
+                    let sid = holder.storage.take();
+                    if let Some(sid) = sid.filter(|_| !holder.data.is_empty()) {
                         holder.segments = vec![Segment {
                             storage: sid,
                             offset: holder.offset,
@@ -1755,6 +1925,314 @@ impl Model {
             }
             _ => unreachable!("{op:?} is not a chain op"),
         }
+    }
+
+    /// What `BytesMut` and `Bytes` offer besides: `split_off`, `split`,
+    /// `Buf` on a buffer, `try_reclaim`, `unsplit`, `extend_from_within`,
+    /// `clone`, `From<SharedBuf>`, `slice_ref`, `Vec::from`, `fmt::Write`
+    /// and `Extend<SharedBuf>`.
+    fn apply_bytes_mut(&mut self, op: Op) {
+        use Kind::{Buf as B, View as V};
+        match op {
+            Op::BufSplitOff { h, at } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    if self.room() {
+                        self.buf_split_off(id, usize::from(at));
+                    }
+                }
+            }
+            Op::BufSplit { h } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    if self.room() {
+                        self.buf_split(id);
+                    }
+                }
+            }
+            Op::BufAdvance { h, n } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    let n = usize::from(n) % (self.holders[&id].data.len() + 1);
+                    Buf::advance(self.buf_mut(id), n);
+                    let me = self.holders.get_mut(&id).expect("holder");
+                    me.data.drain(..n);
+                    me.offset += n;
+                    me.cap -= n;
+                }
+            }
+            Op::BufCopyToBytes { h, n } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    if self.room() {
+                        let holder = self.holders[&id].clone();
+                        let n = usize::from(n) % (holder.data.len() + 1);
+                        let bytes = self.buf_mut(id).copy_to_bytes(n);
+                        if n > 0 {
+                            assert_eq!(
+                                bytes.as_ptr() as usize,
+                                self.storages[&holder.storage.expect("buffer")].base
+                                    + holder.offset,
+                                "copy_to_bytes does not copy"
+                            );
+                        }
+                        self.add_bytes(&holder, holder.offset, holder.data[..n].to_vec(), bytes);
+                        let me = self.holders.get_mut(&id).expect("holder");
+                        me.data.drain(..n);
+                        me.offset += n;
+                        me.cap -= n;
+                    }
+                }
+            }
+            Op::TryReclaim { h, additional } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    let additional = usize::from(additional);
+                    let holder = &self.holders[&id];
+                    let expected = holder.cap - holder.data.len() >= additional
+                        || self.reclaim_model(id, additional);
+                    let got = self.buf_mut(id).try_reclaim(additional);
+                    assert_eq!(got, expected, "try_reclaim({additional})");
+                }
+            }
+            Op::Unsplit { h, v } => {
+                if let (Some(id), Some(vid)) =
+                    (self.pick(h, &[B], false), self.pick(v, &[V], false))
+                {
+                    self.unsplit(id, vid);
+                }
+            }
+            Op::ExtendFromWithin { h, start, end } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    let data = &self.holders[&id].data;
+                    let len = data.len();
+                    let start = usize::from(start) % (len + 1);
+                    let end = start + usize::from(end) % (len - start + 1);
+                    let bytes = data[start..end].to_vec();
+                    self.write(id, &bytes, Write::Within(start, end));
+                }
+            }
+            Op::BufClone { h } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    if self.room() {
+                        let data = self.holders[&id].data.clone();
+                        let before = self.stats();
+                        let copy = self.buf_mut(id).clone();
+                        self.adopt_copy(copy, data, before, "clone");
+                    }
+                }
+            }
+            Op::IntoMut { h } => {
+                if let Some(id) = self.pick(h, &[V], false) {
+                    self.buf_from_view(id);
+                }
+            }
+            Op::SliceRef { h, start, end } => {
+                if let Some(id) = self.pick(h, &[V], false) {
+                    if self.room() {
+                        let holder = self.holders[&id].clone();
+                        let len = holder.data.len();
+                        let start = usize::from(start) % (len + 1);
+                        let end = start + usize::from(end) % (len - start + 1);
+                        let view = self.view_mut(id);
+                        let sub = view.slice_ref(&view[start..end]);
+                        let data = holder.data[start..end].to_vec();
+                        let new = self.add_derived(
+                            &holder,
+                            V,
+                            holder.offset + start,
+                            data,
+                            Real::View(sub),
+                        );
+                        self.let_go_if_empty(new);
+                    }
+                }
+            }
+            Op::IntoVec { h } => {
+                if let Some(id) = self.pick(h, &[B, V], false) {
+                    let vec: Vec<u8> = match self.take_real(id) {
+                        Real::Buf(b) => b.into(),
+                        Real::View(v) => v.into(),
+                        _ => unreachable!(),
+                    };
+                    let holder = self.holders.remove(&id).expect("holder");
+                    assert!(vec == holder.data, "Vec::from gives the bytes");
+                }
+            }
+            Op::FmtWrite { h, len } => {
+                if let Some(id) = self.pick(h, &[B], false) {
+                    let text: Vec<u8> = self
+                        .pattern(usize::from(len))
+                        .iter()
+                        .map(|b| b' ' + b % 95)
+                        .collect();
+                    self.write(id, &text, Write::Fmt);
+                }
+            }
+            Op::ExtendViews { h, v } => {
+                if let (Some(id), Some(vid)) =
+                    (self.pick(h, &[B], false), self.pick(v, &[V], false))
+                {
+                    let bytes = self.holders[&vid].data.clone();
+                    self.write(id, &bytes, Write::View(vid));
+                }
+            }
+            _ => unreachable!("{op:?} is not a BytesMut op"),
+        }
+    }
+
+    /// `PooledBuf::split_off` of buffer `id`: the tail becomes a view and
+    /// the buffer's capacity ends where it begins (nothing split off: an
+    /// empty view holding no storage, the capacity kept).
+    fn buf_split_off(&mut self, id: u64, at: usize) {
+        let holder = self.holders[&id].clone();
+        let len = holder.data.len();
+        let at = at % (len + 1);
+        let tail = self.buf_mut(id).split_off(at);
+        let new = self.add_derived(
+            &holder,
+            Kind::View,
+            holder.offset + at,
+            holder.data[at..].to_vec(),
+            Real::View(tail),
+        );
+        if at == len {
+            self.let_go_if_empty(new);
+        } else {
+            let me = self.holders.get_mut(&id).expect("holder");
+            me.data.truncate(at);
+            me.cap = at;
+        }
+    }
+
+    /// `PooledBuf::split` of buffer `id`: `split_to(len)`.
+    fn buf_split(&mut self, id: u64) {
+        let holder = self.holders[&id].clone();
+        let len = holder.data.len();
+        let view = self.buf_mut(id).split();
+        let new = self.add_derived(
+            &holder,
+            Kind::View,
+            holder.offset,
+            holder.data.clone(),
+            Real::View(view),
+        );
+        self.let_go_if_empty(new);
+        let me = self.holders.get_mut(&id).expect("holder");
+        me.data.clear();
+        me.offset += len;
+        me.cap -= len;
+    }
+
+    /// `unsplit` of view `vid` into buffer `id`: joined without a copy when
+    /// the view follows the buffer's bytes and the two are the storage's
+    /// only references; an empty buffer takes a view nobody shares; else
+    /// the bytes are copied (growing as a write would, the view alive).
+    fn unsplit(&mut self, id: u64, vid: u64) {
+        let (buf, view) = (self.holders[&id].clone(), self.holders[&vid].clone());
+        let bytes = view.data.clone();
+        let Real::View(real_view) = self.take_real(vid) else {
+            unreachable!()
+        };
+        let sid = buf.storage.expect("buffers hold storage");
+        let follows = view.storage == Some(sid)
+            && view.offset == buf.offset + buf.data.len()
+            && self.refs(sid) == 2;
+        let takes =
+            !follows && buf.data.is_empty() && view.storage.is_some_and(|vs| self.refs(vs) == 1);
+        let before = self.stats();
+        let grown = if bytes.is_empty() || follows || takes {
+            None
+        } else {
+            // Copied, with the view still alive (`refs` counts it).
+            self.grow_model(id, bytes.len())
+        };
+        self.buf_mut(id).unsplit(real_view);
+        self.holders.remove(&vid);
+        if bytes.is_empty() {
+            return;
+        }
+        if takes {
+            let vs = view.storage.expect("a storage");
+            let cap = self.storages[&vs].cap - view.offset;
+            let me = self.holders.get_mut(&id).expect("holder");
+            me.storage = Some(vs);
+            me.offset = view.offset;
+            me.cap = cap;
+            me.data = bytes;
+            return;
+        }
+        let cap = self.storages[&sid].cap;
+        let me = self.holders.get_mut(&id).expect("holder");
+        me.data.extend_from_slice(&bytes);
+        if follows {
+            me.cap = cap - me.offset;
+        }
+        if grown.is_some() {
+            self.relearn_base(id);
+        }
+        let grown: Vec<_> = grown.into_iter().collect();
+        self.count_requests(grown.len() as u64, 0);
+        self.check_counted(before, &grown, "unsplit");
+    }
+
+    /// `PooledBuf::from(SharedBuf)` of view `id`: the storage itself when
+    /// nothing else references it, else a copy in a fresh storage from the
+    /// pool (an empty view holding no storage becomes a buffer of the
+    /// global pool, which the model does not follow: it is dropped).
+    fn buf_from_view(&mut self, id: u64) {
+        let holder = self.holders[&id].clone();
+        let unique = holder.storage.is_some_and(|sid| self.refs(sid) == 1);
+        let Real::View(view) = self.take_real(id) else {
+            unreachable!()
+        };
+        let ptr = view.as_ptr();
+        let before = self.stats();
+        let buf = PooledBuf::from(view);
+        if unique {
+            assert_eq!(buf.as_ptr(), ptr, "From<SharedBuf> of a unique view");
+            self.real.insert(id, Real::Buf(buf));
+            let cap = self.storages[&holder.storage.expect("unique")].cap;
+            let me = self.holders.get_mut(&id).expect("holder");
+            me.kind = Kind::Buf;
+            me.cap = cap - me.offset;
+            return;
+        }
+        self.holders.remove(&id);
+        if holder.storage.is_none() {
+            assert!(buf.is_empty());
+            return;
+        }
+        self.adopt_copy(buf, holder.data, before, "From<SharedBuf>");
+    }
+
+    /// Records a buffer holding a copy of `data` in a fresh storage, got
+    /// from the pool for `data.len()` bytes (one get, after `before`).
+    fn adopt_copy(&mut self, buf: PooledBuf, data: Vec<u8>, before: Option<PoolStats>, what: &str) {
+        let (tier, cap) = self.limits.get_shape(data.len());
+        assert_eq!(buf.capacity(), cap, "{what}: capacity");
+        assert_eq!(
+            buf.tier(),
+            tier.map(|t| self.limits.tiers[t]),
+            "{what}: tier()"
+        );
+        assert!(buf[..] == data[..], "{what}: contents");
+        let base = buf.as_ptr() as usize;
+        assert_eq!(base % self.limits.alignment, 0, "{what}: alignment");
+        self.count_requests(1, 0);
+        self.check_counted(before, &[tier], what);
+        let sid = self.fresh_id();
+        self.storages.insert(sid, StorageModel { tier, cap, base });
+        let id = self.fresh_id();
+        self.holders.insert(
+            id,
+            Holder {
+                kind: Kind::Buf,
+                storage: Some(sid),
+                offset: 0,
+                data,
+                cap,
+                group: 0,
+                at_helper: false,
+                segments: Vec::new(),
+            },
+        );
+        self.real.insert(id, Real::Buf(buf));
     }
 
     fn chain_mut(&mut self, id: u64) -> &mut PooledChain {
@@ -2150,7 +2628,12 @@ impl Model {
                 "{when}: holder {id} ({:?}) contents differ",
                 h.kind
             );
-            let Some(sid) = h.storage else { continue };
+            let Some(sid) = h.storage else {
+                if h.kind == Kind::View {
+                    assert_eq!(s.tier, Some(None), "{when}: an empty view has no tier()");
+                }
+                continue;
+            };
             let storage = self.storages[&sid];
             if h.kind == Kind::Buf || !h.data.is_empty() {
                 assert_eq!(
@@ -2192,7 +2675,32 @@ impl Model {
             }
         }
         self.check_views(when);
+        self.check_equality(when);
         self.check_stats(when);
+    }
+
+    /// Buffers and views compare (both ways) and iterate as their bytes.
+    fn check_equality(&self, when: &str) {
+        for (id, real) in &self.real {
+            let data = &self.holders[id].data;
+            // Each impl once: `PartialEq<Vec<u8>>`, `PartialEq<[u8]>` and
+            // their mirrors.
+            let (forward, backward, iterated) = match real {
+                Real::Buf(b) => (
+                    *b == *data && *b == data[..],
+                    *data == *b && data[..] == *b,
+                    b.into_iter().copied().collect::<Vec<u8>>(),
+                ),
+                Real::View(v) => (
+                    *v == *data && *v == data[..],
+                    *data == *v && data[..] == *v,
+                    v.into_iter().copied().collect::<Vec<u8>>(),
+                ),
+                _ => continue,
+            };
+            assert!(forward && backward, "{when}: holder {id} == its bytes");
+            assert!(iterated == *data, "{when}: holder {id} iterates its bytes");
+        }
     }
 
     /// Checks a chain holder; adds a `SharedChain`'s segments to the bytes
@@ -2257,13 +2765,13 @@ impl Model {
             let sa = self.holders[&a].storage;
             assert_eq!(
                 va.is_unique(),
-                self.refs(sa.expect("views hold storage")) == 1,
+                sa.is_some_and(|sid| self.refs(sid) == 1),
                 "{when}: is_unique of view {a}"
             );
             for &(b, vb) in &views {
                 assert_eq!(
                     va.same_block(vb),
-                    sa == self.holders[&b].storage,
+                    sa.is_some() && sa == self.holders[&b].storage,
                     "{when}: same_block({a}, {b})"
                 );
             }
@@ -2389,6 +2897,15 @@ impl Model {
 
 #[derive(Debug, Clone, Copy)]
 enum Write {
+    /// `extend_from_slice`.
     Slice,
+    /// `Extend<u8>` with an iterator that hides its length.
     ByteAtATime,
+    /// `extend_from_within(start..end)`.
+    Within(usize, usize),
+    /// `fmt::Write::write_str` (the bytes are ASCII).
+    Fmt,
+    /// `Extend<SharedBuf>` with a clone of this view (whose bytes these
+    /// are).
+    View(u64),
 }
