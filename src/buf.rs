@@ -87,24 +87,9 @@ impl PooledBuf {
     pub(crate) fn from_block(block: BlockRef) -> Self {
         // Bytes an earlier holder wrote are not this hand-out's: the region
         // counts as uninitialised, unless the pool zeroed the block.
-        let initialised = block.zeroed_when_idle();
         // SAFETY: the block was just handed out, so this buffer is its only
-        // holder, let alone its only `PooledBuf`; a zeroed block is
-        // initialised throughout.
-        unsafe {
-            // Only written when they changed: a block handed from thread to
-            // thread keeps its header cache line shared instead of moving
-            // it between cores on every get.
-            if block.region_start() != 0 {
-                block.set_region_start(0);
-            }
-            if block.region_end() != block.capacity() {
-                block.set_region_end(block.capacity());
-            }
-            if block.region_initialised() != initialised {
-                block.set_region_initialised(initialised);
-            }
-        }
+        // holder, let alone its only `PooledBuf`.
+        unsafe { block.reset_region() };
         PooledBuf { block, len: 0 }
     }
 
