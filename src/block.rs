@@ -376,6 +376,7 @@ impl BlockRef {
         unsafe { self.mark_region_moved() };
         self.block()
             .region_start
+            // SAFETY: as for `region_start`.
             .with_mut(|slot| unsafe { *slot = start });
     }
 
@@ -405,6 +406,7 @@ impl BlockRef {
         unsafe { self.mark_region_moved() };
         self.block()
             .region_end
+            // SAFETY: as for `region_start`.
             .with_mut(|slot| unsafe { *slot = end });
     }
 
@@ -434,6 +436,7 @@ impl BlockRef {
         unsafe { self.mark_region_moved() };
         self.block()
             .region_initialised
+            // SAFETY: as for `region_start`.
             .with_mut(|slot| unsafe { *slot = initialised });
     }
 
