@@ -5,7 +5,7 @@
 //! physical floor: a bare `thread_local!` stack of `Vec`s (pop, write, push).
 //! Also prices the opt-in features on the same path: size recording
 //! (`record_sizes`), zeroing on return (`zero_on_return`), leak detection
-//! (sampled one block in 128, and full, without backtraces), and the byte
+//! (sampled one hand-out in 128, and full, without backtraces), and the byte
 //! budgets (`max_cached_bytes` + `max_in_use_bytes`).
 //!
 //! Run: `cargo bench --bench pool_vs_alloc`

@@ -64,9 +64,10 @@ pub(crate) struct Block {
     /// The pool's slot in the thread-cache tables (copied from the pool so
     /// that returning a block reads only this header).
     slot: u32,
-    /// The `flags` above. All but [`QUOTA`](flags::QUOTA) are fixed at
-    /// allocation; that one is set by the hand-out that charges a quota and
-    /// cleared by the return, each time by the block's only holder.
+    /// The `flags` above. Fixed at allocation, except [`QUOTA`](flags::QUOTA)
+    /// and, with sampled leak detection, [`TRACKED`](flags::TRACKED): those
+    /// are set by the hand-out they concern and cleared by its return, each
+    /// time by the block's only holder.
     flags: UnsafeCell<u8>,
     /// Whether every byte of the block before `region_end` is initialised
     /// (so `read_from` need not zero the spare capacity again). Bytes
@@ -133,7 +134,7 @@ impl IdleBlock {
         // non-zero and oversize requests are larger than the largest tier.
         let data = unsafe { alloc(layout) };
         let data = NonNull::new(data).ok_or(PoolError::AllocFailed { capacity })?;
-        let mut flags = pool.new_block_flags();
+        let mut flags = pool.block_flags;
         if tier.is_none() {
             // Unpooled blocks are never idle in the pool.
             flags &= !flags::CACHED_BUDGET;
@@ -199,6 +200,15 @@ impl IdleBlock {
     #[inline]
     pub(crate) fn flags(&self) -> u8 {
         self.block().flags()
+    }
+
+    /// Clears a flag that one hand-out set.
+    pub(crate) fn clear_flag(&self, flag: u8) {
+        // SAFETY: an idle block has one handle, this one, which is not
+        // `Sync`: no other thread can reach the header through it.
+        self.block()
+            .flags
+            .with_mut(|flags| unsafe { *flags &= !flag });
     }
 
     /// Takes the quota this block was charged to, clearing
@@ -508,6 +518,19 @@ impl BlockRef {
         self.block()
             .quota
             .with(|quota| unsafe { (*quota).as_ref() })
+    }
+
+    /// Sets `flag` for this hand-out.
+    ///
+    /// # Safety
+    ///
+    /// The block must have just been handed out: `self` is its only
+    /// reference.
+    pub(crate) unsafe fn set_flag(&self, flag: u8) {
+        // SAFETY: per the contract, nobody else can read the flags now.
+        self.block()
+            .flags
+            .with_mut(|flags| unsafe { *flags |= flag });
     }
 
     /// Charges this hand-out to `quota`, setting [`flags::QUOTA`].

@@ -85,7 +85,7 @@
 //! [`PoolBuilder::leak_detection`](crate::PoolBuilder::leak_detection)
 //! follows hand-outs until their blocks come back:
 //! [`LeakDetection::Sampled`](crate::LeakDetection::Sampled) in production
-//! (one block in N, with backtraces), `Full` while debugging.
+//! (one hand-out in N, with backtraces), `Full` while debugging.
 //! [`Pool::held_longer_than`](crate::Pool::held_longer_than) lists the
 //! buffers held longer than a threshold (a view kept in a cache pins its
 //! whole block); [`PoolBuilder::on_close_with_outstanding`](crate::PoolBuilder::on_close_with_outstanding)

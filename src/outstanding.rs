@@ -39,11 +39,10 @@ pub enum LeakDetection {
     /// Nothing is recorded, and nothing is paid (the default).
     #[default]
     Off,
-    /// One block in `one_in` (every `one_in`-th block the pool allocates)
-    /// is followed through every hand-out, with the backtrace of where it
-    /// was taken. Leaked buffers keep their blocks, so a leak keeps making
-    /// new blocks, a steady share of which are followed: a leak shows up in
-    /// the report without following everything. `one_in: 0` is taken as 1.
+    /// One hand-out in `one_in` is followed, with the backtrace of where it
+    /// was taken; the others pay only for leaving the inlined fast path. A
+    /// leak that keeps leaking shows up in the report, at its rate, without
+    /// following everything. `one_in: 0` is taken as 1.
     Sampled {
         /// One block in this many is followed.
         one_in: u32,
@@ -63,7 +62,7 @@ impl LeakDetection {
         matches!(self, LeakDetection::Full { .. })
     }
 
-    /// For a sampling level, one block in how many is followed.
+    /// For a sampling level, one hand-out in how many is followed.
     pub(crate) fn sample_interval(self) -> Option<u64> {
         match self {
             LeakDetection::Sampled { one_in } => Some(u64::from(one_in.max(1))),

@@ -70,11 +70,10 @@ pub(crate) struct Shared {
     pub(crate) cached_budget: Option<Budget>,
     in_use_budget: Option<WaitableBudget>,
     outstanding: Option<OutstandingLog>,
-    /// With sampled leak detection, one allocated block in this many is
-    /// followed.
+    /// With sampled leak detection, one hand-out in this many is followed.
     sample_interval: Option<u64>,
-    /// Blocks allocated, for sampling.
-    allocated: AtomicU64,
+    /// Hand-outs counted for sampling.
+    sampled_handouts: AtomicU64,
     on_close: Option<OnClose>,
 }
 
@@ -210,7 +209,7 @@ impl Shared {
             outstanding: (config.leak_detection != LeakDetection::Off)
                 .then(|| OutstandingLog::new(config.leak_detection.backtraces())),
             sample_interval: config.leak_detection.sample_interval(),
-            allocated: AtomicU64::new(0),
+            sampled_handouts: AtomicU64::new(0),
             on_close: config.on_close,
         }
     }
@@ -348,7 +347,10 @@ impl Shared {
                     unsafe { block.set_quota(Arc::clone(quota)) };
                 }
                 if let Some(log) = &this.outstanding {
-                    if block.flags() & flags::TRACKED != 0 {
+                    if this.follow_handout(&block) {
+                        // SAFETY: the block was just handed out: this is its
+                        // only reference.
+                        unsafe { block.set_flag(flags::TRACKED) };
                         log.insert(&block);
                     }
                 }
@@ -481,10 +483,18 @@ impl Shared {
                 budget.release(idle.capacity());
             }
         }
+        let mut sampled = false;
         if flags & flags::TRACKED != 0 {
             if let Some(log) = &pool.outstanding {
                 log.remove(idle.key());
             }
+            // Sampled hand-outs set the flag for this hand-out only.
+            if pool.block_flags & flags::TRACKED == 0 {
+                sampled = true;
+            }
+        }
+        if sampled {
+            idle.clear_flag(flags::TRACKED);
         }
         if flags & flags::UNPOOLED != 0 {
             let oversize = &pool.counters.oversize;
@@ -527,14 +537,15 @@ impl Shared {
             .map_or_else(Vec::new, |log| log.report(min_age))
     }
 
-    /// The flags of a block about to be allocated: the pool's, plus
-    /// [`flags::TRACKED`] for the sampled ones.
-    pub(crate) fn new_block_flags(&self) -> u8 {
+    /// Whether this hand-out is one of the sampled ones (always with full
+    /// leak detection, whose blocks carry the flag from allocation).
+    fn follow_handout(&self, block: &BlockRef) -> bool {
+        if block.flags() & flags::TRACKED != 0 {
+            return true;
+        }
         match self.sample_interval {
-            Some(interval) if self.allocated.fetch_add(1, Ordering::Relaxed) % interval == 0 => {
-                self.block_flags | flags::TRACKED
-            }
-            _ => self.block_flags,
+            Some(interval) => self.sampled_handouts.fetch_add(1, Ordering::Relaxed) % interval == 0,
+            None => false,
         }
     }
 
