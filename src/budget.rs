@@ -144,63 +144,40 @@ impl WaitableBudget {
         self.queue.lock().queued
     }
 
-    /// Charges `bytes` if they fit and, unless `overtake`, nobody waits.
-    fn try_charge(&self, bytes: usize, overtake: bool) -> bool {
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
+    /// Adds `bytes` if the count stays within `cap` and, unless
+    /// `overtake`, nobody waits.
+    fn add_within(&self, bytes: usize, cap: usize, overtake: bool) -> bool {
+        let add = |state: usize| {
             if state & WAITERS != 0 && !overtake {
-                return false;
+                return None;
             }
-            let used = state & !WAITERS;
-            let Some(next) = used.checked_add(bytes).filter(|&n| n <= self.cap()) else {
-                return false;
-            };
-            match self.state.compare_exchange_weak(
-                state,
-                next | (state & WAITERS),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => state = actual,
-            }
-        }
+            let used = (state & !WAITERS)
+                .checked_add(bytes)
+                .filter(|&n| n <= cap)?;
+            Some(used | (state & WAITERS))
+        };
+        self.state
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, add)
+            .is_ok()
     }
 
     /// Charges `bytes` if they fit and nobody waits: the refusing
     /// hand-outs (`try_get`) never overtake a waiter.
     pub(crate) fn try_acquire(&self, bytes: usize) -> bool {
-        self.try_charge(bytes, false)
+        self.add_within(bytes, self.cap(), false)
     }
 
     /// Charges `bytes` if they fit, waiters or not (`get` and growth, which
     /// serve at once whatever happens).
     pub(crate) fn try_acquire_now(&self, bytes: usize) -> bool {
-        self.try_charge(bytes, true)
+        self.add_within(bytes, self.cap(), true)
     }
 
     /// Charges `bytes` whether or not they fit the cap (`get` and growth
     /// serve over it). Fails only if the bytes charged would exceed
     /// `isize::MAX`, which no allocation could then satisfy anyway.
     pub(crate) fn force_acquire(&self, bytes: usize) -> bool {
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            let Some(next) = (state & !WAITERS)
-                .checked_add(bytes)
-                .filter(|&n| n <= isize::MAX as usize)
-            else {
-                return false;
-            };
-            match self.state.compare_exchange_weak(
-                state,
-                next | (state & WAITERS),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => state = actual,
-            }
-        }
+        self.add_within(bytes, isize::MAX as usize, true)
     }
 
     /// Gives back `bytes` charged earlier, then serves the queue if anyone
@@ -232,7 +209,7 @@ impl WaitableBudget {
                 queue.order.pop_front(); // it left the queue
                 continue;
             };
-            if !self.try_charge(waiter.bytes, true) {
+            if !self.try_acquire_now(waiter.bytes) {
                 break;
             }
             waiter.granted = true;
