@@ -259,7 +259,7 @@ impl Pool {
     ///   chain's segment.
     /// * **Any executor.** The future uses nothing but the `Waker` it is
     ///   polled with: no runtime, no timer, no thread of its own (the tests
-    ///   drive it with tokio and with `futures::executor`).
+    ///   drive it with tokio, smol and `futures::executor`).
     ///
     /// Without a cap it never waits: it is `get` returning errors instead
     /// of panicking. Above the largest tier it serves a plain allocation,

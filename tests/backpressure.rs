@@ -683,3 +683,33 @@ mod quotas {
         assert_eq!(pool.stats().over_budget, 0);
     }
 }
+
+/// smol's executor drives `get_async` too: tasks on its global executor
+/// share a cap, waiting for each other's returns.
+#[test]
+#[cfg(not(loom))]
+#[cfg_attr(miri, ignore = "smol's reactor makes system calls Miri does not run")]
+fn smol_tasks_share_a_cap() {
+    let pool = capped(16 * KIB);
+    let tasks: Vec<_> = (0..8u8)
+        .map(|i| {
+            let pool = pool.clone();
+            smol::spawn(async move {
+                for _ in 0..20 {
+                    let mut buf = pool.get_async(100).await.unwrap();
+                    buf.put_bytes(i, 8);
+                    smol::future::yield_now().await;
+                    assert_eq!(&buf[..], &[i; 8]);
+                    assert!(used(&pool) <= 16 * KIB as u64);
+                }
+            })
+        })
+        .collect();
+    smol::block_on(async {
+        for task in tasks {
+            task.await;
+        }
+    });
+    assert_eq!(used(&pool), 0);
+    assert_eq!(pool.stats().over_budget, 0);
+}
