@@ -188,10 +188,7 @@ impl Pool {
     #[inline(never)]
     #[track_caller]
     fn get_slow(&self, capacity: usize) -> PooledBuf {
-        let target = match self.shared.route(capacity) {
-            Some(tier) => Target::Tier(tier),
-            None => Target::Oversize(capacity),
-        };
+        let target = self.shared.target(capacity);
         match Shared::handout(&self.shared, target, capacity, OverBudget::Serve) {
             Ok(block) => PooledBuf::from_block(block),
             Err(err) => allocation_panic(err),
@@ -300,11 +297,8 @@ impl Pool {
     /// # }).unwrap();
     /// ```
     pub async fn get_async(&self, capacity: usize) -> Result<PooledBuf, PoolError> {
-        let target = match self.shared.route(capacity) {
-            Some(tier) => Target::Tier(tier),
-            None => Target::Oversize(capacity),
-        };
-        Shared::handout_waiting(&self.shared, target, capacity)
+        let target = self.shared.target(capacity);
+        Shared::handout_waiting(&self.shared, target, capacity, None)
             .await
             .map(PooledBuf::from_block)
     }

@@ -137,13 +137,6 @@ impl Quota {
         self.inner.pool.shared()
     }
 
-    fn target(&self, capacity: usize) -> Target {
-        match self.shared().route(capacity) {
-            Some(tier) => Target::Tier(tier),
-            None => Target::Oversize(capacity),
-        }
-    }
-
     /// The cap, in bytes.
     ///
     /// # Examples
@@ -174,10 +167,9 @@ impl Quota {
     /// ```
     #[track_caller]
     pub fn get(&self, capacity: usize) -> PooledBuf {
-        let target = self.target(capacity);
         match Shared::handout_charged(
             self.shared(),
-            target,
+            self.shared().target(capacity),
             capacity,
             OverBudget::Serve,
             Some(&self.inner),
@@ -244,17 +236,9 @@ impl Quota {
     /// # }).unwrap();
     /// ```
     pub async fn get_async(&self, capacity: usize) -> Result<PooledBuf, PoolError> {
-        let target = self.target(capacity);
         let shared = self.shared();
-        let charge = Shared::reserve(shared, shared.target_capacity(target), Some(&self.inner));
-        let reserved = match charge.await {
-            Ok(reserved) => reserved,
-            Err(err) => {
-                Shared::record_size(shared, capacity);
-                return Err(err);
-            }
-        };
-        Shared::handout_charged(shared, target, capacity, reserved, Some(&self.inner))
+        Shared::handout_waiting(shared, shared.target(capacity), capacity, Some(&self.inner))
+            .await
             .map(PooledBuf::from_block)
     }
 

@@ -430,16 +430,27 @@ impl Shared {
         this: &Arc<Self>,
         target: Target,
         requested: usize,
+        quota: Option<&Arc<QuotaInner>>,
     ) -> Result<BlockRef, PoolError> {
         let capacity = this.target_capacity(target);
-        let reserved = match Shared::reserve(this, capacity, None).await {
+        let reserved = match Shared::reserve(this, capacity, quota).await {
             Ok(reserved) => reserved,
             Err(err) => {
                 Shared::record_size(this, requested);
                 return Err(err);
             }
         };
-        Shared::handout(this, target, requested, reserved)
+        Shared::handout_charged(this, target, requested, reserved, quota)
+    }
+
+    /// What a request for `capacity` bytes is served from: its tier, or an
+    /// unpooled block above the largest tier.
+    #[inline]
+    pub(crate) fn target(&self, capacity: usize) -> Target {
+        match self.route(capacity) {
+            Some(tier) => Target::Tier(tier),
+            None => Target::Oversize(capacity),
+        }
     }
 
     /// Allocates an unpooled block of exactly `capacity` bytes.
