@@ -102,6 +102,21 @@
 //! once per batch, not once per operation (Bonwick's magazines, jemalloc's
 //! tcache). A thread that exits hands its cached blocks to the depots.
 //!
+//! A trim on any thread also reaches the other threads' stacks: the pool
+//! keeps a registry of its thread caches, and a trim takes blocks out of a
+//! cache whose owner is not in the middle of a get or a return. The two
+//! sides meet in a store-buffering handshake: the owner sets a `busy` flag,
+//! issues a compiler-only fence and checks for a pending trim; the trim
+//! marks every cache, issues one process-wide barrier (`membarrier` on
+//! Linux, which makes every running thread of the process execute a full
+//! fence) and checks the `busy` flags. One side always sees the other, so
+//! the owner's fast path needs no lock and no atomic read-modify-write: two
+//! plain stores and a load, on a cache line it alone writes. An owner that
+//! finds a trim at work goes to the depot for that one operation; a trim
+//! that finds an owner busy, or that cannot issue the barrier, leaves a
+//! request the owner answers at its next operation. This is the asymmetric
+//! fence pattern of folly's hazard pointers and of the C++ proposal P1202.
+//!
 //! # Statistics
 //!
 //! Counters live in the thread's cache entry and are written with a plain
@@ -124,7 +139,10 @@
 //! retained memory decays geometrically toward the working set, about once
 //! a period, without a background thread;
 //! [`Pool::trim_idle`](crate::Pool::trim_idle) does a full collection on
-//! demand and [`Pool::trim`](crate::Pool::trim) frees everything idle.
+//! demand, of every thread's cache, and [`Pool::trim`](crate::Pool::trim)
+//! frees everything idle. With no traffic at all, a timer calling
+//! `trim_idle` (or `Pool::trim_idle_every`, a tokio task) bounds idle
+//! memory in time: see [operations](crate::operations#decay-over-time).
 //!
 //! The period is measured in time, not in operations, because freeing is
 //! not free: a block the pool frees usually stays resident in the

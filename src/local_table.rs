@@ -35,7 +35,7 @@ use crate::error::PoolError;
 use crate::shared::Shared;
 use crate::stats::Event;
 use crate::sync::{Arc, Ordering, StaticMutex, UnsafeCell};
-use crate::thread_cache::{Collection, ThreadCache};
+use crate::thread_cache::ThreadCache;
 
 /// Free slot numbers and the next unused one.
 struct SlotRegistry {
@@ -397,38 +397,6 @@ fn put_slow(idle: IdleBlock, tier: usize) {
 pub(crate) fn record_size(pool: &Arc<Shared>, size: usize) {
     let _ = LOCAL
         .try_with(|table| table.with(|entries| entry_or_install(entries, pool).record_size(size)));
-}
-
-/// Takes every idle block this thread caches for `pool`; returns them and
-/// how many per tier. The caller frees them outside the table borrow.
-pub(crate) fn take_all_local(pool: &Shared) -> (Vec<IdleBlock>, Vec<u64>) {
-    let mut blocks = Vec::new();
-    let counts = LOCAL
-        .try_with(|table| {
-            table.with(|entries| {
-                entry(entries, pool, pool.slot).map(|cache| cache.take_all(&mut blocks))
-            })
-        })
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| vec![0; pool.tiers.len()]);
-    (blocks, counts)
-}
-
-/// Runs a full idle collection on this thread's cache for `pool` (and the
-/// depots). Returns whether this thread had a cache for the pool.
-pub(crate) fn collect_local(pool: &Shared) -> bool {
-    LOCAL
-        .try_with(|table| {
-            table.with(|entries| match entry(entries, pool, pool.slot) {
-                Some(cache) => {
-                    cache.collect(Collection::Full);
-                    true
-                }
-                None => false,
-            })
-        })
-        .unwrap_or(false)
 }
 
 /// Drops this thread's cache for `pool`, if it has one.

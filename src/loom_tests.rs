@@ -588,6 +588,84 @@ fn trim_races_get_and_drop() {
     });
 }
 
+/// A trim on one thread takes the idle blocks of another thread's cache
+/// while that thread gets and returns (with the asymmetric fences modelled
+/// as `SeqCst` fences: see `sync::asymmetric`): the handshake of `thread_cache`
+/// (the owner's `busy` flag and light fence against the trim's `STEALING`
+/// request and heavy fence). Loom checks that the two never touch the
+/// stacks at once (the stacks are loom cells), that each side sees the
+/// other's changes to them, and that every block ends up exactly once in a
+/// cache, the depot or freed: whichever way the trim went (taking the
+/// blocks, or, finding the owner busy, asking it to free them itself).
+#[test]
+fn trim_takes_a_working_threads_cache() {
+    let _fences = crate::sync::asymmetric::model_fences();
+    run_model("trim_takes_a_working_threads_cache", || {
+        let pool = tiny_pool(2, 0);
+        let shadows = Shadows::new();
+        let owner = {
+            let (pool, shadows) = (pool.clone(), shadows.clone());
+            thread::spawn(move || {
+                let (a, stamp) = get_filled(&pool, &shadows, 1);
+                stamp.check_buf(&a);
+                drop(a); // cached here
+                let (b, stamp) = get_filled(&pool, &shadows, 2);
+                stamp.check_buf(&b);
+                drop(b);
+            })
+        };
+        let trimmer = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.trim())
+        };
+        trimmer.join().unwrap();
+        owner.join().unwrap();
+        // Whatever the trim found, a second one takes what is left once
+        // the owner is done (its cache flushed to the depot).
+        let_exited_threads_finish();
+        pool.trim();
+        let stats = tier_stats(&pool);
+        assert_eq!(stats.cached, 0, "a trim leaves nothing idle: {stats:?}");
+        assert_settled(&pool, &shadows, 2);
+    });
+}
+
+/// A thread that cached blocks and stopped using the pool: a trim from
+/// another thread takes them, with no help from the owner, while the owner
+/// may still be returning its last buffer.
+#[test]
+fn trim_reaches_a_parked_threads_cache() {
+    let _fences = crate::sync::asymmetric::model_fences();
+    run_model("trim_reaches_a_parked_threads_cache", || {
+        let pool = tiny_pool(2, 0);
+        let shadows = Shadows::new();
+        let (parked_tx, parked_rx) = loom::sync::mpsc::channel();
+        let (release_tx, release_rx) = loom::sync::mpsc::channel::<()>();
+        let owner = {
+            let (pool, shadows) = (pool.clone(), shadows.clone());
+            thread::spawn(move || {
+                let a = get_filled(&pool, &shadows, 1);
+                let b = get_filled(&pool, &shadows, 2);
+                drop((a, b)); // both cached here
+                parked_tx.send(()).unwrap();
+                // Parked: the pool is not touched again.
+                release_rx.recv().unwrap();
+            })
+        };
+        parked_rx.recv().unwrap();
+        pool.trim();
+        let stats = tier_stats(&pool);
+        assert_eq!(
+            (stats.cached, stats.trimmed),
+            (0, 2),
+            "the parked thread's blocks were freed: {stats:?}"
+        );
+        release_tx.send(()).unwrap();
+        owner.join().unwrap();
+        assert_settled(&pool, &shadows, 2);
+    });
+}
+
 /// `stats` read on one thread while another thread gets, returns and exits
 /// (its counters move from the live list to the retired totals): totals
 /// never go backwards between successive reads, and `in_use` never exceeds

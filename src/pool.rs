@@ -463,9 +463,15 @@ impl Pool {
         stats
     }
 
-    /// Frees every idle buffer in the depots and in the calling thread's
-    /// cache. Other threads' caches are untouched (they are private to their
-    /// threads and bounded by the per-tier limits).
+    /// Frees every idle buffer: in the depots and in every thread's cache,
+    /// including the caches of threads that are parked and never use the
+    /// pool again (on systems where
+    /// [`trims_reach_parked_threads`](crate::operations::trims_reach_parked_threads)
+    /// holds; elsewhere each thread frees its share at its next get or
+    /// return). Buffers in use are not touched.
+    ///
+    /// A trim costs one process-wide memory barrier plus the frees; the
+    /// threads' gets and returns never wait for it.
     ///
     /// # Examples
     ///
@@ -482,15 +488,17 @@ impl Pool {
     }
 
     /// Frees the idle buffers nobody needed since the previous idle
-    /// collection: in each tier's depot and in the calling thread's cache,
-    /// the blocks below the low-water mark (the fewest idle blocks held
-    /// since the last collection).
+    /// collection: in each tier's depot and in every thread's cache (as
+    /// [`trim`](Self::trim) reaches them), the blocks below the low-water
+    /// mark (the fewest idle blocks held since the last collection).
     ///
     /// The pool already runs a gentler collection by itself as it serves
     /// traffic (see [idle memory](crate::implementation#idle-memory)), so
-    /// memory decays toward the working set without a background thread;
-    /// call this from a timer to release idle memory faster, or while the
-    /// pool sees no traffic at all. Calling it twice in a row frees
+    /// memory decays toward the working set without a background thread.
+    /// When there is no traffic nothing runs, so call this from a timer
+    /// every period `P` (or spawn [`trim_idle_every`](Self::trim_idle_every)):
+    /// a buffer left idle for `2 × P` has then been freed, whatever the
+    /// threads that cached it are doing. Calling it twice in a row frees
     /// everything that stayed unused in between.
     ///
     /// # Examples
@@ -506,6 +514,56 @@ impl Pool {
     /// ```
     pub fn trim_idle(&self) {
         self.shared.trim_idle();
+    }
+
+    /// A task that calls [`trim_idle`](Self::trim_idle) every `period`, for
+    /// `tokio::spawn`: idle memory then decays even when no thread uses the
+    /// pool, and a buffer left idle for `2 × period` has been freed. It
+    /// holds no `Pool` handle: it ends at the first tick after the last
+    /// handle drops. The first call is one period after the task starts.
+    ///
+    /// Runs on tokio's timer, so it needs a runtime with time enabled.
+    ///
+    /// # Panics
+    ///
+    /// The task panics on its first poll if `period` is zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let pool = tierpool::Pool::new();
+    /// let trimmer = tokio::spawn(pool.trim_idle_every(Duration::from_secs(10)));
+    /// drop(pool.get(4096)); // one idle buffer, never used again
+    /// tokio::time::sleep(Duration::from_secs(21)).await;
+    /// assert_eq!(pool.stats().cached_bytes(), 0);
+    /// drop(pool); // the task ends at its next tick
+    /// trimmer.await.unwrap();
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn trim_idle_every(
+        &self,
+        period: Duration,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let shared = Arc::clone(&self.shared);
+        async move {
+            let mut ticks = tokio::time::interval(period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The first tick completes at once.
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                if shared.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                shared.trim_idle();
+            }
+        }
     }
 
     /// The buffers handed out and not yet returned, oldest first, when the

@@ -26,6 +26,7 @@ use crate::quota::QuotaInner;
 use crate::router::Router;
 use crate::stats::{BudgetStats, Event, PoolCounters, PoolStats, SharedCounter};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::thread_cache::{CacheRegistry, Collection};
 use std::time::Duration;
 
 /// One tier's configuration and depot.
@@ -61,6 +62,8 @@ pub(crate) struct Shared {
     /// `Pool` handles alive.
     pub(crate) handles: AtomicUsize,
     pub(crate) counters: PoolCounters,
+    /// Every thread's cache, for trims from any thread.
+    pub(crate) caches: CacheRegistry,
     /// Opt-in behaviours copied into every block's header.
     pub(crate) block_flags: u8,
     /// Whether hand-outs need bookkeeping (in-use cap, tracking or size
@@ -185,6 +188,7 @@ impl Shared {
             name,
             router: Router::new(config.tiers.iter().map(|spec| spec.capacity).collect()),
             counters: PoolCounters::new(config.tiers.len(), config.record_sizes),
+            caches: CacheRegistry::new(),
             tiers: config
                 .tiers
                 .iter()
@@ -560,38 +564,40 @@ impl Shared {
         }
     }
 
-    /// Frees every idle block in the depots and this thread's cache.
+    /// Frees every idle block: in the depots and in every thread's cache.
     pub(crate) fn trim(&self) {
-        let (local, mut freed) = local_table::take_all_local(self);
-        drop(local);
+        self.reclaim(Collection::All);
+    }
+
+    /// Frees the blocks nobody needed since the previous collection, in the
+    /// depots and in every thread's cache.
+    pub(crate) fn trim_idle(&self) {
+        self.reclaim(Collection::Full);
+    }
+
+    /// Frees what `collection` releases from every thread's cache (see
+    /// [`CacheRegistry::reclaim`]) and from the depots, and counts it.
+    fn reclaim(&self, collection: Collection) {
+        let (blocks, mut freed) = self.caches.reclaim(collection, self.tiers.len());
+        drop(blocks);
         for (tier, shared) in self.tiers.iter().enumerate() {
-            let drained = shared.depot.drain();
-            freed[tier] += drained.len() as u64;
-            drop(drained);
+            let unused = match collection {
+                Collection::All => shared.depot.drain(),
+                _ => shared.depot.collect(|low_water| low_water),
+            };
+            freed[tier] += unused.len() as u64;
         }
         for (counters, n) in self.counters.fallback.iter().zip(freed) {
             counters[Event::Trimmed].add(n);
         }
     }
 
-    /// Frees the blocks nobody needed since the previous collection.
-    pub(crate) fn trim_idle(&self) {
-        if !local_table::collect_local(self) {
-            for (tier, counters) in self.tiers.iter().zip(self.counters.fallback.iter()) {
-                let freed = tier.depot.collect(|low_water| low_water);
-                counters[Event::Trimmed].add(freed.len() as u64);
-            }
-        }
-    }
-
-    /// Called when the last handle drops: frees what the depots and this
+    /// Called when the last handle drops: frees what the depots and every
     /// thread's cache hold, and makes every later return free its block.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         local_table::discard_local(self);
-        for tier in self.tiers.iter() {
-            drop(tier.depot.drain());
-        }
+        self.trim();
         local_table::release_slot(self.slot);
         // Last, so that a report that panics leaves the pool closed.
         if let Some(on_close) = &self.on_close {

@@ -39,10 +39,177 @@ macro_rules! const_thread_local {
 }
 pub(crate) use const_thread_local;
 
+/// Asymmetric fences: a pair of [`light`](asymmetric::light) (on a hot
+/// path) and [`heavy`](asymmetric::heavy) (on a rare one) orders memory as a
+/// pair of `SeqCst` fences would, while the light half costs no
+/// instruction. The heavy half makes every running thread of the process
+/// execute a full barrier (Linux's `membarrier`); a thread that is not
+/// running passed through one when it was switched out.
+///
+/// This is the pattern of the store-buffering litmus test: thread A stores
+/// `x`, fences, loads `y`; thread B stores `y`, fences, loads `x`. With one
+/// fence light and the other heavy, as with two `SeqCst` fences, at least
+/// one of the loads sees the other thread's store. The thread caches use
+/// it so that a trim on any thread can take idle blocks from a parked
+/// thread's cache while the owner's get and return stay free of locks and
+/// read-modify-writes (see `thread_cache`).
+///
+/// Under Miri both halves are `SeqCst` fences, which Miri models. Under loom
+/// the light half is what it is for the CPU, nothing, and the heavy half
+/// reports that it cannot issue the barrier, except in the loom models of
+/// the handshake itself ([`model_fences`](asymmetric::model_fences)), where
+/// both are `SeqCst` fences: loom orders its `SeqCst` fences globally,
+/// which would otherwise also order every store after a light fence and
+/// hide the other models' missing `Release`s. Elsewhere than Linux (and on
+/// a Linux whose kernel refuses `membarrier`), [`heavy`](asymmetric::heavy)
+/// reports that it cannot issue the barrier, and callers fall back to
+/// asking the owner.
+pub(crate) mod asymmetric {
+    #[cfg(loom)]
+    std::thread_local! {
+        /// Whether the running loom model models the fences (loom runs a
+        /// model's threads on the thread that called `model`).
+        static MODELLED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Makes both halves `SeqCst` fences in the loom models this thread
+    /// runs until the returned guard drops.
+    #[cfg(all(loom, test))]
+    pub(crate) fn model_fences() -> impl Drop {
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                MODELLED.with(|m| m.set(false));
+            }
+        }
+        MODELLED.with(|m| m.set(true));
+        Reset
+    }
+
+    #[cfg(loom)]
+    fn modelled() -> bool {
+        MODELLED.with(std::cell::Cell::get)
+    }
+
+    /// The hot path's half: a compiler fence (a `SeqCst` fence under Miri
+    /// and in loom's models of the handshake).
+    #[inline(always)]
+    pub(crate) fn light() {
+        #[cfg(loom)]
+        if modelled() {
+            super::fence(super::Ordering::SeqCst);
+        }
+        #[cfg(miri)]
+        super::fence(super::Ordering::SeqCst);
+        #[cfg(not(any(loom, miri)))]
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The rare path's half. Returns `false`, having ordered nothing beyond
+    /// a `SeqCst` fence, where the system offers no process-wide barrier.
+    pub(crate) fn heavy() -> bool {
+        #[cfg(loom)]
+        {
+            if modelled() {
+                super::fence(super::Ordering::SeqCst);
+            }
+            modelled()
+        }
+        #[cfg(miri)]
+        {
+            super::fence(super::Ordering::SeqCst);
+            true
+        }
+        #[cfg(all(not(any(loom, miri)), any(target_os = "linux", target_os = "android")))]
+        {
+            linux::membarrier()
+        }
+        #[cfg(all(
+            not(any(loom, miri)),
+            not(any(target_os = "linux", target_os = "android"))
+        ))]
+        {
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+            false
+        }
+    }
+
+    /// Whether [`heavy`] issues the process-wide barrier on this system.
+    pub(crate) fn available() -> bool {
+        #[cfg(loom)]
+        return modelled();
+        #[cfg(miri)]
+        return true;
+        #[cfg(all(not(any(loom, miri)), any(target_os = "linux", target_os = "android")))]
+        return linux::command().is_some();
+        #[cfg(all(
+            not(any(loom, miri)),
+            not(any(target_os = "linux", target_os = "android"))
+        ))]
+        return false;
+    }
+
+    #[cfg(all(not(any(loom, miri)), any(target_os = "linux", target_os = "android")))]
+    mod linux {
+        use std::sync::OnceLock;
+
+        // The kernel's `enum membarrier_cmd` (linux/membarrier.h); the
+        // libc crate has the syscall number but not these.
+        const CMD_QUERY: libc::c_long = 0;
+        const CMD_GLOBAL: libc::c_long = 1 << 0;
+        const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+        const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+        fn call(cmd: libc::c_long) -> libc::c_long {
+            // SAFETY: `membarrier(cmd, flags = 0, cpu_id = 0)` reads and
+            // writes no memory of ours; an unknown or refused command
+            // returns -1 with errno set.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_membarrier,
+                    cmd,
+                    0 as libc::c_long,
+                    0 as libc::c_long,
+                )
+            }
+        }
+
+        /// The command that makes every running thread of this process
+        /// execute a full barrier: the expedited one (microseconds, Linux
+        /// 4.14+, after registering once), else the global one (waits for
+        /// a scheduler grace period, milliseconds, Linux 4.3+), else none
+        /// (an old kernel, or a seccomp filter that refuses the call).
+        pub(super) fn command() -> Option<libc::c_long> {
+            static COMMAND: OnceLock<Option<libc::c_long>> = OnceLock::new();
+            *COMMAND.get_or_init(|| {
+                let supported = call(CMD_QUERY);
+                if supported < 0 {
+                    return None;
+                }
+                if supported & CMD_PRIVATE_EXPEDITED != 0
+                    && call(CMD_REGISTER_PRIVATE_EXPEDITED) == 0
+                {
+                    return Some(CMD_PRIVATE_EXPEDITED);
+                }
+                (supported & CMD_GLOBAL != 0).then_some(CMD_GLOBAL)
+            })
+        }
+
+        /// Issues the process-wide barrier; `false` if the kernel offers none.
+        pub(super) fn membarrier() -> bool {
+            // The caller's own half, in case no barrier can be issued.
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+            command().is_some_and(|cmd| call(cmd) == 0)
+        }
+    }
+}
+
 #[cfg(not(loom))]
 mod std_impl {
     pub(crate) use std::alloc::{alloc, dealloc};
-    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{
+        fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+    };
     pub(crate) use std::sync::{Arc, OnceLock};
     pub(crate) use std::thread_local;
 
@@ -98,7 +265,9 @@ mod std_impl {
 mod loom_impl {
     pub(crate) use loom::alloc::{alloc, dealloc};
     pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{
+        fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+    };
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::thread_local;
 
