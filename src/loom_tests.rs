@@ -63,6 +63,7 @@ use loom::sync::Arc;
 use loom::thread;
 
 use crate::budget::WaitableBudget;
+use crate::sync::asymmetric::{model_handshake, HandshakeModel};
 use crate::{
     Pool, PoolBuilder, PoolError, PoolStats, PooledBuf, PooledChain, SharedBuf, TierConfig,
 };
@@ -599,7 +600,7 @@ fn trim_races_get_and_drop() {
 /// blocks, or, finding the owner busy, asking it to free them itself).
 #[test]
 fn trim_takes_a_working_threads_cache() {
-    let _fences = crate::sync::asymmetric::model_fences();
+    let _fenced = model_handshake(HandshakeModel::Fenced);
     run_model("trim_takes_a_working_threads_cache", || {
         let pool = tiny_pool(2, 0);
         let shadows = Shadows::new();
@@ -635,7 +636,7 @@ fn trim_takes_a_working_threads_cache() {
 /// may still be returning its last buffer.
 #[test]
 fn trim_reaches_a_parked_threads_cache() {
-    let _fences = crate::sync::asymmetric::model_fences();
+    let _fenced = model_handshake(HandshakeModel::Fenced);
     run_model("trim_reaches_a_parked_threads_cache", || {
         let pool = tiny_pool(2, 0);
         let shadows = Shadows::new();
@@ -663,6 +664,44 @@ fn trim_reaches_a_parked_threads_cache() {
         release_tx.send(()).unwrap();
         owner.join().unwrap();
         assert_settled(&pool, &shadows, 2);
+    });
+}
+
+/// Where the heavy fence cannot be issued, a trim asks instead: a parked
+/// thread's cache stays as it is until its owner's next get, which frees
+/// every block the trim asked for before serving the get.
+#[test]
+fn trim_asks_an_owner_it_cannot_reach() {
+    let _asking = model_handshake(HandshakeModel::Asking);
+    run_model("trim_asks_an_owner_it_cannot_reach", || {
+        let pool = tiny_pool(2, 0);
+        let shadows = Shadows::new();
+        let (parked_tx, parked_rx) = loom::sync::mpsc::channel();
+        let (trimmed_tx, trimmed_rx) = loom::sync::mpsc::channel::<()>();
+        let owner = {
+            let (pool, shadows) = (pool.clone(), shadows.clone());
+            thread::spawn(move || {
+                let a = get_filled(&pool, &shadows, 1);
+                let b = get_filled(&pool, &shadows, 2);
+                drop((a, b)); // both cached here
+                parked_tx.send(()).unwrap();
+                trimmed_rx.recv().unwrap();
+                let (c, stamp) = get_filled(&pool, &shadows, 3);
+                stamp.check_buf(&c);
+                let stats = tier_stats(&pool);
+                assert_eq!(
+                    (stats.trimmed, stats.misses),
+                    (2, 3),
+                    "the owner freed what the trim asked for, then missed: {stats:?}"
+                );
+            })
+        };
+        parked_rx.recv().unwrap();
+        pool.trim();
+        assert_eq!(tier_stats(&pool).cached, 2, "no fence: nothing taken");
+        trimmed_tx.send(()).unwrap();
+        owner.join().unwrap();
+        assert_settled(&pool, &shadows, 3);
     });
 }
 

@@ -54,41 +54,60 @@ pub(crate) use const_thread_local;
 /// thread's cache while the owner's get and return stay free of locks and
 /// read-modify-writes (see `thread_cache`).
 ///
-/// Under Miri both halves are `SeqCst` fences, which Miri models. Under loom
-/// the light half is what it is for the CPU, nothing, and the heavy half
-/// reports that it cannot issue the barrier, except in the loom models of
-/// the handshake itself ([`model_fences`](asymmetric::model_fences)), where
-/// both are `SeqCst` fences: loom orders its `SeqCst` fences globally,
-/// which would otherwise also order every store after a light fence and
-/// hide the other models' missing `Release`s. Elsewhere than Linux (and on
-/// a Linux whose kernel refuses `membarrier`), [`heavy`](asymmetric::heavy)
-/// reports that it cannot issue the barrier, and callers fall back to
-/// asking the owner.
+/// Under Miri both halves are `SeqCst` fences, which Miri models. Under
+/// loom a model chooses ([`HandshakeModel`](asymmetric::HandshakeModel)):
+/// by default the owner's half of the handshake is skipped and the heavy
+/// fence reports that it cannot be issued, so trims only ask (a trim that
+/// cannot fence never touches another thread's stacks, and three more
+/// atomic operations per get and return would multiply the interleavings
+/// of every model); the models of the handshake run it with the light half
+/// a no-op (what it is for the CPU) and the heavy half unavailable, or
+/// with both halves `SeqCst` fences. Only those models get the fences:
+/// loom orders its `SeqCst` fences globally, which would also order every
+/// store after a light fence and hide the other models' missing
+/// `Release`s. Elsewhere than Linux (and on a Linux whose kernel refuses
+/// `membarrier`), [`heavy`](asymmetric::heavy) reports that it cannot issue
+/// the barrier, and callers fall back to asking the owner.
 pub(crate) mod asymmetric {
+    /// How a loom model runs the handshake of the thread caches.
     #[cfg(loom)]
-    std::thread_local! {
-        /// Whether the running loom model models the fences (loom runs a
-        /// model's threads on the thread that called `model`).
-        static MODELLED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum HandshakeModel {
+        /// The owner skips its half; trims only ask (the default).
+        Skipped,
+        /// The owner runs its half; the heavy fence is unavailable, so
+        /// trims only ask, and owners answer.
+        Asking,
+        /// Both halves are `SeqCst` fences: trims take blocks themselves.
+        Fenced,
     }
 
-    /// Makes both halves `SeqCst` fences in the loom models this thread
-    /// runs until the returned guard drops.
+    #[cfg(loom)]
+    std::thread_local! {
+        /// The running model's choice (loom runs a model's threads on the
+        /// thread that called `model`).
+        static MODEL: std::cell::Cell<HandshakeModel> =
+            const { std::cell::Cell::new(HandshakeModel::Skipped) };
+    }
+
+    /// Runs the loom models this thread starts in `model` until the
+    /// returned guard drops.
     #[cfg(all(loom, test))]
-    pub(crate) fn model_fences() -> impl Drop {
+    pub(crate) fn model_handshake(model: HandshakeModel) -> impl Drop {
         struct Reset;
         impl Drop for Reset {
             fn drop(&mut self) {
-                MODELLED.with(|m| m.set(false));
+                MODEL.with(|m| m.set(HandshakeModel::Skipped));
             }
         }
-        MODELLED.with(|m| m.set(true));
+        MODEL.with(|m| m.set(model));
         Reset
     }
 
+    /// The running loom model's choice.
     #[cfg(loom)]
-    fn modelled() -> bool {
-        MODELLED.with(std::cell::Cell::get)
+    pub(crate) fn handshake_model() -> HandshakeModel {
+        MODEL.with(std::cell::Cell::get)
     }
 
     /// The hot path's half: a compiler fence (a `SeqCst` fence under Miri
@@ -96,7 +115,7 @@ pub(crate) mod asymmetric {
     #[inline(always)]
     pub(crate) fn light() {
         #[cfg(loom)]
-        if modelled() {
+        if handshake_model() == HandshakeModel::Fenced {
             super::fence(super::Ordering::SeqCst);
         }
         #[cfg(miri)]
@@ -110,10 +129,11 @@ pub(crate) mod asymmetric {
     pub(crate) fn heavy() -> bool {
         #[cfg(loom)]
         {
-            if modelled() {
+            let fenced = handshake_model() == HandshakeModel::Fenced;
+            if fenced {
                 super::fence(super::Ordering::SeqCst);
             }
-            modelled()
+            fenced
         }
         #[cfg(miri)]
         {
@@ -137,7 +157,7 @@ pub(crate) mod asymmetric {
     /// Whether [`heavy`] issues the process-wide barrier on this system.
     pub(crate) fn available() -> bool {
         #[cfg(loom)]
-        return modelled();
+        return handshake_model() == HandshakeModel::Fenced;
         #[cfg(miri)]
         return true;
         #[cfg(all(not(any(loom, miri)), any(target_os = "linux", target_os = "android")))]
