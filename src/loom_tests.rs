@@ -631,29 +631,41 @@ fn trim_takes_a_working_threads_cache() {
     });
 }
 
+/// Spawns a thread that caches two blocks of `pool` and parks until the
+/// returned sender is used; then it runs `then`. Returns once the two
+/// blocks are cached.
+fn park_with_two_cached(
+    pool: &Pool,
+    shadows: &Shadows,
+    then: impl FnOnce(&Pool, &Shadows) + Send + 'static,
+) -> (thread::JoinHandle<()>, loom::sync::mpsc::Sender<()>) {
+    let (parked_tx, parked_rx) = loom::sync::mpsc::channel();
+    let (release_tx, release_rx) = loom::sync::mpsc::channel::<()>();
+    let owner = {
+        let (pool, shadows) = (pool.clone(), shadows.clone());
+        thread::spawn(move || {
+            let a = get_filled(&pool, &shadows, 1);
+            let b = get_filled(&pool, &shadows, 2);
+            drop((a, b)); // both cached here
+            parked_tx.send(()).unwrap();
+            // Parked: the pool is not touched until released.
+            release_rx.recv().unwrap();
+            then(&pool, &shadows);
+        })
+    };
+    parked_rx.recv().unwrap();
+    (owner, release_tx)
+}
+
 /// A thread that cached blocks and stopped using the pool: a trim from
-/// another thread takes them, with no help from the owner, while the owner
-/// may still be returning its last buffer.
+/// another thread takes them, with no help from the owner.
 #[test]
 fn trim_reaches_a_parked_threads_cache() {
     let _fenced = model_handshake(HandshakeModel::Fenced);
     run_model("trim_reaches_a_parked_threads_cache", || {
         let pool = tiny_pool(2, 0);
         let shadows = Shadows::new();
-        let (parked_tx, parked_rx) = loom::sync::mpsc::channel();
-        let (release_tx, release_rx) = loom::sync::mpsc::channel::<()>();
-        let owner = {
-            let (pool, shadows) = (pool.clone(), shadows.clone());
-            thread::spawn(move || {
-                let a = get_filled(&pool, &shadows, 1);
-                let b = get_filled(&pool, &shadows, 2);
-                drop((a, b)); // both cached here
-                parked_tx.send(()).unwrap();
-                // Parked: the pool is not touched again.
-                release_rx.recv().unwrap();
-            })
-        };
-        parked_rx.recv().unwrap();
+        let (owner, release) = park_with_two_cached(&pool, &shadows, |_, _| {});
         pool.trim();
         let stats = tier_stats(&pool);
         assert_eq!(
@@ -661,7 +673,7 @@ fn trim_reaches_a_parked_threads_cache() {
             (0, 2),
             "the parked thread's blocks were freed: {stats:?}"
         );
-        release_tx.send(()).unwrap();
+        release.send(()).unwrap();
         owner.join().unwrap();
         assert_settled(&pool, &shadows, 2);
     });
@@ -676,30 +688,19 @@ fn trim_asks_an_owner_it_cannot_reach() {
     run_model("trim_asks_an_owner_it_cannot_reach", || {
         let pool = tiny_pool(2, 0);
         let shadows = Shadows::new();
-        let (parked_tx, parked_rx) = loom::sync::mpsc::channel();
-        let (trimmed_tx, trimmed_rx) = loom::sync::mpsc::channel::<()>();
-        let owner = {
-            let (pool, shadows) = (pool.clone(), shadows.clone());
-            thread::spawn(move || {
-                let a = get_filled(&pool, &shadows, 1);
-                let b = get_filled(&pool, &shadows, 2);
-                drop((a, b)); // both cached here
-                parked_tx.send(()).unwrap();
-                trimmed_rx.recv().unwrap();
-                let (c, stamp) = get_filled(&pool, &shadows, 3);
-                stamp.check_buf(&c);
-                let stats = tier_stats(&pool);
-                assert_eq!(
-                    (stats.trimmed, stats.misses),
-                    (2, 3),
-                    "the owner freed what the trim asked for, then missed: {stats:?}"
-                );
-            })
-        };
-        parked_rx.recv().unwrap();
+        let (owner, trimmed) = park_with_two_cached(&pool, &shadows, |pool, shadows| {
+            let (c, stamp) = get_filled(pool, shadows, 3);
+            stamp.check_buf(&c);
+            let stats = tier_stats(pool);
+            assert_eq!(
+                (stats.trimmed, stats.misses),
+                (2, 3),
+                "the owner freed what the trim asked for, then missed: {stats:?}"
+            );
+        });
         pool.trim();
         assert_eq!(tier_stats(&pool).cached, 2, "no fence: nothing taken");
-        trimmed_tx.send(()).unwrap();
+        trimmed.send(()).unwrap();
         owner.join().unwrap();
         assert_settled(&pool, &shadows, 3);
     });
