@@ -345,6 +345,11 @@ impl BackingError {
         }
     }
 
+    // Only `mlock` reports a limit, and only where regions are mapped.
+    #[cfg_attr(
+        not(all(any(target_os = "linux", target_os = "android"), not(miri), not(loom))),
+        allow(dead_code)
+    )]
     pub(crate) fn with_memlock_limit(mut self, limit: Option<u64>) -> Self {
         self.memlock_limit = limit;
         self
@@ -982,7 +987,7 @@ mod sys {
     use std::ptr::NonNull;
 
     use super::{BackingError, BackingOp, HugePages};
-    use crate::sync::{alloc, dealloc};
+    use crate::sync::{alloc_zeroed, dealloc};
 
     #[derive(Debug)]
     pub(super) struct Mapping {
@@ -1030,8 +1035,11 @@ mod sys {
     ) -> Result<(Mapping, HugePages, Option<BackingError>), BackingError> {
         let refused = BackingError::new(BackingOp::Map, None, len);
         let layout = Layout::from_size_align(len, align).map_err(|_| refused.clone())?;
+        // Zeroed, as mapped pages are: a region starts with no bytes of
+        // any earlier owner of its memory, whatever the backend (the loom
+        // models tell blocks apart by what their previous holder wrote).
         // SAFETY: `len` is non-zero (at least one block, validated).
-        let ptr = unsafe { alloc(layout) };
+        let ptr = unsafe { alloc_zeroed(layout) };
         let ptr = NonNull::new(ptr).ok_or(refused)?;
         let refusal = match huge_pages {
             HugePages::Off => None,
