@@ -40,6 +40,13 @@ pub(crate) mod flags {
     /// Charged to a [`Quota`](crate::Quota) while out: the one flag set per
     /// hand-out (with the header's `quota`) rather than at allocation.
     pub(crate) const QUOTA: u8 = 32;
+    /// The memory is a slot of one of the pool's regions (see
+    /// [`Regions`](crate::region::Regions)), given back to it when the
+    /// block is freed, rather than a heap allocation. Fixed at allocation,
+    /// and no behaviour of the return path: [`OPT_IN`] leaves it out.
+    pub(crate) const REGION: u8 = 64;
+    /// The flags that take a returned block off the plain return path.
+    pub(crate) const OPT_IN: u8 = !REGION;
 }
 
 /// Refcounts above this abort the process, as `Arc` does: they can only be
@@ -130,11 +137,29 @@ impl IdleBlock {
         let layout = block_layout(capacity, pool.alignment).ok_or(PoolError::CapacityOverflow {
             requested: capacity,
         })?;
-        // SAFETY: `layout` has a non-zero size: tiers are validated to be
-        // non-zero and oversize requests are larger than the largest tier.
-        let data = unsafe { alloc(layout) };
-        let data = NonNull::new(data).ok_or(PoolError::AllocFailed { capacity })?;
         let mut flags = pool.block_flags;
+        // Unpooled blocks stay on the heap; so does a tier's block when no
+        // region can be mapped (unless the regions are strict).
+        let slot = match (tier, &pool.regions) {
+            (Some(tier), Some(regions)) => regions.take(tier).map_err(PoolError::Backing)?,
+            _ => None,
+        };
+        let data = match slot {
+            Some(data) => {
+                // A slot of a region, maybe used by an earlier block: its
+                // bytes are treated as uninitialised, as a new heap
+                // allocation's are (`region_initialised` below).
+                flags |= flags::REGION;
+                data
+            }
+            None => {
+                // SAFETY: `layout` has a non-zero size: tiers are validated
+                // to be non-zero and oversize requests are larger than the
+                // largest tier.
+                let data = unsafe { alloc(layout) };
+                NonNull::new(data).ok_or(PoolError::AllocFailed { capacity })?
+            }
+        };
         if tier.is_none() {
             // Unpooled blocks are never idle in the pool.
             flags &= !flags::CACHED_BUDGET;
@@ -285,6 +310,17 @@ impl Drop for IdleBlock {
         // SAFETY: `self` is the only handle to a block created by
         // `Box::leak` in `allocate`; nothing uses it after this point.
         let block = unsafe { Box::from_raw(self.0.as_ptr()) };
+        if block.flags() & flags::REGION != 0 {
+            // Before the header (and its reference to the pool, which owns
+            // the regions) is dropped.
+            block
+                .pool
+                .regions
+                .as_ref()
+                .expect("a block from a region belongs to a pool with regions")
+                .give_back(block.data);
+            return;
+        }
         let layout = block_layout(block.capacity, block.pool.alignment)
             .expect("the layout was valid when the block was allocated");
         // SAFETY: `data` was allocated with exactly this layout in `allocate`

@@ -9,6 +9,7 @@ use crate::block::block_layout;
 use crate::error::ConfigError;
 use crate::outstanding::{LeakDetection, OnClose, OutstandingBuf};
 use crate::pool::Pool;
+use crate::region::{Backing, Regions, MAX_REGION_SIZE};
 
 /// Capacities of the tiers of [`Pool::new`]: 4 KiB, 64 KiB and 1 MiB.
 pub const DEFAULT_TIERS: [usize; 3] = [4 << 10, 64 << 10, 1 << 20];
@@ -190,6 +191,7 @@ pub(crate) struct PoolConfig {
     /// Index of the tier chains are made of.
     pub(crate) segment_tier: usize,
     pub(crate) idle_decay: Duration,
+    pub(crate) backing: Backing,
 }
 
 /// Builds a [`Pool`] with custom tiers and limits.
@@ -226,6 +228,7 @@ pub struct PoolBuilder {
     record_sizes: bool,
     segment_capacity: Option<usize>,
     idle_decay: Option<Duration>,
+    backing: Backing,
 }
 
 impl PoolBuilder {
@@ -666,6 +669,34 @@ impl PoolBuilder {
         self
     }
 
+    /// Where the tiers' blocks come from: one heap allocation each
+    /// ([`Backing::Heap`], the default), or slots of large regions mapped
+    /// from the system ([`Backing::Regions`]), optionally of huge pages and
+    /// locked in memory. Oversize blocks always come from the heap. See
+    /// [backing memory](crate::operations#backing-memory) for what each
+    /// option does, how it falls back when the system refuses, and
+    /// [`Pool::backing_report`](crate::Pool::backing_report) for what the
+    /// pool got.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tierpool::{Backing, HugePages, Pool, RegionConfig};
+    ///
+    /// let pool = Pool::builder()
+    ///     .backing(Backing::Regions(
+    ///         RegionConfig::new().size(16 << 20).huge_pages(HugePages::Transparent),
+    ///     ))
+    ///     .build()?;
+    /// let buf = pool.get(4096);
+    /// assert!(pool.backing_report().regions.iter().any(|r| r.contains(buf.as_ptr())));
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    pub fn backing(mut self, backing: Backing) -> Self {
+        self.backing = backing;
+        self
+    }
+
     /// Validates the configuration and creates the pool.
     ///
     /// # Errors
@@ -673,8 +704,10 @@ impl PoolBuilder {
     /// A [`ConfigError`] when there are no tiers or more than [`MAX_TIERS`],
     /// a tier has capacity zero, capacities repeat or are not ascending, a
     /// capacity rounded up to the alignment exceeds `isize::MAX`, the
-    /// alignment is not a power of two or is above [`MAX_ALIGNMENT`], or the
-    /// segment capacity is not one of the tiers.
+    /// alignment is not a power of two or is above [`MAX_ALIGNMENT`], the
+    /// segment capacity is not one of the tiers, or, with
+    /// [`Backing::Regions`], the region size is below the largest tier's
+    /// block or above [`MAX_REGION_SIZE`](crate::MAX_REGION_SIZE).
     ///
     /// `build` allocates no block: blocks are allocated when first needed.
     /// A tier the machine cannot provide (say 16 TiB) therefore builds, and
@@ -784,7 +817,20 @@ impl PoolBuilder {
                 .rposition(|spec| spec.capacity <= DEFAULT_SEGMENT_CAPACITY)
                 .unwrap_or(0),
         };
+        if let Backing::Regions(regions) = self.backing {
+            let capacities: Vec<usize> = specs.iter().map(|spec| spec.capacity).collect();
+            let min = Regions::min_size(&capacities, alignment);
+            let size = regions.region_size();
+            if size < min || size > MAX_REGION_SIZE {
+                return Err(ConfigError::RegionSize {
+                    size,
+                    min,
+                    max: MAX_REGION_SIZE,
+                });
+            }
+        }
         Ok(PoolConfig {
+            backing: self.backing,
             idle_decay: self.idle_decay.unwrap_or(DEFAULT_IDLE_DECAY),
             segment_tier,
             tiers: specs,
@@ -916,6 +962,30 @@ mod tests {
             .alignment(MAX_ALIGNMENT)
             .resolve()
             .is_ok());
+    }
+
+    #[test]
+    fn region_sizes_hold_the_largest_block_and_at_most_1_gib() {
+        let regions = |size| {
+            PoolBuilder::new()
+                .tiers([1000, 5000])
+                .alignment(4096)
+                .backing(Backing::Regions(crate::RegionConfig::new().size(size)))
+                .resolve()
+        };
+        for size in [0, 8191, MAX_REGION_SIZE + 1] {
+            assert_eq!(
+                regions(size).unwrap_err(),
+                ConfigError::RegionSize {
+                    size,
+                    min: 8192,
+                    max: MAX_REGION_SIZE
+                }
+            );
+        }
+        assert!(regions(8192).is_ok());
+        assert!(regions(MAX_REGION_SIZE).is_ok());
+        assert_eq!(PoolBuilder::new().resolve().unwrap().backing, Backing::Heap);
     }
 
     #[test]

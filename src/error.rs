@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::region::BackingError;
+
 /// Why [`PoolBuilder::build`](crate::PoolBuilder::build) rejected a
 /// configuration.
 ///
@@ -72,6 +74,18 @@ pub enum ConfigError {
         /// The capacity asked for.
         capacity: usize,
     },
+    /// The [region size](crate::RegionConfig::size) cannot hold a block of
+    /// the largest tier, or is above
+    /// [`MAX_REGION_SIZE`](crate::MAX_REGION_SIZE).
+    RegionSize {
+        /// The region size asked for.
+        size: usize,
+        /// The smallest valid size: the largest tier's capacity rounded up
+        /// to the alignment.
+        min: usize,
+        /// The largest valid size.
+        max: usize,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -113,6 +127,11 @@ impl fmt::Display for ConfigError {
                 f,
                 "alignment {alignment} is above the largest supported alignment ({max} bytes); \
                  no allocator can place blocks on such a boundary"
+            ),
+            ConfigError::RegionSize { size, min, max } => write!(
+                f,
+                "region size {size} is outside {min}..={max}: a region must hold a block of the \
+                 largest tier and io_uring registers at most {max} bytes as one buffer"
             ),
             ConfigError::TooManyTiers { count, max } => write!(
                 f,
@@ -178,6 +197,16 @@ pub enum PoolError {
         /// The configured cap.
         limit: usize,
     },
+    /// The system refused the pool's
+    /// [backing memory](crate::RegionConfig), which is
+    /// [strict](crate::RegionConfig::strict).
+    Backing(BackingError),
+}
+
+impl From<BackingError> for PoolError {
+    fn from(err: BackingError) -> Self {
+        PoolError::Backing(err)
+    }
 }
 
 impl fmt::Display for PoolError {
@@ -207,8 +236,16 @@ impl fmt::Display for PoolError {
                 "handing out {requested} more bytes would exceed the pool's in-use limit of \
                  {limit} bytes"
             ),
+            PoolError::Backing(ref err) => write!(f, "backing memory refused: {err}"),
         }
     }
 }
 
-impl std::error::Error for PoolError {}
+impl std::error::Error for PoolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PoolError::Backing(err) => Some(err),
+            _ => None,
+        }
+    }
+}

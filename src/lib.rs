@@ -184,6 +184,7 @@ pub mod operations;
 mod outstanding;
 mod pool;
 mod quota;
+mod region;
 mod router;
 mod shared;
 mod stats;
@@ -203,6 +204,10 @@ pub use crate::histogram::SizeHistogram;
 pub use crate::outstanding::{LeakDetection, OutstandingBuf};
 pub use crate::pool::Pool;
 pub use crate::quota::{Quota, QuotaStats};
+pub use crate::region::{
+    Backing, BackingError, BackingOp, BackingReport, HugePages, RegionConfig, RegionInfo,
+    MAX_REGION_SIZE,
+};
 pub use crate::stats::{BudgetStats, OversizeStats, PoolStats, TierStats};
 pub use crate::views::SharedBuf;
 

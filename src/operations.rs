@@ -1,6 +1,6 @@
 //! Operating a pool in production: what to watch, what each counter means,
-//! how to size the limits from what the stats show, and how idle memory is
-//! reclaimed.
+//! how to size the limits from what the stats show, how idle memory is
+//! reclaimed, and what memory backs the blocks.
 //!
 //! # What to watch
 //!
@@ -127,6 +127,88 @@
 //!
 //! Reclaiming the idle memory of 16 parked threads, with the figures, is
 //! `cargo run --release --example reclaim`.
+//!
+//! # Backing memory
+//!
+//! By default ([`Backing::Heap`](crate::Backing::Heap)) every block is one
+//! allocation of the global allocator, and freeing it hands it back to the
+//! allocator. [`PoolBuilder::backing`](crate::PoolBuilder::backing) with
+//! [`Backing::Regions`](crate::Backing::Regions) carves the tiers' blocks
+//! out of large regions instead: memory that a later release can register
+//! with io_uring as fixed buffers, and that can be made of huge pages and
+//! locked. Oversize (unpooled) blocks always come from the heap.
+//!
+//! * **Regions.** Each holds the blocks of one tier: `size / block size`
+//!   of them, a block's size being its tier's capacity rounded up to the
+//!   alignment. A region is mapped (`mmap`, anonymous and private) when a
+//!   tier misses and its regions are full, so the first block of a tier
+//!   maps a whole region (64 MiB by default; at most 1 GiB, the most
+//!   io_uring registers as one buffer). Pages are touched only as blocks
+//!   are used, unless the region is locked.
+//! * **Returning memory.** Freeing a block (a trim, idle decay, a full
+//!   depot, the pool's close) gives its slot back: its whole pages go back
+//!   to the system at once (`madvise(MADV_DONTNEED)`; pages shared with a
+//!   neighbouring slot stay), and a region whose slots are all free is
+//!   unmapped. [`Pool::trim`](crate::Pool::trim) therefore still lowers
+//!   the RSS. Slots are taken and given back under one mutex, on these
+//!   cold paths only; the get and drop paths are the same as with heap
+//!   backing.
+//! * **Huge pages** ([`HugePages`](crate::HugePages)). `Transparent`
+//!   aligns regions to 2 MiB and advises `MADV_HUGEPAGE`; the kernel uses
+//!   huge pages when `/sys/kernel/mm/transparent_hugepage/enabled` says
+//!   `always` or `madvise`. `Explicit` maps with `MAP_HUGETLB` from the
+//!   pages reserved in `/proc/sys/vm/nr_hugepages`; with none reserved the
+//!   mapping fails with `ENOMEM` and the region falls back to normal
+//!   pages. Freed slots release whole huge pages only (no split).
+//! * **Locking** ([`RegionConfig::lock`](crate::RegionConfig::lock)).
+//!   `mlock` faults the whole region in and keeps it resident. A locked
+//!   region keeps its pages until it is unmapped: `MADV_DONTNEED` is
+//!   refused (`EINVAL`) on locked pages, and a locked region is asked for
+//!   so that its memory stays put (io_uring pins registered buffers
+//!   anyway). The limit is `RLIMIT_MEMLOCK` (`ulimit -l`), often only
+//!   8 MiB for an unprivileged process (64 KiB on older systems), far
+//!   below one default region; root and processes with `CAP_IPC_LOCK` are
+//!   not limited. Raise the limit (`LimitMEMLOCK=` of a systemd unit,
+//!   `/etc/security/limits.conf`) or use smaller regions.
+//!
+//! **Fallbacks.** When the system refuses an option, the pool falls back
+//! and goes on: explicit huge pages become normal pages, a refused
+//! `MADV_HUGEPAGE` leaves the region as mapped, a refused `mlock` leaves
+//! it unlocked, and a failed `mmap` makes that block a heap allocation.
+//! Each refusal is kept as a [`BackingError`](crate::BackingError) (the
+//! system call, its `errno`, the bytes and, for `mlock`, the
+//! `RLIMIT_MEMLOCK` in force) in
+//! [`Pool::backing_report`](crate::Pool::backing_report), with the regions,
+//! the bytes mapped, locked and of huge pages, and the heap fallbacks.
+//! Check it once after start-up. With
+//! [`RegionConfig::strict`](crate::RegionConfig::strict) a refusal fails
+//! the allocation instead: `try_get` returns
+//! [`PoolError::Backing`](crate::PoolError::Backing) and `get` panics.
+//!
+//! Regions are mapped on Linux and Android. Elsewhere, and under Miri and
+//! loom, they are heap allocations: blocks are carved the same way, but
+//! huge pages and locking are refused (reported with no `errno`) and a
+//! region's memory goes back only when the whole region does.
+//!
+//! ```
+//! use tierpool::{Backing, HugePages, Pool, RegionConfig};
+//!
+//! let pool = Pool::builder()
+//!     .backing(Backing::Regions(
+//!         RegionConfig::new()
+//!             .size(8 << 20)
+//!             .huge_pages(HugePages::Transparent)
+//!             .lock(true),
+//!     ))
+//!     .build()?;
+//! let buf = pool.get(4096);
+//! let report = pool.backing_report();
+//! assert!(report.regions.iter().any(|region| region.contains(buf.as_ptr())));
+//! for refusal in &report.errors {
+//!     eprintln!("backing memory: {refusal}"); // e.g. the memlock limit
+//! }
+//! # Ok::<(), tierpool::ConfigError>(())
+//! ```
 
 /// Whether [`Pool::trim`](crate::Pool::trim) and
 /// [`Pool::trim_idle`](crate::Pool::trim_idle) free the idle buffers cached

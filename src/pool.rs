@@ -635,6 +635,36 @@ impl Pool {
         self.shared.size_histogram()
     }
 
+    /// What backs the pool's blocks now (see
+    /// [`PoolBuilder::backing`](crate::PoolBuilder::backing)): the regions
+    /// mapped, their bytes locked and of huge pages, the blocks that fell
+    /// back to the heap, and the refusals of the system behind each
+    /// fallback. Empty with heap backing. Takes the regions' lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tierpool::{Backing, Pool, RegionConfig};
+    ///
+    /// let pool = Pool::builder()
+    ///     .tiers([4096])
+    ///     .backing(Backing::Regions(RegionConfig::new().size(1 << 20)))
+    ///     .build()?;
+    /// assert_eq!(pool.backing_report().mapped_bytes, 0); // nothing until needed
+    /// let buf = pool.get(10);
+    /// let report = pool.backing_report();
+    /// assert_eq!(report.mapped_bytes, 1 << 20);
+    /// assert!(report.regions[0].contains(buf.as_ptr()));
+    /// drop(buf);
+    /// pool.trim(); // the region's last block is freed: it is unmapped
+    /// assert_eq!(pool.backing_report().mapped_bytes, 0);
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn backing_report(&self) -> crate::BackingReport {
+        self.shared.backing_report()
+    }
+
     /// Whether two handles refer to the same pool.
     ///
     /// # Examples

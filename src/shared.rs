@@ -23,6 +23,7 @@ use crate::histogram::SizeHistogram;
 use crate::local_table;
 use crate::outstanding::{LeakDetection, OnClose, OutstandingBuf, OutstandingLog};
 use crate::quota::QuotaInner;
+use crate::region::{Backing, BackingReport, Regions};
 use crate::router::Router;
 use crate::stats::{BudgetStats, Event, PoolCounters, PoolStats, SharedCounter};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -78,6 +79,9 @@ pub(crate) struct Shared {
     /// Hand-outs counted for sampling.
     sampled_handouts: AtomicU64,
     on_close: Option<OnClose>,
+    /// Where the tiers' blocks come from with `Backing::Regions`; `None`
+    /// with heap backing.
+    pub(crate) regions: Option<Regions>,
 }
 
 // Unwind safety. Every handle, buffer and view reaches `Shared` through a
@@ -215,6 +219,14 @@ impl Shared {
             sample_interval: config.leak_detection.sample_interval(),
             sampled_handouts: AtomicU64::new(0),
             on_close: config.on_close,
+            regions: match config.backing {
+                Backing::Heap => None,
+                Backing::Regions(regions) => {
+                    let capacities: Vec<usize> =
+                        config.tiers.iter().map(|spec| spec.capacity).collect();
+                    Some(Regions::new(regions, &capacities, config.alignment))
+                }
+            },
         }
     }
 
@@ -467,10 +479,11 @@ impl Shared {
 
     /// Takes back a block whose last holder let go: the inbound half of the
     /// policy. `idle` comes straight from the last `BlockRef`, not yet
-    /// charged as idle; a block with no flags needs nothing but a cache.
+    /// charged as idle; a block with no opt-in flags needs nothing but a
+    /// cache.
     #[inline(always)]
     pub(crate) fn recycle(idle: IdleBlock) {
-        if idle.flags() != 0 {
+        if idle.flags() & flags::OPT_IN != 0 {
             return Shared::recycle_governed(idle);
         }
         local_table::put(idle);
@@ -540,6 +553,13 @@ impl Shared {
                 .as_ref()
                 .map(|b| BudgetStats::of(b.limit(), b.used())),
         )
+    }
+
+    /// What backs the pool's blocks now: empty with heap backing.
+    pub(crate) fn backing_report(&self) -> BackingReport {
+        self.regions
+            .as_ref()
+            .map_or_else(BackingReport::default, Regions::report)
     }
 
     pub(crate) fn size_histogram(&self) -> SizeHistogram {

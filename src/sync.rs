@@ -226,6 +226,10 @@ pub(crate) mod asymmetric {
 
 #[cfg(not(loom))]
 mod std_impl {
+    /// For regions on the heap (see `region`): elsewhere than Linux and
+    /// under Miri.
+    #[cfg(any(miri, not(any(target_os = "linux", target_os = "android"))))]
+    pub(crate) use std::alloc::alloc_zeroed;
     pub(crate) use std::alloc::{alloc, dealloc};
     pub(crate) use std::sync::atomic::{
         fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,
@@ -283,7 +287,7 @@ mod std_impl {
 
 #[cfg(loom)]
 mod loom_impl {
-    pub(crate) use loom::alloc::{alloc, dealloc};
+    pub(crate) use loom::alloc::{alloc, alloc_zeroed, dealloc};
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{
         fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,

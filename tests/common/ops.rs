@@ -71,7 +71,8 @@ use std::thread;
 
 use bytes::{Buf, BufMut, Bytes};
 use tierpool::{
-    Pool, PoolError, PoolStats, PooledBuf, PooledChain, SharedBuf, SharedChain, TierConfig,
+    Backing, Pool, PoolError, PoolStats, PooledBuf, PooledChain, RegionConfig, SharedBuf,
+    SharedChain, TierConfig,
 };
 
 /// Tier sets a scenario can use; small, so that growth and oversize are cheap.
@@ -92,7 +93,9 @@ const CHAIN_WRITE_LIMIT: usize = if cfg!(miri) { 100 } else { 3000 };
 pub struct Config {
     /// Index into [`TIER_SETS`] (modulo).
     pub tier_set: u8,
-    /// Index into [`ALIGNMENTS`] (modulo).
+    /// Index into [`ALIGNMENTS`] (modulo); bit 7 carves the tiers' blocks
+    /// from regions (`Backing::Regions`, four of the largest block to a
+    /// region) instead of the heap.
     pub alignment: u8,
     /// Per tier: indexes into [`LIMITS`] for the thread cache and the depot.
     pub limits: [(u8, u8); 3],
@@ -752,6 +755,8 @@ struct Limits {
     depot: Vec<usize>,
     alignment: usize,
     zero_on_return: bool,
+    /// Blocks from regions of this size.
+    regions: Option<usize>,
     track_outstanding: bool,
     record_sizes: bool,
     max_in_use_bytes: Option<usize>,
@@ -766,10 +771,13 @@ impl Limits {
         let pick = |i: u8| LIMITS[usize::from(i) % LIMITS.len()];
         let g = config.governance;
         let largest = *tiers.last().expect("at least one tier");
+        let alignment = ALIGNMENTS[usize::from(config.alignment) % ALIGNMENTS.len()];
         Limits {
+            regions: (config.alignment & 0x80 != 0)
+                .then(|| 4 * largest.next_multiple_of(alignment)),
             thread_cache: (0..tiers.len()).map(|t| pick(config.limits[t].0)).collect(),
             depot: (0..tiers.len()).map(|t| pick(config.limits[t].1)).collect(),
-            alignment: ALIGNMENTS[usize::from(config.alignment) % ALIGNMENTS.len()],
+            alignment,
             zero_on_return: g & 1 != 0,
             track_outstanding: g & 2 != 0,
             record_sizes: g & 4 != 0,
@@ -792,6 +800,9 @@ impl Limits {
         }
         if let Some(bytes) = self.max_cached_bytes {
             builder = builder.max_cached_bytes(bytes);
+        }
+        if let Some(size) = self.regions {
+            builder = builder.backing(Backing::Regions(RegionConfig::new().size(size)));
         }
         for t in 0..self.tiers.len() {
             builder = builder.tier(
