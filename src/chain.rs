@@ -351,7 +351,7 @@ impl PooledChain {
     /// exceeding it, as [`Pool::get_async`](crate::Pool::get_async) does
     /// (first come, first served; dropping the future reserves nothing).
     /// Call it before each write to write a message under a cap:
-    /// [`tierpool::io::read_chain`](crate::io) does.
+    /// `tierpool::io::read_chain` (feature `tokio`) does.
     ///
     /// # Errors
     ///

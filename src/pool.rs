@@ -496,7 +496,7 @@ impl Pool {
     /// traffic (see [idle memory](crate::implementation#idle-memory)), so
     /// memory decays toward the working set without a background thread.
     /// When there is no traffic nothing runs, so call this from a timer
-    /// every period `P` (or spawn [`trim_idle_every`](Self::trim_idle_every)):
+    /// every period `P` (or spawn `trim_idle_every`, feature `tokio`):
     /// a buffer left idle for `2 × P` has then been freed, whatever the
     /// threads that cached it are doing. Calling it twice in a row frees
     /// everything that stayed unused in between.
