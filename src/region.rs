@@ -494,7 +494,9 @@ pub struct BackingReport {
 #[non_exhaustive]
 pub struct RegionInfo {
     /// The region's index: stable while it is mapped, reused for a new
-    /// region once it is unmapped.
+    /// region once it is unmapped. It is the region's fixed-buffer index
+    /// once the pool is registered with io_uring (feature `io-uring`),
+    /// and a registered pool unmaps no region.
     pub index: usize,
     /// The address of its first byte.
     pub start: usize,
