@@ -395,7 +395,8 @@ impl Pool {
     /// registration) are holes in the table (sparse entries). Feature
     /// `io-uring`, Linux.
     ///
-    /// From the first call on, no region of the pool is unmapped, and a
+    /// From the first successful registration on, no region of the pool
+    /// is unmapped (nor while a registration is under way), and a
     /// registered region's free slots keep their pages (the kernel pins
     /// them; releasing them would leave the ring writing to pages the
     /// process no longer maps): trims free blocks but no memory of
@@ -658,6 +659,31 @@ mod tests {
         assert_eq!(report.regions.len(), 1, "still mapped");
         assert_eq!(report.regions[0].slots_in_use, 0);
         assert_eq!(freeing.get(1).fixed().buf_index(), index);
+    }
+
+    #[test]
+    fn a_failed_registration_leaves_one_under_way_pinned() {
+        let pool = Pool::builder()
+            .tier(
+                crate::TierConfig::new(4096)
+                    .thread_cache_buffers(0)
+                    .depot_buffers(0),
+            )
+            .backing(Backing::Regions(RegionConfig::new().size(16 << 10)))
+            .build()
+            .unwrap();
+        let regions = pool.shared().regions.as_ref().unwrap();
+        let buf = pool.get(1);
+        let first = regions.pin_table();
+        let second = regions.pin_table();
+        assert_eq!(first.len(), 1);
+        regions.record_registration(None); // the first fails
+        drop(buf);
+        let report = pool.backing_report();
+        assert_eq!(report.regions.len(), 1, "the second is under way");
+        let (_, indices, _) = iovecs(&second).unwrap();
+        regions.record_registration(Some(&indices));
+        assert!(pool.get(1).fixed().is_registered());
     }
 
     #[test]

@@ -568,12 +568,10 @@ struct State {
     heap_fallbacks: u64,
     refusals: u64,
     errors: Vec<BackingError>,
-    /// Set when the regions are first offered for registration with
-    /// io_uring: from then on no region is unmapped (its index would be
-    /// reused while a ring may still name it).
-    pinned: bool,
+    /// Registrations with io_uring under way (between `pin_table` and
+    /// `record_registration`).
+    pending: usize,
     /// Registrations that succeeded.
-    #[cfg_attr(not(all(feature = "io-uring", target_os = "linux")), allow(dead_code))]
     registrations: u64,
 }
 
@@ -736,7 +734,7 @@ impl Regions {
     pub(crate) fn give_back(&self, data: NonNull<u8>) {
         let addr = data.as_ptr().addr();
         let mut state = self.state.lock();
-        let pinned = state.pinned;
+        let pinned = state.pinned();
         let at = state.by_start.partition_point(|&(s, _)| s <= addr);
         let index = at
             .checked_sub(1)
@@ -806,13 +804,14 @@ impl Regions {
         Ok(mapped)
     }
 
-    /// Pins the regions (none is unmapped from now on) and returns the
+    /// Begins a registration (no region is unmapped until it ends with
+    /// [`record_registration`](Self::record_registration)) and returns the
     /// table to register: for each region index, the region's start and
     /// length, or `None` for an index no region has now (a hole).
     #[cfg(all(feature = "io-uring", target_os = "linux"))]
     pub(crate) fn pin_table(&self) -> Vec<Option<(NonNull<u8>, usize)>> {
         let mut state = self.state.lock();
-        state.pinned = true;
+        state.pending += 1;
         let mut table: Vec<_> = state
             .regions
             .iter()
@@ -824,19 +823,15 @@ impl Regions {
         table
     }
 
-    /// Records a registration of the regions at `indices` (the table
-    /// [`pin_table`](Self::pin_table) returned, which are still mapped:
-    /// pinned regions are never unmapped). `None` records a failed one: if
-    /// none ever succeeded, the regions may be unmapped again.
+    /// Records the end of a registration that [`pin_table`](Self::pin_table)
+    /// began: of the regions at `indices` (still mapped: none is unmapped
+    /// while a registration is under way), or `None` if it failed. Once
+    /// one succeeded, no region is unmapped any more.
     #[cfg(all(feature = "io-uring", target_os = "linux"))]
     pub(crate) fn record_registration(&self, indices: Option<&[usize]>) {
         let mut state = self.state.lock();
-        let Some(indices) = indices else {
-            if state.registrations == 0 {
-                state.pinned = false;
-            }
-            return;
-        };
+        state.pending -= 1;
+        let Some(indices) = indices else { return };
         state.registrations += 1;
         for &index in indices {
             state.regions[index]
@@ -907,6 +902,13 @@ impl Regions {
 }
 
 impl State {
+    /// Whether no region may be unmapped: while a registration is under
+    /// way or once one succeeded (a region's index would be reused while
+    /// a ring may still name it).
+    fn pinned(&self) -> bool {
+        self.pending > 0 || self.registrations > 0
+    }
+
     fn refuse(&mut self, err: BackingError) {
         self.refusals += 1;
         match self.errors.iter_mut().find(|e| e.op == err.op) {
