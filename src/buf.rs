@@ -124,6 +124,13 @@ impl PooledBuf {
         self.end() - self.start()
     }
 
+    /// The block, and the start and length of this buffer's region: what
+    /// `fixed` reports.
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
+    pub(crate) fn fixed_parts(&self) -> (&BlockRef, NonNull<u8>, usize) {
+        (&self.block, self.ptr(), self.cap())
+    }
+
     /// Number of bytes written.
     ///
     /// # Examples

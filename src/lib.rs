@@ -171,6 +171,8 @@ pub mod chain;
 mod config;
 mod depot;
 mod error;
+#[cfg(all(feature = "io-uring", target_os = "linux"))]
+mod fixed;
 mod fmt;
 mod histogram;
 pub mod implementation;
@@ -200,6 +202,8 @@ pub use crate::buf::PooledBuf;
 pub use crate::chain::{PooledChain, SharedChain};
 pub use crate::config::{PoolBuilder, TierConfig, DEFAULT_TIERS, MAX_ALIGNMENT, MAX_TIERS};
 pub use crate::error::{ConfigError, PoolError};
+#[cfg(all(feature = "io-uring", target_os = "linux"))]
+pub use crate::fixed::{Fixed, RegisterError, Registration, Unregistered, MAX_FIXED_BUFFERS};
 pub use crate::histogram::SizeHistogram;
 pub use crate::outstanding::{LeakDetection, OutstandingBuf};
 pub use crate::pool::Pool;

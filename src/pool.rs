@@ -665,6 +665,57 @@ impl Pool {
         self.shared.backing_report()
     }
 
+    /// Maps regions for the tier that serves `capacity` until it has at
+    /// least `regions` of them, and returns how many were mapped: memory
+    /// mapped up front, so that
+    /// `Pool::register_regions` (feature `io-uring`, Linux) covers it. Pages are touched only as blocks are used (or when the
+    /// regions are locked or registered). A region with no block in use
+    /// is unmapped when its last block is freed, unless the pool was
+    /// offered for registration.
+    ///
+    /// # Errors
+    ///
+    /// The refusal of the system when a region cannot be mapped at all
+    /// (huge pages or locks refused fall back, as for an allocation,
+    /// unless the regions are [strict](crate::RegionConfig::strict)).
+    ///
+    /// # Panics
+    ///
+    /// If the pool is heap-backed, or `capacity` is above the largest
+    /// tier.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tierpool::{Backing, Pool, RegionConfig};
+    ///
+    /// let pool = Pool::builder()
+    ///     .tiers([4096, 65536])
+    ///     .backing(Backing::Regions(RegionConfig::new().size(1 << 20)))
+    ///     .build()?;
+    /// assert_eq!(pool.map_regions(65536, 2)?, 2);
+    /// assert_eq!(pool.map_regions(65536, 2)?, 0); // already there
+    /// let report = pool.backing_report();
+    /// assert_eq!(report.mapped_bytes, 2 << 20);
+    /// assert!(report.regions.iter().all(|r| r.tier_capacity == 65536));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn map_regions(
+        &self,
+        capacity: usize,
+        regions: usize,
+    ) -> Result<usize, crate::BackingError> {
+        let shared = &self.shared;
+        let backing = shared
+            .regions
+            .as_ref()
+            .expect("map_regions needs Backing::Regions");
+        let tier = shared
+            .route(capacity)
+            .unwrap_or_else(|| panic!("map_regions: {capacity} bytes is above the largest tier"));
+        backing.map_up_front(tier, regions)
+    }
+
     /// Whether two handles refer to the same pool.
     ///
     /// # Examples

@@ -3,8 +3,8 @@
 //! With [`Backing::Heap`] (the default) every block is one allocation of
 //! the global allocator. With [`Backing::Regions`] the blocks of each tier
 //! are carved out of large regions mapped from the system, which can be
-//! backed by huge pages and locked in memory, and which a later release
-//! can register with io_uring as fixed buffers (one region each). See
+//! backed by huge pages and locked in memory, and which can be registered
+//! with io_uring as fixed buffers, one region each (feature `io-uring`). See
 //! [backing memory](crate::operations#backing-memory) for the options,
 //! their fallbacks and the memlock limits.
 //!
@@ -494,7 +494,9 @@ pub struct BackingReport {
 #[non_exhaustive]
 pub struct RegionInfo {
     /// The region's index: stable while it is mapped, reused for a new
-    /// region once it is unmapped.
+    /// region once it is unmapped. It is the region's fixed-buffer index
+    /// once the pool is registered with io_uring (feature `io-uring`),
+    /// and a registered pool unmaps no region.
     pub index: usize,
     /// The address of its first byte.
     pub start: usize,
@@ -529,6 +531,22 @@ impl RegionInfo {
     }
 }
 
+/// Where a block's region stands with io_uring: see [`Regions::lookup`].
+#[cfg(all(feature = "io-uring", target_os = "linux"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RegionLookup {
+    /// The region was registered: its index, start and length.
+    Registered {
+        index: usize,
+        start: usize,
+        len: usize,
+    },
+    /// The pool was registered, but not since this region was mapped.
+    Late,
+    /// The pool's regions were never registered.
+    NeverRegistered,
+}
+
 /// The regions of one pool.
 #[derive(Debug)]
 pub(crate) struct Regions {
@@ -550,6 +568,11 @@ struct State {
     heap_fallbacks: u64,
     refusals: u64,
     errors: Vec<BackingError>,
+    /// Registrations with io_uring under way (between `pin_table` and
+    /// `record_registration`).
+    pending: usize,
+    /// Registrations that succeeded.
+    registrations: u64,
 }
 
 #[derive(Debug)]
@@ -565,6 +588,10 @@ struct Region {
     in_use: usize,
     locked: bool,
     huge_pages: HugePages,
+    /// Registered with at least one io_uring ring: its pages are pinned by
+    /// the kernel, so they are never released (a released page would be
+    /// replaced by a new one the ring does not see).
+    registered: bool,
 }
 
 impl Region {
@@ -613,7 +640,7 @@ impl Regions {
             .position(|r| r.as_ref().is_some_and(|r| r.tier == tier && r.has_room()));
         let index = match found {
             Some(index) => index,
-            None => match self.map_region(&mut state, tier) {
+            None => match self.map_region(&mut state, tier, self.config.strict) {
                 Ok(Some(index)) => index,
                 Ok(None) => {
                     state.heap_fallbacks += 1;
@@ -635,8 +662,12 @@ impl Regions {
 
     /// Maps a region for `tier`, records it and returns its index;
     /// `Ok(None)` if the mapping failed and the caller may fall back.
-    fn map_region(&self, state: &mut State, tier: usize) -> Result<Option<usize>, BackingError> {
-        let strict = self.config.strict;
+    fn map_region(
+        &self,
+        state: &mut State,
+        tier: usize,
+        strict: bool,
+    ) -> Result<Option<usize>, BackingError> {
         let (_, stride) = self.tiers[tier];
         let granule = match self.config.huge_pages {
             HugePages::Off => sys::page_size(),
@@ -680,6 +711,7 @@ impl Regions {
             in_use: 0,
             locked,
             huge_pages,
+            registered: false,
         };
         let index = match state.regions.iter().position(Option::is_none) {
             Some(index) => {
@@ -702,6 +734,7 @@ impl Regions {
     pub(crate) fn give_back(&self, data: NonNull<u8>) {
         let addr = data.as_ptr().addr();
         let mut state = self.state.lock();
+        let pinned = state.pinned();
         let at = state.by_start.partition_point(|&(s, _)| s <= addr);
         let index = at
             .checked_sub(1)
@@ -718,14 +751,14 @@ impl Regions {
         let offset = addr - region.map.start();
         debug_assert_eq!(offset % region.stride, 0, "a block starts at a slot");
         region.in_use -= 1;
-        if region.in_use == 0 {
+        if region.in_use == 0 && !pinned {
             // Unmapped when the region drops.
             state.regions[index] = None;
             state.by_start.retain(|&(_, i)| i != index);
             return;
         }
         region.free.push(offset / region.stride);
-        if !region.locked {
+        if !region.locked && !region.registered {
             // Only whole pages of the slot: a neighbour may use the others.
             let granule = match region.huge_pages {
                 HugePages::Off => sys::page_size(),
@@ -736,6 +769,100 @@ impl Regions {
             if from < to {
                 sys::release(&region.map, from, to - from);
             }
+        }
+    }
+
+    /// Maps regions for `tier` until it has at least `count`: how many
+    /// were mapped. A region that cannot be mapped at all fails (with the
+    /// refusal, also recorded in the report); refused huge pages or locks
+    /// fall back as for an allocation, unless the regions are strict.
+    pub(crate) fn map_up_front(&self, tier: usize, count: usize) -> Result<usize, BackingError> {
+        let mut state = self.state.lock();
+        let mut have = state
+            .regions
+            .iter()
+            .filter(|r| r.as_ref().is_some_and(|r| r.tier == tier))
+            .count();
+        let mut mapped = 0;
+        while have < count {
+            match self.map_region(&mut state, tier, self.config.strict)? {
+                Some(_) => {
+                    have += 1;
+                    mapped += 1;
+                }
+                None => {
+                    let err = state
+                        .errors
+                        .iter()
+                        .find(|e| e.op == BackingOp::Map)
+                        .cloned()
+                        .expect("a failed mapping records its refusal");
+                    return Err(err);
+                }
+            }
+        }
+        Ok(mapped)
+    }
+
+    /// Begins a registration (no region is unmapped until it ends with
+    /// [`record_registration`](Self::record_registration)) and returns the
+    /// table to register: for each region index, the region's start and
+    /// length, or `None` for an index no region has now (a hole).
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
+    pub(crate) fn pin_table(&self) -> Vec<Option<(NonNull<u8>, usize)>> {
+        let mut state = self.state.lock();
+        state.pending += 1;
+        let mut table: Vec<_> = state
+            .regions
+            .iter()
+            .map(|r| r.as_ref().map(|r| (r.map.at(0), r.map.len())))
+            .collect();
+        while table.last().is_some_and(Option::is_none) {
+            table.pop();
+        }
+        table
+    }
+
+    /// Records the end of a registration that [`pin_table`](Self::pin_table)
+    /// began: of the regions at `indices` (still mapped: none is unmapped
+    /// while a registration is under way), or `None` if it failed. Once
+    /// one succeeded, no region is unmapped any more.
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
+    pub(crate) fn record_registration(&self, indices: Option<&[usize]>) {
+        let mut state = self.state.lock();
+        state.pending -= 1;
+        let Some(indices) = indices else { return };
+        state.registrations += 1;
+        for &index in indices {
+            state.regions[index]
+                .as_mut()
+                .expect("a pinned region stays mapped")
+                .registered = true;
+        }
+    }
+
+    /// Where the block at `addr` stands with io_uring: the index and start
+    /// of its region if that region is registered. Takes the regions' lock
+    /// and searches the table of regions by address (`O(log regions)`).
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
+    pub(crate) fn lookup(&self, addr: usize) -> RegionLookup {
+        let state = self.state.lock();
+        let at = state.by_start.partition_point(|&(s, _)| s <= addr);
+        let region = at.checked_sub(1).and_then(|at| {
+            let index = state.by_start[at].1;
+            state.regions[index]
+                .as_ref()
+                .filter(|r| addr - r.map.start() < r.map.len())
+                .map(|r| (index, r))
+        });
+        match region {
+            Some((index, region)) if region.registered => RegionLookup::Registered {
+                index,
+                start: region.map.start(),
+                len: region.map.len(),
+            },
+            _ if state.registrations == 0 => RegionLookup::NeverRegistered,
+            _ => RegionLookup::Late,
         }
     }
 
@@ -775,6 +902,13 @@ impl Regions {
 }
 
 impl State {
+    /// Whether no region may be unmapped: while a registration is under
+    /// way or once one succeeded (a region's index would be reused while
+    /// a ring may still name it).
+    fn pinned(&self) -> bool {
+        self.pending > 0 || self.registrations > 0
+    }
+
     fn refuse(&mut self, err: BackingError) {
         self.refusals += 1;
         match self.errors.iter_mut().find(|e| e.op == err.op) {

@@ -110,6 +110,13 @@ impl SharedBuf {
         }
     }
 
+    /// The block (`None` for an empty view), first byte and length: what
+    /// `fixed` reports.
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
+    pub(crate) fn fixed_parts(&self) -> (Option<&BlockRef>, NonNull<u8>, usize) {
+        (self.block.as_ref(), self.ptr, self.len)
+    }
+
     /// Takes the whole view out of `self`, leaving an empty view at its
     /// start that holds no block: moves the block instead of sharing it.
     fn take_all(&mut self) -> SharedBuf {

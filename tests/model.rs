@@ -148,6 +148,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => h().prop_map(|h| Op::IntoVec { h }),
         1 => (h(), 0u16..200).prop_map(|(h, len)| Op::FmtWrite { h, len }),
         1 => (h(), h()).prop_map(|(h, v)| Op::ExtendViews { h, v }),
+        1 => (size(), any::<u8>()).prop_map(|(size, count)| Op::MapRegions { size, count }),
     ]
 }
 
@@ -210,6 +211,13 @@ fn fuzz_decoder_accepts_any_bytes() {
     assert_eq!(
         ops::decode(&[0, 0, 0, 0, 0, 54, 7, 8]).ops,
         vec![Op::ExtendViews { h: 7, v: 8 }]
+    );
+    assert_eq!(
+        ops::decode(&[0, 0, 0, 0, 0, 55, 1, 2, 3]).ops,
+        vec![Op::MapRegions {
+            size: ops::Size { class: 1, delta: 2 },
+            count: 3
+        }]
     );
 }
 

@@ -598,3 +598,33 @@ fn fuzz_inputs() {
         ops::run(&ops::decode(input));
     }
 }
+
+/// `Pool::map_regions` before and between gets, in a pool whose returns
+/// free their blocks at once, and for an oversize size (no tier: nothing
+/// to map).
+#[test]
+fn regions_mapped_up_front_serve_gets() {
+    let mut config = config(SMALL_TIERS, 0, 0);
+    config.alignment |= 0x80;
+    run(
+        config,
+        &[
+            Op::MapRegions {
+                size: tier(1),
+                count: 2,
+            },
+            Op::Get(tier(1)),
+            Op::MapRegions {
+                size: tier(1),
+                count: 1,
+            },
+            Op::Drop { h: 0 },
+            Op::MapRegions {
+                size: oversize(3, 5),
+                count: 3,
+            },
+            Op::Get(tier(0)),
+            Op::Trim,
+        ],
+    );
+}

@@ -244,6 +244,9 @@ pub enum Op {
     FmtWrite { h: u8, len: u16 },
     /// `Extend<SharedBuf>` of buffer `h` with a clone of view `v`.
     ExtendViews { h: u8, v: u8 },
+    /// `Pool::map_regions` for the tier of `size`, up to `count % 4`
+    /// regions (pools with regions only).
+    MapRegions { size: Size, count: u8 },
 }
 
 /// A pool configuration and the ops to run on it.
@@ -292,7 +295,7 @@ pub const OPCODES: u8 = 32;
 /// Opcode bytes appended after the others: the chain ops (32 to 41), then
 /// the ops added after them (from 42: `TryReclaim` onwards). (Before they
 /// existed these bytes decoded modulo [`OPCODES`].)
-pub const CHAIN_OPCODES: std::ops::Range<u8> = 32..55;
+pub const CHAIN_OPCODES: std::ops::Range<u8> = 32..56;
 
 /// Decodes any byte string into a scenario: five bytes of configuration,
 /// then one opcode byte per op followed by its parameters. An opcode byte
@@ -481,9 +484,13 @@ fn decode_chain_op(index: u8, r: &mut Reader<'_>) -> Op {
             h: r.u8(),
             len: r.u16() % 1024,
         },
-        _ => Op::ExtendViews {
+        22 => Op::ExtendViews {
             h: r.u8(),
             v: r.u8(),
+        },
+        _ => Op::MapRegions {
+            size: r.size(),
+            count: r.u8(),
         },
     }
 }
@@ -1329,9 +1336,11 @@ impl Model {
             | Op::HelperDrop { .. }
             | Op::HelperReturn { .. }
             | Op::DropOnNewThread { .. } => self.apply_threads(op),
-            Op::Trim | Op::TrimIdle | Op::Churn { .. } | Op::ClosePool { .. } => {
-                self.apply_pool(op)
-            }
+            Op::Trim
+            | Op::TrimIdle
+            | Op::Churn { .. }
+            | Op::ClosePool { .. }
+            | Op::MapRegions { .. } => self.apply_pool(op),
             Op::ChainWrite { .. }
             | Op::ChainReserve { .. }
             | Op::ChainFreeze { .. }
@@ -1808,6 +1817,7 @@ impl Model {
                 }
             }
             Op::Churn { size, rounds } => self.churn(size, rounds),
+            Op::MapRegions { size, count } => self.map_regions(size, count),
             Op::ClosePool { helper_last } => {
                 if let Some(pool) = self.pool.take() {
                     if helper_last {
@@ -1821,6 +1831,34 @@ impl Model {
             }
             _ => unreachable!("{op:?} is not a pool-wide op"),
         }
+    }
+
+    /// Regions mapped up front: the tier has `count % 4` of them (or as
+    /// many as before, if more), and the stats do not move.
+    fn map_regions(&mut self, size: Size, count: u8) {
+        let (Some(pool), Some(_)) = (&self.pool, self.limits.regions) else {
+            return;
+        };
+        let n = self.limits.size(size);
+        let (Some(tier), capacity) = self.limits.get_shape(n) else {
+            return; // oversize: no tier to map for
+        };
+        let count = usize::from(count % 4);
+        let of_tier = |pool: &Pool| {
+            let report = pool.backing_report();
+            let regions = report
+                .regions
+                .iter()
+                .filter(|r| r.tier_capacity == capacity);
+            regions.count()
+        };
+        let before_stats = self.stats();
+        let before = of_tier(pool);
+        let mapped = pool.map_regions(n, count).expect("mapping a small region");
+        let after = of_tier(pool);
+        assert_eq!(after, before.max(count), "map_regions in tier {tier}");
+        assert_eq!(mapped, after - before);
+        self.check_counted(before_stats, &[], "map_regions");
     }
 
     /// `rounds * 64` get-and-drop pairs of one size (a few under Miri).
