@@ -57,6 +57,8 @@ MUTATIONS = ROOT / "scripts" / "loom_mutants.toml"
 WORK = ROOT / "target" / "loom-mutants"
 COPY = WORK / "crate"
 TARGET_DIR = WORK / "target"
+# The features of the `loom` stage of `.ci/run`.
+FEATURES = ("--features", "io-uring")
 FIELDS = ("name", "file", "model", "bug", "find", "replace", "expect")
 
 
@@ -195,7 +197,7 @@ def run_model(model: str, timeout: float) -> tuple[int | None, str]:
     """Runs one model; returns its exit code (None on timeout) and output."""
     try:
         result = cargo(
-            ["test", "--release", "--lib", f"loom_tests::{model}", "--",
+            ["test", "--release", "--lib", *FEATURES, f"loom_tests::{model}", "--",
              "--exact", "--test-threads=1"],
             timeout=timeout,
         )
@@ -218,7 +220,7 @@ def restore(pristine: dict[str, str]) -> None:
 
 
 def build() -> subprocess.CompletedProcess:
-    return cargo(["test", "--release", "--lib", "--no-run"])
+    return cargo(["test", "--release", "--lib", *FEATURES, "--no-run"])
 
 
 def try_mutation(m: Mutation, pristine: dict[str, str], timeout: float) -> Outcome:
@@ -308,7 +310,7 @@ def main() -> int:
 
     print("baseline: every loom model on the unmutated copy ...", flush=True)
     start = time.monotonic()
-    baseline = cargo(["test", "--release", "--lib", "loom_tests", "--", "--test-threads=2"])
+    baseline = cargo(["test", "--release", "--lib", *FEATURES, "loom_tests", "--", "--test-threads=2"])
     if baseline.returncode != 0:
         print(baseline.stdout)
         print("the unmutated copy fails its loom models: fix that first")

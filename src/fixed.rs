@@ -509,7 +509,7 @@ impl Pool {
 
 /// The iovecs of a table from `pin_table`, the indices of its regions and
 /// their bytes.
-fn iovecs(
+pub(crate) fn iovecs(
     table: &[Option<(NonNull<u8>, usize)>],
 ) -> Result<(Vec<libc::iovec>, Vec<usize>, usize), RegisterError> {
     if table.is_empty() {

@@ -1328,3 +1328,77 @@ fn region_slots_freed_while_another_thread_allocates() {
         assert_eq!(report.mapped_bytes, 0, "every slot is free: {report:?}");
     });
 }
+
+/// A registration with io_uring races the drop of the last block of the
+/// pool's only region, and then a new block is taken. The registrar takes
+/// the table of regions (`pin_table`), the system call would run, and it
+/// records which regions the ring now names (`record_registration`).
+/// Whichever way they interleave, a region the registrar put in its table
+/// is still mapped at the same place when it records the registration
+/// (were it unmapped in between, its index could go to a new region the
+/// ring does not know), and stays mapped afterwards; a block taken after a
+/// registration lies in a registered region and reports its index, or, if
+/// the region went before the registrar looked, reports that the pool was
+/// never registered.
+#[cfg(all(feature = "io-uring", target_os = "linux"))]
+#[test]
+fn registration_races_the_last_block_of_a_region() {
+    use crate::{Fixed, Unregistered};
+
+    run_model("registration_races_the_last_block_of_a_region", || {
+        let pool = tiny_builder(0, 0)
+            .backing(crate::Backing::Regions(
+                crate::RegionConfig::new().size(2 * TIER),
+            ))
+            .build()
+            .expect("a valid configuration");
+        let last = pool.get(TIER);
+        let registrar = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let regions = pool.shared().regions.as_ref().expect("region-backed");
+                let table = regions.pin_table();
+                match crate::fixed::iovecs(&table) {
+                    Ok((_, indices, _)) => regions.record_registration(Some(&indices)),
+                    Err(_) => regions.record_registration(None),
+                }
+                table
+                    .iter()
+                    .map(|entry| entry.map(|(start, len)| (start.as_ptr().addr(), len)))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let freer = thread::spawn(move || drop(last));
+        let table = registrar.join().unwrap();
+        freer.join().unwrap();
+
+        let report = pool.backing_report();
+        for (index, entry) in table.iter().enumerate() {
+            let Some((start, len)) = *entry else { continue };
+            assert!(
+                report
+                    .regions
+                    .iter()
+                    .any(|r| r.index == index && r.start == start && r.len == len),
+                "registered region {index} was unmapped: {report:?}"
+            );
+        }
+        let next = pool.get(TIER);
+        match (next.fixed(), table.is_empty()) {
+            (
+                Fixed::Registered {
+                    buf_index, addr, ..
+                },
+                false,
+            ) => {
+                let (start, len) = table[usize::from(buf_index)].expect("a registered index");
+                assert!(
+                    (start..start + len).contains(&addr.addr()),
+                    "block {addr:?} outside registered region {buf_index}"
+                );
+            }
+            (Fixed::Unregistered(Unregistered::NotRegistered), true) => {}
+            (fixed, _) => panic!("after registering {table:?}: {fixed:?}"),
+        }
+    });
+}
