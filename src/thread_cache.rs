@@ -479,17 +479,20 @@ impl ThreadCache {
         let now = Instant::now();
         if now.saturating_duration_since(self.last_collection) >= self.pool.idle_decay {
             self.last_collection = now;
-            self.collect(Collection::Gradual);
+            self.collect();
         }
     }
 
     /// Releases blocks that stayed unused for a whole collection period,
-    /// here and in the depots, then starts a new period: a gradual
-    /// collection moves this cache's share to the depot, the others free
-    /// it.
+    /// here and in the depots, then starts a new period: a share of the
+    /// depot's unused blocks is freed, and this cache's share moves to the
+    /// depot (freed where the depot is full). Trims on any thread go
+    /// through [`CacheRegistry::reclaim`] and [`answer_requests`](Self::answer_requests)
+    /// instead.
     #[cold]
     #[inline(never)]
-    fn collect(&mut self, collection: Collection) {
+    fn collect(&mut self) {
+        let collection = Collection::Gradual;
         let closed = &self.pool.closed;
         for (tier, slot) in self.stacks.tiers.iter().enumerate() {
             let shared = &self.pool.tiers[tier];
@@ -505,10 +508,7 @@ impl ThreadCache {
                 unsafe { slot.with_stack(|stack| stack.take_unused(collection, &mut unused)) }
             });
             let count = unused.len();
-            let rejected = match collection {
-                Collection::Gradual => shared.depot.put_batch(&mut unused, count, closed),
-                Collection::Full | Collection::All => count,
-            };
+            let rejected = shared.depot.put_batch(&mut unused, count, closed);
             unused.truncate(rejected);
             freed += unused.len();
             drop(unused);
