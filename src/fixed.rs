@@ -567,6 +567,20 @@ mod tests {
             .unwrap()
     }
 
+    /// One 4 KiB tier in 16 KiB regions, without caches or depot: every
+    /// drop gives its slot back at once.
+    fn uncached_pool() -> Pool {
+        Pool::builder()
+            .tier(
+                crate::TierConfig::new(4096)
+                    .thread_cache_buffers(0)
+                    .depot_buffers(0),
+            )
+            .backing(Backing::Regions(RegionConfig::new().size(16 << 10)))
+            .build()
+            .unwrap()
+    }
+
     /// Registers without a ring: what `register_regions` does around the
     /// system call.
     fn register_without_ring(pool: &Pool) -> Vec<usize> {
@@ -632,15 +646,7 @@ mod tests {
 
     #[test]
     fn registered_regions_stay_mapped_and_failed_registrations_unpin() {
-        let freeing = Pool::builder()
-            .tier(
-                crate::TierConfig::new(4096)
-                    .thread_cache_buffers(0)
-                    .depot_buffers(0),
-            )
-            .backing(Backing::Regions(RegionConfig::new().size(16 << 10)))
-            .build()
-            .unwrap();
+        let freeing = uncached_pool();
         let regions = freeing.shared().regions.as_ref().unwrap();
         drop(freeing.get(1));
         assert!(freeing.backing_report().regions.is_empty(), "unmapped");
@@ -663,15 +669,7 @@ mod tests {
 
     #[test]
     fn a_failed_registration_leaves_one_under_way_pinned() {
-        let pool = Pool::builder()
-            .tier(
-                crate::TierConfig::new(4096)
-                    .thread_cache_buffers(0)
-                    .depot_buffers(0),
-            )
-            .backing(Backing::Regions(RegionConfig::new().size(16 << 10)))
-            .build()
-            .unwrap();
+        let pool = uncached_pool();
         let regions = pool.shared().regions.as_ref().unwrap();
         let buf = pool.get(1);
         let first = regions.pin_table();

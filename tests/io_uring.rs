@@ -7,6 +7,8 @@
 //! on standard error and return.
 #![cfg(all(feature = "io-uring", target_os = "linux"))]
 
+mod common;
+
 use std::os::fd::AsRawFd;
 
 use io_uring::{opcode, types, IoUring};
@@ -309,18 +311,9 @@ fn memlock_child() {
     if std::env::var_os(MEMLOCK_CHILD).is_none() {
         return;
     }
-    let limit = libc::rlimit {
-        rlim_cur: 256 * KIB as libc::rlim_t,
-        rlim_max: 256 * KIB as libc::rlim_t,
-    };
-    // SAFETY: plain system calls on this (child) process's own limits and
-    // credentials; `limit` is a valid `rlimit`.
-    unsafe {
-        assert_eq!(libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit), 0);
-        if libc::geteuid() == 0 && (libc::setgid(65534) != 0 || libc::setuid(65534) != 0) {
-            println!("memlock child: skipped, cannot leave root");
-            return;
-        }
+    if !common::limit_memlock_as_nobody(256 * KIB) {
+        println!("memlock child: skipped, cannot leave root");
+        return;
     }
     let Ok(ring) = IoUring::new(8) else {
         println!("memlock child: skipped, io_uring_setup refused");

@@ -407,20 +407,9 @@ fn mlock_refusal_child() {
     if std::env::var_os(MEMLOCK_CHILD).is_none() {
         return;
     }
-    let limit = libc::rlimit {
-        rlim_cur: 64 * KIB as libc::rlim_t,
-        rlim_max: 64 * KIB as libc::rlim_t,
-    };
-    // SAFETY: plain system calls on this (child) process's own limits and
-    // credentials; `limit` is a valid `rlimit`.
-    unsafe {
-        assert_eq!(libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit), 0);
-        // Leaving root drops CAP_IPC_LOCK, which ignores the limit. (A
-        // user namespace without a mapping for `nobody` refuses: skip.)
-        if libc::geteuid() == 0 && (libc::setgid(65534) != 0 || libc::setuid(65534) != 0) {
-            println!("memlock child: skipped, cannot leave root");
-            return;
-        }
+    if !common::limit_memlock_as_nobody(64 * KIB) {
+        println!("memlock child: skipped, cannot leave root");
+        return;
     }
     let region = RegionConfig::new().size(MIB).lock(true);
     let pool = Pool::builder()

@@ -206,3 +206,21 @@ pub mod chains {
         chain.freeze()
     }
 }
+
+/// Lowers this process's `RLIMIT_MEMLOCK` to `bytes` and leaves root,
+/// whose `CAP_IPC_LOCK` ignores the limit: for a child process of a test
+/// only. `false` if root cannot be left (a user namespace without a mapping
+/// for `nobody`): the caller skips.
+#[cfg(target_os = "linux")]
+pub fn limit_memlock_as_nobody(bytes: usize) -> bool {
+    let limit = libc::rlimit {
+        rlim_cur: bytes as libc::rlim_t,
+        rlim_max: bytes as libc::rlim_t,
+    };
+    // SAFETY: plain system calls on this (child) process's own limits and
+    // credentials; `limit` is a valid `rlimit`.
+    unsafe {
+        assert_eq!(libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit), 0);
+        !(libc::geteuid() == 0 && (libc::setgid(65534) != 0 || libc::setuid(65534) != 0))
+    }
+}
