@@ -97,8 +97,9 @@ pub enum Unregistered {
     /// A tier block that fell back to the heap because no region could be
     /// mapped (see [`BackingReport::heap_fallbacks`](crate::BackingReport)).
     Fallback,
-    /// A block of a region mapped after the pool's last registration (map
-    /// regions up front with [`Pool::map_regions`]).
+    /// A block of a region mapped after the pool's registrations (map
+    /// regions up front with [`Pool::map_regions`], or register with room
+    /// and call [`Registration::update`]).
     LateRegion,
     /// A block of a region of a pool that was never registered.
     NotRegistered,
@@ -247,7 +248,7 @@ impl SharedBuf {
 /// ```
 pub struct Registration {
     /// Keeps the regions mapped.
-    _pool: Arc<Shared>,
+    pool: Arc<Shared>,
     /// Whether each index of the ring's table holds a region.
     table: Vec<bool>,
     bytes: usize,
@@ -283,6 +284,69 @@ impl Registration {
     #[must_use]
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Registers the regions mapped since the registration (or the last
+    /// update) whose indices fall inside the ring's table, each into its
+    /// hole ([`Pool::register_regions_with_room`] leaves room), and returns
+    /// how many. Their buffers then report `Registered`. Regions beyond
+    /// the table stay [`Unregistered::LateRegion`]. Pass the submitter of
+    /// the ring this registration was made with: another ring's table
+    /// would be changed instead.
+    ///
+    /// Cheap when nothing was mapped (a look at the regions under their
+    /// lock); one `io_uring_register` call per new region otherwise. Call
+    /// it where the service could have grown: after a burst, from a
+    /// timer, or when a buffer reports `LateRegion`.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's refusal ([`RegisterError::Memlock`] above
+    /// `RLIMIT_MEMLOCK`, ...). The regions registered before the refusal
+    /// stay registered and counted.
+    ///
+    /// # Examples
+    ///
+    /// See [`Pool::register_regions_with_room`].
+    pub fn update(&mut self, submitter: &io_uring::Submitter<'_>) -> Result<usize, RegisterError> {
+        let regions = self
+            .pool
+            .regions
+            .as_ref()
+            .expect("a registration is of a region-backed pool");
+        let table = regions.pin_table();
+        let mut added = Vec::new();
+        let mut result = Ok(());
+        for (index, entry) in table.iter().enumerate().take(self.table.len()) {
+            let Some((start, len)) = *entry else { continue };
+            if self.table[index] {
+                continue;
+            }
+            let iovec = libc::iovec {
+                iov_base: start.as_ptr().cast(),
+                iov_len: len,
+            };
+            let offset = u32::try_from(index).expect("table indices fit MAX_FIXED_BUFFERS");
+            // SAFETY: as in `register_regions_with_room`: the region is
+            // pinned by `pin_table`, and no region of a registered pool is
+            // unmapped before its shared state drops, which this
+            // registration prevents. The entry at `offset` is a hole of
+            // this ring's table (`self.table[index]` is false), so no
+            // buffer the ring may be using is replaced.
+            match unsafe { submitter.register_buffers_update(offset, &[iovec], None) } {
+                Ok(()) => {
+                    self.table[index] = true;
+                    self.bytes += len;
+                    added.push(index);
+                }
+                Err(err) => {
+                    result = Err(RegisterError::from_refusal(err, len));
+                    break;
+                }
+            }
+        }
+        regions.record_registration(Some(&added));
+        result.map(|()| added.len())
     }
 
     /// Whether this registration holds a region at `buf_index`.
@@ -405,7 +469,8 @@ impl Pool {
     /// `RLIMIT_MEMLOCK` ([`RegisterError::Memlock`]). Regions mapped later
     /// are not registered: their buffers report
     /// [`Unregistered::LateRegion`]; map regions up front with
-    /// [`Pool::map_regions`].
+    /// [`Pool::map_regions`], or leave room for them with
+    /// [`register_regions_with_room`](Self::register_regions_with_room).
     ///
     /// A ring has one buffer table ([`RegisterError::AlreadyRegistered`]
     /// otherwise). Several rings may each register the pool; a buffer
@@ -465,13 +530,55 @@ impl Pool {
         &self,
         submitter: &io_uring::Submitter<'_>,
     ) -> Result<Registration, RegisterError> {
+        self.register_regions_with_room(submitter, 0)
+    }
+
+    /// [`register_regions`](Self::register_regions) in a table of at least
+    /// `table_len` entries: the indices without a region now are holes
+    /// that [`Registration::update`] fills with the regions mapped later,
+    /// so that a pool that grows after registration stays registered.
+    /// A pool with no region yet may be registered this way (`table_len`
+    /// holes). Each entry costs the kernel a pointer; pinned memory is
+    /// only that of the regions.
+    ///
+    /// # Errors
+    ///
+    /// As [`register_regions`](Self::register_regions), and
+    /// [`RegisterError::TooManyRegions`] if `table_len` is above
+    /// [`MAX_FIXED_BUFFERS`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tierpool::{Backing, Fixed, Pool, RegionConfig, Unregistered};
+    ///
+    /// let pool = Pool::builder()
+    ///     .tiers([4096, 65536])
+    ///     .backing(Backing::Regions(RegionConfig::new().size(1 << 20)))
+    ///     .build()?;
+    /// let Ok(ring) = io_uring::IoUring::new(8) else {
+    ///     return Ok(()); // io_uring refused here (seccomp, io_uring_disabled)
+    /// };
+    /// // Nothing mapped yet: 8 holes.
+    /// let mut registration = pool.register_regions_with_room(&ring.submitter(), 8)?;
+    /// let buf = pool.get(4096); // maps region 0
+    /// assert_eq!(buf.fixed(), Fixed::Unregistered(Unregistered::LateRegion));
+    /// assert_eq!(registration.update(&ring.submitter())?, 1);
+    /// assert_eq!(buf.fixed().buf_index(), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn register_regions_with_room(
+        &self,
+        submitter: &io_uring::Submitter<'_>,
+        table_len: usize,
+    ) -> Result<Registration, RegisterError> {
         let shared = self.shared();
         let regions = shared
             .regions
             .as_ref()
             .ok_or(RegisterError::NotRegionBacked)?;
         let table = regions.pin_table();
-        let (iovecs, indices, bytes) = match iovecs(&table) {
+        let (iovecs, indices, bytes) = match iovecs(&table, table_len) {
             Ok(parts) => parts,
             Err(err) => {
                 regions.record_registration(None);
@@ -489,41 +596,53 @@ impl Pool {
         let result = unsafe { submitter.register_buffers(&iovecs) };
         if let Err(err) = result {
             regions.record_registration(None);
-            return Err(match err.raw_os_error() {
-                Some(libc::ENOMEM) => RegisterError::Memlock {
-                    bytes,
-                    limit: memlock_limit(),
-                },
-                Some(libc::EBUSY) => RegisterError::AlreadyRegistered,
-                _ => RegisterError::Io(err),
-            });
+            return Err(RegisterError::from_refusal(err, bytes));
         }
         regions.record_registration(Some(&indices));
+        let mut registered = vec![false; iovecs.len()];
+        for &index in &indices {
+            registered[index] = true;
+        }
         Ok(Registration {
-            _pool: Arc::clone(shared),
-            table: table.iter().map(Option::is_some).collect(),
+            pool: Arc::clone(shared),
+            table: registered,
             bytes,
         })
     }
 }
 
-/// The iovecs of a table from `pin_table`, the indices of its regions and
-/// their bytes.
+impl RegisterError {
+    /// The error for the kernel's refusal `err` to register `bytes`.
+    fn from_refusal(err: io::Error, bytes: usize) -> RegisterError {
+        match err.raw_os_error() {
+            Some(libc::ENOMEM) => RegisterError::Memlock {
+                bytes,
+                limit: memlock_limit(),
+            },
+            Some(libc::EBUSY) => RegisterError::AlreadyRegistered,
+            _ => RegisterError::Io(err),
+        }
+    }
+}
+
+/// The iovecs of a table from `pin_table`, padded with holes to at least
+/// `table_len` entries, the indices of its regions and their bytes.
 pub(crate) fn iovecs(
     table: &[Option<(NonNull<u8>, usize)>],
+    table_len: usize,
 ) -> Result<(Vec<libc::iovec>, Vec<usize>, usize), RegisterError> {
-    if table.is_empty() {
+    if table.is_empty() && table_len == 0 {
         return Err(RegisterError::NoRegions);
     }
-    if table.len() > MAX_FIXED_BUFFERS {
-        return Err(RegisterError::TooManyRegions {
-            table_len: table.len(),
-        });
+    let table_len = table_len.max(table.len());
+    if table_len > MAX_FIXED_BUFFERS {
+        return Err(RegisterError::TooManyRegions { table_len });
     }
     let mut bytes = 0;
     let mut indices = Vec::new();
     let iovecs = table
         .iter()
+        .chain(std::iter::repeat_n(&None, table_len - table.len()))
         .enumerate()
         .map(|(index, entry)| match *entry {
             Some((start, len)) => {
@@ -586,7 +705,7 @@ mod tests {
     fn register_without_ring(pool: &Pool) -> Vec<usize> {
         let regions = pool.shared().regions.as_ref().unwrap();
         let table = regions.pin_table();
-        let (_, indices, _) = iovecs(&table).unwrap();
+        let (_, indices, _) = iovecs(&table, 0).unwrap();
         regions.record_registration(Some(&indices));
         indices
     }
@@ -679,7 +798,7 @@ mod tests {
         drop(buf);
         let report = pool.backing_report();
         assert_eq!(report.regions.len(), 1, "the second is under way");
-        let (_, indices, _) = iovecs(&second).unwrap();
+        let (_, indices, _) = iovecs(&second, 0).unwrap();
         regions.record_registration(Some(&indices));
         assert!(pool.get(1).fixed().is_registered());
     }
@@ -687,13 +806,23 @@ mod tests {
     #[test]
     fn holes_are_sparse_entries_and_limits_are_checked() {
         let a = NonNull::<u8>::dangling();
-        let (table, indices, bytes) = iovecs(&[None, Some((a, 4096)), None]).unwrap();
+        let (table, indices, bytes) = iovecs(&[None, Some((a, 4096)), None], 0).unwrap();
         assert_eq!(indices, vec![1]);
         assert_eq!(bytes, 4096);
         assert!(table[0].iov_base.is_null() && table[0].iov_len == 0);
-        assert!(matches!(iovecs(&[]), Err(RegisterError::NoRegions)));
+        assert!(matches!(iovecs(&[], 0), Err(RegisterError::NoRegions)));
+        let (padded, indices, _) = iovecs(&[None, Some((a, 4096))], 4).unwrap();
+        assert_eq!((padded.len(), indices), (4, vec![1]));
+        assert!(padded[2..]
+            .iter()
+            .all(|v| v.iov_base.is_null() && v.iov_len == 0));
+        assert_eq!(iovecs(&[], 3).unwrap().0.len(), 3, "room alone");
+        let err = iovecs(&[Some((a, 4096))], MAX_FIXED_BUFFERS + 1).unwrap_err();
+        assert!(
+            matches!(err, RegisterError::TooManyRegions { table_len } if table_len == MAX_FIXED_BUFFERS + 1)
+        );
         let many = vec![None; MAX_FIXED_BUFFERS + 1];
-        let err = iovecs(&many).unwrap_err();
+        let err = iovecs(&many, 0).unwrap_err();
         assert!(err.to_string().contains("16384 fixed buffers"), "{err}");
     }
 }

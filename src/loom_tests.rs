@@ -1358,7 +1358,7 @@ fn registration_races_the_last_block_of_a_region() {
             thread::spawn(move || {
                 let regions = pool.shared().regions.as_ref().expect("region-backed");
                 let table = regions.pin_table();
-                match crate::fixed::iovecs(&table) {
+                match crate::fixed::iovecs(&table, 0) {
                     Ok((_, indices, _)) => regions.record_registration(Some(&indices)),
                     Err(_) => regions.record_registration(None),
                 }

@@ -229,11 +229,15 @@
 //! those with the plain `Read` and `Write`; nothing falls back to the slow
 //! path unnoticed.
 //!
-//! * **Map first.** Registration covers the regions mapped at the time.
-//!   Map the regions the service will use up front with
+//! * **Map first, or leave room.** Registration covers the regions mapped
+//!   at the time. Map the regions the service will use up front with
 //!   [`Pool::map_regions`](crate::Pool::map_regions) (per tier), then
-//!   register. A ring's table is fixed: regions mapped later report
-//!   `LateRegion`.
+//!   register. Or register with `Pool::register_regions_with_room(submitter,
+//!   table_len)`, whose table has holes for the indices of regions mapped
+//!   later, and call `Registration::update(submitter)` when the pool may
+//!   have grown: it registers each new region into its hole (the ring's
+//!   buffers in use are untouched). Until then, and for a region whose
+//!   index is beyond the table, buffers report `LateRegion`.
 //! * **Regions stay mapped.** From the first registration on (a failed
 //!   one is undone), no region of the pool is unmapped, and the free slots
 //!   of a registered region keep their pages. The kernel pins registered

@@ -139,6 +139,54 @@ fn every_buffer_view_slice_and_segment_reports_its_region() {
     }
 }
 
+/// A pool registered with room grows: its new regions report `LateRegion`
+/// until `Registration::update` fills their holes, and then take
+/// `ReadFixed`; a region beyond the table stays late.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn an_update_registers_the_regions_mapped_since() {
+    let Some(mut ring) = ring() else { return };
+    let contents = pattern(16 * KIB);
+    let file = TempFile::new("update", &contents);
+    // 4 blocks to a region.
+    let pool = regions(&[4 * KIB], 16 * KIB).build().unwrap();
+    pool.map_regions(4 * KIB, 1).unwrap();
+    let mut registration = pool
+        .register_regions_with_room(&ring.submitter(), 2)
+        .unwrap();
+    assert_eq!((registration.table_len(), registration.regions()), (2, 1));
+    assert_eq!(registration.update(&ring.submitter()).unwrap(), 0);
+
+    let mut bufs: Vec<_> = (0..12).map(|_| pool.get(4 * KIB)).collect();
+    let indices = |bufs: &[tierpool::PooledBuf]| -> Vec<Option<u16>> {
+        bufs.iter().map(|b| b.fixed().buf_index()).collect()
+    };
+    let late = Fixed::Unregistered(Unregistered::LateRegion);
+    assert_eq!(indices(&bufs[..4]), vec![Some(0); 4]);
+    assert!(bufs[4..].iter().all(|b| b.fixed() == late));
+
+    assert_eq!(registration.update(&ring.submitter()).unwrap(), 1);
+    assert_eq!(
+        (registration.regions(), registration.bytes()),
+        (2, 32 * KIB)
+    );
+    assert!(registration.contains(1) && !registration.contains(2));
+    assert_eq!(indices(&bufs[4..8]), vec![Some(1); 4]);
+    assert!(bufs[8..].iter().all(|b| b.fixed() == late), "no room at 2");
+    assert_eq!(registration.update(&ring.submitter()).unwrap(), 0);
+
+    // The late region's buffers take fixed reads.
+    let buf = &mut bufs[5];
+    let index = buf.fixed().buf_index().unwrap();
+    let spare = buf.spare_capacity_mut();
+    let read =
+        opcode::ReadFixed::new(file.fd(), spare.as_mut_ptr().cast(), 4096, index).offset(8192);
+    assert_eq!(complete(&mut ring, read.build()), 4096);
+    // SAFETY: the kernel wrote 4096 bytes.
+    unsafe { buf.set_len(4096) };
+    assert_eq!(&buf[..], &contents[8192..12288]);
+}
+
 #[test]
 #[cfg_attr(miri, ignore)]
 fn read_fixed_fills_a_buffer_and_a_sub_range() {
