@@ -185,6 +185,8 @@ mod metrics;
 pub mod operations;
 mod outstanding;
 mod pool;
+#[cfg(all(feature = "io-uring", target_os = "linux"))]
+mod provided;
 mod quota;
 mod region;
 mod router;
@@ -207,6 +209,8 @@ pub use crate::fixed::{Fixed, RegisterError, Registration, Unregistered, MAX_FIX
 pub use crate::histogram::SizeHistogram;
 pub use crate::outstanding::{LeakDetection, OutstandingBuf};
 pub use crate::pool::Pool;
+#[cfg(all(feature = "io-uring", target_os = "linux"))]
+pub use crate::provided::{ProvideError, ProvidedBuffers, TakeError, MAX_PROVIDED_ENTRIES};
 pub use crate::quota::{Quota, QuotaStats};
 pub use crate::region::{
     Backing, BackingError, BackingOp, BackingReport, HugePages, RegionConfig, RegionInfo,

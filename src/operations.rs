@@ -273,6 +273,52 @@
 //! `cargo run --release --features io-uring --example io_uring_fixed`
 //! compares `O_DIRECT` reads and writes through registered pooled buffers
 //! with the same buffers unregistered.
+//!
+//! ## Provided buffer rings
+//!
+//! A receive into a buffer of its own holds that buffer from the moment it
+//! is armed, whether data comes or not: ten thousand idle connections,
+//! ten thousand idle buffers. A provided buffer ring
+//! (`IORING_REGISTER_PBUF_RING`, Linux 5.19 and later) lets the kernel
+//! pick a buffer only when data arrives. `Pool::provide_buffers(&submitter,
+//! group, entries, capacity)` registers a ring of `entries` pooled buffers
+//! (of the tier `capacity` routes to) as buffer group `group`; receives
+//! name the group (`opcode::RecvMulti::new(fd, group)`, or `Recv` with
+//! `buf_group` and `BUFFER_SELECT`), and `ProvidedBuffers::take(&cqe)`
+//! turns each completion into the `PooledBuf` the kernel filled, its
+//! length exactly the bytes received, while a fresh pooled buffer takes
+//! its place in the ring. The buffer is an ordinary `PooledBuf`: freeze
+//! it, split it, send it to another thread; it returns to the pool when
+//! dropped.
+//!
+//! * **Sizing.** `entries` (a power of two up to 32768) bounds the
+//!   buffers the kernel holds at once, so the ring's memory is
+//!   `entries × tier capacity` whatever the number of connections, plus
+//!   the buffers taken and not yet dropped. The kernel may fill a whole
+//!   buffer, the tier's capacity (`ProvidedBuffers::buffer_capacity`).
+//! * **Running dry.** When every buffer is filled and none taken, the
+//!   next receive completes with `-ENOBUFS` and without
+//!   `IORING_CQE_F_MORE`: the multishot receive has ended, and the data
+//!   waits in the socket. Take the completions, then arm it again. Take
+//!   completions promptly: a buffer waiting in the completion queue is
+//!   not in the ring.
+//! * **Budgets.** Buffers come from `Pool::try_get`: over
+//!   `max_in_use_bytes` the pool refuses, and the ring is provided fewer
+//!   (`ProvidedBuffers::provided`); a buffer taken is then not replaced.
+//!   `ProvidedBuffers::replenish` fills the empty slots once buffers have
+//!   come back.
+//! * **Completions are trusted.** A completion names its buffer by id
+//!   alone, so `take` is `unsafe`: the completion must be the kernel's,
+//!   for an operation on this group, taken once. Ids beyond the ring, ids
+//!   with no buffer lent and results longer than the buffer are checked
+//!   and refused (`TakeError`), whatever their origin.
+//! * **Teardown.** `ProvidedBuffers::unregister` unregisters the group,
+//!   then frees the ring and returns the buffers. It is `unsafe` because
+//!   unregistering does not stop an operation that holds a buffer
+//!   already: end or cancel the group's receives and reap their last
+//!   completions first. Dropping a `ProvidedBuffers` still registered
+//!   leaks its buffers and ring memory, since the kernel may still write
+//!   to them: they stay counted in `TierStats::in_use`.
 
 /// Whether [`Pool::trim`](crate::Pool::trim) and
 /// [`Pool::trim_idle`](crate::Pool::trim_idle) free the idle buffers cached
