@@ -10,6 +10,10 @@
 //! - `tierpool-segmented`: `tierpool::io::read_chain(reader, &pool, len)`,
 //!   a chain of 64 KiB blocks taken as bytes arrive (the last block the
 //!   smallest tier that holds the rest), sent back with vectored writes;
+//! - `tierpool-regions`: the same chains from a pool whose blocks are
+//!   carved from mapped regions (`Backing::Regions`, 64 MiB regions): a
+//!   block the pool frees gives its pages back to the system at once
+//!   instead of staying in the allocator's heap;
 //! - `bytesmut`: a fresh `BytesMut::with_capacity(len)`, `freeze()`;
 //! - `vec`: a fresh `Vec::with_capacity(len)`, `Bytes::from(vec)`.
 //!
@@ -92,7 +96,7 @@ use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use tierpool::Pool;
+use tierpool::{Backing, Pool, RegionConfig};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
@@ -161,6 +165,8 @@ enum Arm {
     Tierpool,
     /// `tierpool::io::read_chain`: a chain of pooled blocks, a `SharedChain`.
     TierpoolSegmented,
+    /// As `TierpoolSegmented`, with the blocks carved from mapped regions.
+    TierpoolRegions,
     /// A fresh `BytesMut::with_capacity(len)`, frozen into `Bytes`.
     BytesMut,
     /// A fresh `Vec::with_capacity(len)`, turned into `Bytes`.
@@ -172,6 +178,7 @@ impl Arm {
     const ALL: &'static [Arm] = &[
         Arm::Tierpool,
         Arm::TierpoolSegmented,
+        Arm::TierpoolRegions,
         Arm::BytesMut,
         Arm::Vec,
     ];
@@ -182,6 +189,7 @@ impl Arm {
         match self {
             Arm::Tierpool => "tierpool",
             Arm::TierpoolSegmented => "tierpool-segmented",
+            Arm::TierpoolRegions => "tierpool-regions",
             Arm::BytesMut => "bytesmut",
             Arm::Vec => "vec",
         }
@@ -193,7 +201,10 @@ impl Arm {
 
     /// Whether the broker reports pool statistics for this arm.
     fn uses_pool(self) -> bool {
-        matches!(self, Arm::Tierpool | Arm::TierpoolSegmented)
+        matches!(
+            self,
+            Arm::Tierpool | Arm::TierpoolSegmented | Arm::TierpoolRegions
+        )
     }
 }
 
@@ -295,13 +306,20 @@ fn run_server(arm: Arm) -> Result<()> {
         .worker_threads(WORKER_THREADS)
         .enable_all()
         .build()?;
-    let pool = Pool::new();
+    let pool = match arm {
+        Arm::TierpoolRegions => Pool::builder()
+            .backing(Backing::Regions(RegionConfig::new()))
+            .build()?,
+        _ => Pool::new(),
+    };
     let watched = arm.uses_pool().then(|| pool.clone());
     let served = runtime.block_on(async {
         let serving = async {
             match arm {
                 Arm::Tierpool => serve(PooledBodies(pool.clone()), watched).await,
-                Arm::TierpoolSegmented => serve(SegmentedBodies(pool.clone()), watched).await,
+                Arm::TierpoolSegmented | Arm::TierpoolRegions => {
+                    serve(SegmentedBodies(pool.clone()), watched).await
+                }
                 Arm::BytesMut => serve(BytesMutBodies, watched).await,
                 Arm::Vec => serve(VecBodies, watched).await,
             }
