@@ -302,7 +302,7 @@ def main() -> int:
 # instead of the criterion tables above (which it neither reads nor needs).
 
 SERVICE_BASELINE = "bytesmut"
-SERVICE_ARM_ORDER = ("tierpool", "tierpool-segmented", "bytesmut", "vec")
+SERVICE_ARM_ORDER = ("tierpool", "tierpool-segmented", "tierpool-regions", "bytesmut", "vec")
 SERVICE_DIST_ORDER = ("loguniform", "small", "trace")
 
 

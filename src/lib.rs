@@ -299,3 +299,8 @@ pub fn get(capacity: usize) -> PooledBuf {
 /// ```
 #[allow(dead_code)]
 fn must_use_checks() {}
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
