@@ -136,7 +136,18 @@
 //! [`Backing::Regions`](crate::Backing::Regions) carves the tiers' blocks
 //! out of large regions instead: memory that can be registered with
 //! io_uring as fixed buffers ([below](#registered-memory-for-io_uring)),
-//! and that can be made of huge pages and locked. Oversize (unpooled) blocks always come from the heap.
+//! and that can be made of huge pages and locked. Oversize (unpooled) blocks
+//! always come from the heap.
+//!
+//! Regions are also the leaner choice for a service whose messages reach
+//! the large tiers: a block the pool frees gives its pages back at once,
+//! and the next miss reuses its slot, where a heap block freed and
+//! allocated again leaves the allocator's heap a little larger each time.
+//! In the crate's broker benchmark (frames of 100 B to 2 MiB read into
+//! chains) region backing took the broker's peak RSS from 1.09x to 0.80x
+//! that of a fresh `BytesMut` per frame, at the same CPU. Heap backing
+//! stays the default: it maps nothing up front and behaves the same on
+//! every platform.
 //!
 //! * **Regions.** Each holds the blocks of one tier: `size / block size`
 //!   of them, a block's size being its tier's capacity rounded up to the
