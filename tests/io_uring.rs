@@ -8,6 +8,7 @@
 #![cfg(all(feature = "io-uring", target_os = "linux"))]
 
 mod common;
+use common::ring;
 
 use std::os::fd::AsRawFd;
 
@@ -18,17 +19,6 @@ use tierpool::{
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
-
-/// A ring, or `None` (with a message) where io_uring is refused.
-fn ring() -> Option<IoUring> {
-    match IoUring::new(8) {
-        Ok(ring) => Some(ring),
-        Err(err) => {
-            eprintln!("skipped: io_uring_setup refused: {err}");
-            None
-        }
-    }
-}
 
 fn regions(tiers: &[usize], region: usize) -> PoolBuilder {
     Pool::builder()
@@ -329,25 +319,12 @@ fn unregistered_memory_says_why() {
     assert_eq!(empty.fixed(), Fixed::Unregistered(Unregistered::Empty));
 }
 
-/// The environment variable that makes [`memlock_child`] run.
-const MEMLOCK_CHILD: &str = "TIERPOOL_TEST_URING_MEMLOCK_CHILD";
-
 /// Runs [`memlock_child`] in a child process, which lowers its
 /// `RLIMIT_MEMLOCK` and gives up root's `CAP_IPC_LOCK`.
 #[test]
 #[cfg_attr(miri, ignore)]
 fn registering_beyond_the_memlock_limit_says_so() {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["memlock_child", "--exact", "--ignored", "--nocapture"])
-        .env(MEMLOCK_CHILD, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("memlock child: "),
-        "child failed:\n{stdout}\n{stderr}"
-    );
+    let stdout = common::run_child_test("memlock_child", "memlock child: ");
     for line in stdout.lines().filter(|l| l.contains("memlock child: ")) {
         eprintln!("{line}");
     }
@@ -356,7 +333,7 @@ fn registering_beyond_the_memlock_limit_says_so() {
 #[test]
 #[ignore = "run by registering_beyond_the_memlock_limit_says_so"]
 fn memlock_child() {
-    if std::env::var_os(MEMLOCK_CHILD).is_none() {
+    if !common::is_child_test("memlock_child") {
         return;
     }
     if !common::limit_memlock_as_nobody(256 * KIB) {

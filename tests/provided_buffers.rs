@@ -14,22 +14,14 @@ use std::os::unix::net::UnixStream;
 use io_uring::{cqueue, opcode, types, IoUring};
 use tierpool::{Pool, ProvideError, ProvidedBuffers, TakeError};
 
+mod common;
+use common::ring;
+
 const KIB: usize = 1024;
 
 /// `IORING_CQE_F_BUFFER`, and the buffer id above it: a forged completion.
 fn with_buffer(bid: u16) -> u32 {
     1 | (u32::from(bid) << 16)
-}
-
-/// A ring, or `None` (with a message) where io_uring is refused.
-fn ring() -> Option<IoUring> {
-    match IoUring::new(8) {
-        Ok(ring) => Some(ring),
-        Err(err) => {
-            eprintln!("skipped: io_uring_setup refused: {err}");
-            None
-        }
-    }
 }
 
 /// The group provided, or `None` (with a message) where the kernel has no

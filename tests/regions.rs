@@ -383,9 +383,6 @@ fn locked_regions_count_as_locked() {
     assert_eq!(pool.backing_report().locked_bytes, 0);
 }
 
-/// The environment variable that makes [`mlock_refusal_child`] run.
-const MEMLOCK_CHILD: &str = "TIERPOOL_TEST_MEMLOCK_CHILD";
-
 /// Runs [`mlock_refusal_child`] in a child process, which lowers its
 /// `RLIMIT_MEMLOCK` and gives up root's `CAP_IPC_LOCK` (changing the
 /// limits of this process would affect the other tests).
@@ -393,24 +390,14 @@ const MEMLOCK_CHILD: &str = "TIERPOOL_TEST_MEMLOCK_CHILD";
 #[cfg(target_os = "linux")]
 #[cfg_attr(miri, ignore)]
 fn a_refused_mlock_falls_back_and_reports_the_memlock_limit() {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["mlock_refusal_child", "--exact", "--ignored", "--nocapture"])
-        .env(MEMLOCK_CHILD, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("memlock child: "),
-        "child failed:\n{stdout}\n{stderr}"
-    );
+    common::run_child_test("mlock_refusal_child", "memlock child: ");
 }
 
 #[test]
 #[ignore = "run by a_refused_mlock_falls_back_and_reports_the_memlock_limit"]
 #[cfg(target_os = "linux")]
 fn mlock_refusal_child() {
-    if std::env::var_os(MEMLOCK_CHILD).is_none() {
+    if !common::is_child_test("mlock_refusal_child") {
         return;
     }
     if !common::limit_memlock_as_nobody(64 * KIB) {

@@ -224,3 +224,47 @@ pub fn limit_memlock_as_nobody(bytes: usize) -> bool {
         !(libc::geteuid() == 0 && (libc::setgid(65534) != 0 || libc::setuid(65534) != 0))
     }
 }
+
+/// The environment variable that tells a test binary's child which test
+/// it runs for [`run_child_test`].
+pub const CHILD_ENV: &str = "TIERPOOL_TEST_CHILD";
+
+/// Runs the ignored test `name` of this test binary in a child process
+/// (with [`CHILD_ENV`] set, which the test checks, returning at once
+/// without it) and returns its standard output, asserting that it passed
+/// and printed a line with `marker`: for tests that change the process's
+/// limits or credentials, which would affect the other tests.
+#[track_caller]
+pub fn run_child_test(name: &str, marker: &str) -> String {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--ignored", "--nocapture"])
+        .env(CHILD_ENV, name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains(marker),
+        "child {name} failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
+/// Whether this process is the child [`run_child_test`] started for `name`.
+pub fn is_child_test(name: &str) -> bool {
+    std::env::var_os(CHILD_ENV).is_some_and(|v| v == name)
+}
+
+/// An io_uring ring, or `None` (with a message on standard error) where
+/// the kernel refuses `io_uring_setup` (a seccomp filter, an old kernel,
+/// `kernel.io_uring_disabled`): the tests that need one then return.
+#[cfg(all(feature = "io-uring", target_os = "linux"))]
+pub fn ring() -> Option<io_uring::IoUring> {
+    match io_uring::IoUring::new(8) {
+        Ok(ring) => Some(ring),
+        Err(err) => {
+            eprintln!("skipped: io_uring_setup refused: {err}");
+            None
+        }
+    }
+}
