@@ -194,6 +194,8 @@ mod shared;
 mod stats;
 mod sync;
 mod thread_cache;
+#[cfg(all(feature = "tokio-uring", target_os = "linux"))]
+mod tokio_uring;
 mod views;
 
 #[cfg(all(test, loom))]
