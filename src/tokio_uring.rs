@@ -61,7 +61,8 @@ unsafe impl IoBuf for PooledBuf {
 /// A read fills the buffer from its start, as for `Vec<u8>`; a completed
 /// read of `n` bytes makes its length `n` unless it was longer already
 /// (`set_init` never shortens). To append after the written bytes, read
-/// into `buf.slice(buf.len()..)` (tokio-uring's `BoundedBuf::slice`).
+/// into `buf.slice(len..)`, `len` being `buf.len()` (tokio-uring's
+/// `BoundedBuf::slice`).
 // SAFETY: as for `IoBuf`: the pointer is the block's, valid for writes of
 // `capacity` bytes that belong to this buffer alone (a `PooledBuf` is the
 // one holder of its region; views split off earlier lie before it).
