@@ -110,9 +110,11 @@ impl PooledBuf {
         unsafe { self.block.region_end() }
     }
 
-    /// Start of this buffer's region.
+    /// Start of this buffer's region, with the provenance of the whole
+    /// block (unlike a pointer taken from `as_slice`, which covers `len`
+    /// bytes only).
     #[inline(always)]
-    fn ptr(&self) -> NonNull<u8> {
+    pub(crate) fn ptr(&self) -> NonNull<u8> {
         // SAFETY: `start() <= capacity`, so the pointer stays within the
         // block's allocation (or one past its end).
         unsafe { self.block.data().add(self.start()) }

@@ -150,7 +150,7 @@
 //! Without features the crate depends on `bytes`, `crossbeam-utils` and
 //! `parking_lot` only. The minimum supported Rust version is 1.84 for the
 //! default features; raising it is a minor-version change. The `tokio`
-//! feature needs what tokio needs (1.85 for tokio 1.54).
+//! and `tokio-uring` features need what tokio needs (1.85 for tokio 1.54).
 #![deny(missing_docs)]
 #![warn(
     missing_debug_implementations,
@@ -194,6 +194,8 @@ mod shared;
 mod stats;
 mod sync;
 mod thread_cache;
+#[cfg(all(feature = "tokio-uring", target_os = "linux"))]
+mod tokio_uring;
 mod views;
 
 #[cfg(all(test, loom))]

@@ -330,6 +330,76 @@
 //!   completions first. Dropping a `ProvidedBuffers` still registered
 //!   leaks its buffers and ring memory, since the kernel may still write
 //!   to them: they stay counted in `TierStats::in_use`.
+//!
+//! ## tokio-uring
+//!
+//! With the `tokio-uring` feature (Linux only; it adds the `tokio-uring`
+//! crate), tokio-uring's operations take the pool's buffers as they are,
+//! with no newtype: a `PooledBuf` is its `IoBuf` and `IoBufMut`, a
+//! `SharedBuf` its `IoBuf`. A write sends a buffer's or view's `len()`
+//! bytes; a read fills a `PooledBuf` from its start, up to its capacity,
+//! and the completion sets its length to the bytes read, as for a `Vec`
+//! (never shorter than it was). The kernel's pointer is into the pooled
+//! block, which stays the buffer's while the runtime holds it: a buffer
+//! whose operation is cancelled returns to the pool only when the kernel
+//! is done.
+//!
+//! ```
+//! # #[cfg(all(feature = "tokio-uring", target_os = "linux"))]
+//! # fn main() -> std::io::Result<()> {
+//! use tokio_uring::fs::File;
+//!
+//! let pool = tierpool::Pool::new();
+//! let path = std::env::temp_dir().join(format!("tierpool-doc-uring-{}", std::process::id()));
+//! // `tokio_uring::start(..)` is this, but panics where the kernel refuses
+//! // a ring (seccomp, `kernel.io_uring_disabled`); here that returns.
+//! let Ok(runtime) = tokio_uring::Runtime::new(&tokio_uring::builder()) else {
+//!     return Ok(());
+//! };
+//! runtime.block_on(async {
+//!     let mut buf = pool.get(1500);
+//!     buf.extend_from_slice(b"hello, tokio-uring");
+//!     let view = buf.freeze();
+//!
+//!     let file = File::create(&path).await?;
+//!     let (res, view) = file.write_at(view, 0).submit().await; // no copy
+//!     assert_eq!(res?, view.len());
+//!     file.close().await?;
+//!
+//!     let file = File::open(&path).await?;
+//!     let (res, buf) = file.read_at(pool.get(4096), 0).await;
+//!     assert_eq!(buf.len(), res?); // the bytes read
+//!     assert_eq!(buf, view);
+//!     file.close().await?;
+//!     std::fs::remove_file(&path)
+//! })?;
+//! assert_eq!(pool.stats().tiers[0].in_use, 0); // both back in the pool
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(feature = "tokio-uring", target_os = "linux")))]
+//! # fn main() {}
+//! ```
+//!
+//! * **Appending.** A read into a buffer that holds bytes overwrites them
+//!   from the start. To keep them, read into the spare capacity: with
+//!   `len = buf.len()`, `file.read_at(buf.slice(len..), pos)`, then
+//!   `into_inner()` on the `Slice` it returns.
+//! * **Two `slice`s.** While tokio-uring's `BoundedBuf` is in scope,
+//!   `view.slice(range)` on an owned view is its `BoundedBuf::slice`, a
+//!   `Slice<SharedBuf>` (also writable; `into_inner()` gives the view
+//!   back). For tierpool's, a `SharedBuf`, write
+//!   `SharedBuf::slice(&view, range)`.
+//! * **Chains.** `SharedChain` is no `IoBuf`, which is one contiguous
+//!   range; send a chain's segments, each a `SharedBuf`, with the vectored
+//!   `writev_at(chain.into_segments().collect::<Vec<_>>(), pos)`.
+//! * **Earlier holders' bytes.** A pooled buffer starts empty, and a read
+//!   counts as written only the bytes the kernel reports (tokio-uring
+//!   calls the unsafe `IoBufMut::set_init` with them): bytes a previous
+//!   holder left in the block are never sent and never readable.
+//! * **Fixed buffers.** tokio-uring registers fixed buffers itself
+//!   (`tokio_uring::buf::fixed`) and builds on io-uring 0.6, a different
+//!   crate from the `io-uring` feature's 0.7: `Pool::register_regions`
+//!   does not take its ring.
 
 /// Whether [`Pool::trim`](crate::Pool::trim) and
 /// [`Pool::trim_idle`](crate::Pool::trim_idle) free the idle buffers cached
