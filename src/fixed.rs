@@ -538,8 +538,7 @@ impl Pool {
     /// that [`Registration::update`] fills with the regions mapped later,
     /// so that a pool that grows after registration stays registered.
     /// A pool with no region yet may be registered this way (`table_len`
-    /// holes). Each entry costs the kernel a pointer; pinned memory is
-    /// only that of the regions.
+    /// holes). A hole pins no memory: what is pinned is the regions.
     ///
     /// # Errors
     ///

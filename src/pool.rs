@@ -667,11 +667,11 @@ impl Pool {
 
     /// Maps regions for the tier that serves `capacity` until it has at
     /// least `regions` of them, and returns how many were mapped: memory
-    /// mapped up front, so that
-    /// `Pool::register_regions` (feature `io-uring`, Linux) covers it. Pages are touched only as blocks are used (or when the
-    /// regions are locked or registered). A region with no block in use
-    /// is unmapped when its last block is freed, unless the pool was
-    /// offered for registration.
+    /// mapped up front, so that `Pool::register_regions` (feature
+    /// `io-uring`, Linux) covers it. Pages are touched only as blocks are
+    /// used (or when the regions are locked or registered). Like any
+    /// region, one of these is unmapped once a block of it has been used
+    /// and its last block is freed, unless the pool has been registered.
     ///
     /// # Errors
     ///
