@@ -28,7 +28,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, types, IoUring};
-use tierpool::{Backing, Fixed, Pool, PooledBuf, RegionConfig};
+use tierpool::uring::Fixed;
+use tierpool::{Backing, Pool, PooledBuf, RegionConfig};
 
 const QD: usize = 32;
 const SIZES: [usize; 2] = [4096, 64 << 10];

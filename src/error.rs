@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::region::BackingError;
+use crate::memory::region::BackingError;
 
 /// Why [`PoolBuilder::build`](crate::PoolBuilder::build) rejected a
 /// configuration.
@@ -248,4 +248,14 @@ impl std::error::Error for PoolError {
             _ => None,
         }
     }
+}
+
+/// The panic of the infallible entry points (`get`, growth, chain
+/// reservation) when the allocator refuses: the message carries the
+/// [`PoolError`] that the fallible twin would have returned.
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn allocation_panic(err: PoolError) -> ! {
+    panic!("tierpool: cannot allocate a buffer: {err}")
 }

@@ -2,6 +2,7 @@
 //! buffers' `Debug` output.
 
 use std::fmt;
+use std::ops::{Bound, RangeBounds};
 
 /// How many leading bytes a buffer's `Debug` output shows.
 const PREVIEW_BYTES: usize = 32;
@@ -96,5 +97,23 @@ mod tests {
 
     fn bytes_debug(b: &[u8]) -> String {
         format!("{:?}", bytes::Bytes::copy_from_slice(b))
+    }
+}
+
+/// Prints a `RangeBounds` the way it was written (`2..9`, `..=4`, `3..`).
+pub(crate) struct RangeDisplay<'a, R>(pub(crate) &'a R);
+
+impl<R: RangeBounds<usize>> fmt::Display for RangeDisplay<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.start_bound() {
+            Bound::Included(n) => write!(f, "{n}")?,
+            Bound::Excluded(n) => write!(f, "(excluded {n})")?,
+            Bound::Unbounded => {}
+        }
+        match self.0.end_bound() {
+            Bound::Included(n) => write!(f, "..={n}"),
+            Bound::Excluded(n) => write!(f, "..{n}"),
+            Bound::Unbounded => f.write_str(".."),
+        }
     }
 }

@@ -31,7 +31,7 @@
 //! # Reading order
 //!
 //! The modules depend on each other one way, top to bottom, with one upward
-//! edge: the last `BlockRef` of a block hands it to `Shared::recycle`.
+//! edge: the last `BlockRef` of a block hands it to `PoolState::recycle`.
 //!
 //! ```text
 //!  pool.rs          Pool: the handle users hold

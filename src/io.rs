@@ -42,9 +42,9 @@ use std::io;
 use bytes::{Buf, BufMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::chain::{PooledChain, SharedChain};
+use crate::buf::chain::{PooledChain, SharedChain};
+use crate::pool::quota::Quota;
 use crate::pool::Pool;
-use crate::quota::Quota;
 
 /// Bytes of the length prefix [`FrameReader`] and [`write_frame`] use: a
 /// big-endian `u32`, as tokio-util's `LengthDelimitedCodec` does by default.

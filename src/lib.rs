@@ -161,65 +161,46 @@
 )]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The `implementation` module's reading order lists these top-down.
-mod advisor;
-mod block;
-mod budget;
+// Layers, bottom-up: each folder uses only the ones above it in this list
+// (the `implementation` module draws the same order).
 mod buf;
-mod bytes_interop;
-pub mod chain;
-mod config;
-mod depot;
+mod engine;
 mod error;
-#[cfg(all(feature = "io-uring", target_os = "linux"))]
-mod fixed;
 mod fmt;
-mod histogram;
 pub mod implementation;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod io;
-mod local_table;
-#[cfg(feature = "metrics")]
-mod metrics;
+mod memory;
 pub mod operations;
-mod outstanding;
 mod pool;
-#[cfg(all(feature = "io-uring", target_os = "linux"))]
-mod provided;
-mod quota;
-mod region;
-mod router;
-mod shared;
 mod stats;
 mod sync;
-mod thread_cache;
-#[cfg(all(feature = "tokio-uring", target_os = "linux"))]
-mod tokio_uring;
-mod views;
+#[cfg(all(
+    any(feature = "io-uring", feature = "tokio-uring"),
+    target_os = "linux"
+))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "io-uring", target_os = "linux"))))]
+pub mod uring;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
 
-pub use crate::advisor::{TierAdvice, TierReport};
-pub use crate::buf::PooledBuf;
-pub use crate::chain::{PooledChain, SharedChain};
-pub use crate::config::{PoolBuilder, TierConfig, DEFAULT_TIERS, MAX_ALIGNMENT, MAX_TIERS};
+pub use crate::buf::chain::{PooledChain, SharedChain};
+pub use crate::buf::pooled::PooledBuf;
+pub use crate::buf::view::SharedBuf;
+pub use crate::engine::outstanding::{LeakDetection, OutstandingBuf};
 pub use crate::error::{ConfigError, PoolError};
-#[cfg(all(feature = "io-uring", target_os = "linux"))]
-pub use crate::fixed::{Fixed, RegisterError, Registration, Unregistered, MAX_FIXED_BUFFERS};
-pub use crate::histogram::SizeHistogram;
-pub use crate::outstanding::{LeakDetection, OutstandingBuf};
-pub use crate::pool::Pool;
-#[cfg(all(feature = "io-uring", target_os = "linux"))]
-pub use crate::provided::{ProvideError, ProvidedBuffers, TakeError, MAX_PROVIDED_ENTRIES};
-pub use crate::quota::{Quota, QuotaStats};
-pub use crate::region::{
+pub use crate::memory::region::{
     Backing, BackingError, BackingOp, BackingReport, HugePages, RegionConfig, RegionInfo,
     MAX_REGION_SIZE,
 };
+pub use crate::pool::advisor::{TierAdvice, TierReport};
+pub use crate::pool::builder::{PoolBuilder, TierConfig, DEFAULT_TIERS, MAX_ALIGNMENT, MAX_TIERS};
+pub use crate::pool::quota::{Quota, QuotaStats};
+pub use crate::pool::Pool;
+pub use crate::stats::histogram::SizeHistogram;
 pub use crate::stats::{BudgetStats, OversizeStats, PoolStats, TierStats};
-pub use crate::views::SharedBuf;
 
 /// The process-wide pool with the default tiers, created on first use and
 /// named `global`.

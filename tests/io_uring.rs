@@ -13,9 +13,8 @@ use common::ring;
 use std::os::fd::AsRawFd;
 
 use io_uring::{opcode, types, IoUring};
-use tierpool::{
-    Backing, Fixed, Pool, PoolBuilder, RegionConfig, RegisterError, TierConfig, Unregistered,
-};
+use tierpool::uring::{Fixed, RegisterError, Unregistered};
+use tierpool::{Backing, Pool, PoolBuilder, RegionConfig, TierConfig};
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;

@@ -12,7 +12,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 
 use io_uring::{cqueue, opcode, types, IoUring};
-use tierpool::{Pool, ProvideError, ProvidedBuffers, TakeError};
+use tierpool::uring::{ProvideError, ProvidedBuffers, TakeError};
+use tierpool::Pool;
 
 mod common;
 use common::ring;

@@ -6,10 +6,11 @@ use std::hash::{Hash, Hasher};
 use std::ops::{Bound, Deref, RangeBounds};
 use std::ptr::NonNull;
 
-use crate::block::BlockRef;
-use crate::buf::PooledBuf;
-use crate::fmt::Preview;
-use crate::shared::Shared;
+use crate::buf::bounds;
+use crate::buf::pooled::PooledBuf;
+use crate::engine::block::BlockRef;
+use crate::engine::state::PoolState;
+use crate::fmt::{Preview, RangeDisplay};
 use crate::sync::Arc;
 
 /// An immutable, cheaply cloneable view of bytes in pooled blocks.
@@ -429,7 +430,7 @@ impl SharedBuf {
 
     /// The pool of the view's block (`None` for an empty view holding
     /// none).
-    pub(crate) fn pool(&self) -> Option<&Arc<Shared>> {
+    pub(crate) fn pool(&self) -> Option<&Arc<PoolState>> {
         self.block.as_ref().map(BlockRef::pool)
     }
 
@@ -478,40 +479,6 @@ impl SharedBuf {
         match (&self.block, &other.block) {
             (Some(a), Some(b)) => a.same_block(b),
             _ => false,
-        }
-    }
-}
-
-/// Resolves a range against a length, saturating instead of overflowing so
-/// the bounds check reports the problem.
-pub(crate) fn bounds(range: &impl RangeBounds<usize>, len: usize) -> (usize, usize) {
-    let start = match range.start_bound() {
-        Bound::Included(&n) => n,
-        Bound::Excluded(&n) => n.saturating_add(1),
-        Bound::Unbounded => 0,
-    };
-    let end = match range.end_bound() {
-        Bound::Included(&n) => n.saturating_add(1),
-        Bound::Excluded(&n) => n,
-        Bound::Unbounded => len,
-    };
-    (start, end)
-}
-
-/// Prints a `RangeBounds` the way it was written (`2..9`, `..=4`, `3..`).
-pub(crate) struct RangeDisplay<'a, R>(pub(crate) &'a R);
-
-impl<R: RangeBounds<usize>> fmt::Display for RangeDisplay<'_, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.start_bound() {
-            Bound::Included(n) => write!(f, "{n}")?,
-            Bound::Excluded(n) => write!(f, "(excluded {n})")?,
-            Bound::Unbounded => {}
-        }
-        match self.0.end_bound() {
-            Bound::Included(n) => write!(f, "..={n}"),
-            Bound::Excluded(n) => write!(f, "..{n}"),
-            Bound::Unbounded => f.write_str(".."),
         }
     }
 }

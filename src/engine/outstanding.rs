@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
 
-use crate::block::BlockRef;
+use crate::engine::block::BlockRef;
 use crate::sync::Mutex;
 
 /// How much of a pool's hand-outs the outstanding-buffer report

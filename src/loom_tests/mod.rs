@@ -62,7 +62,7 @@ use loom::future::block_on;
 use loom::sync::Arc;
 use loom::thread;
 
-use crate::budget::WaitableBudget;
+use crate::memory::budget::WaitableBudget;
 use crate::sync::asymmetric::{model_handshake, HandshakeModel};
 use crate::{
     Pool, PoolBuilder, PoolError, PoolStats, PooledBuf, PooledChain, SharedBuf, TierConfig,
@@ -1085,7 +1085,7 @@ fn outstanding_report_races_return() {
 #[test]
 fn size_recording_while_reading() {
     const SIZES: [usize; 3] = [10, 40, 64];
-    let per_read = 2 * 2 * crate::histogram::BUCKETS + 16;
+    let per_read = 2 * 2 * crate::stats::histogram::BUCKETS + 16;
     let branches = Some(40 * per_read);
     run_model_with_branches("size_recording_while_reading", branches, || {
         let pool = tiny_builder(2, 2)
@@ -1358,7 +1358,7 @@ fn registration_races_the_last_block_of_a_region() {
             thread::spawn(move || {
                 let regions = pool.shared().regions.as_ref().expect("region-backed");
                 let table = regions.pin_table();
-                match crate::fixed::iovecs(&table, 0) {
+                match crate::uring::fixed::iovecs(&table, 0) {
                     Ok((_, indices, _)) => regions.record_registration(Some(&indices)),
                     Err(_) => regions.record_registration(None),
                 }

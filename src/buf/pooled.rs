@@ -7,13 +7,15 @@ use std::ptr::NonNull;
 
 use bytes::buf::UninitSlice;
 
-use crate::block::{block_layout, BlockRef};
+use crate::buf::bounds;
+use crate::buf::view::SharedBuf;
+use crate::engine::block::{block_layout, BlockRef};
+use crate::engine::state::{OverBudget, PoolState, Target};
+use crate::error::allocation_panic;
 use crate::error::PoolError;
 use crate::fmt::Preview;
-use crate::pool::allocation_panic;
-use crate::shared::{OverBudget, Shared, Target};
+use crate::fmt::RangeDisplay;
 use crate::sync::Arc;
-use crate::views::{bounds, RangeDisplay, SharedBuf};
 
 /// A growable byte buffer whose block returns to its pool when dropped.
 ///
@@ -460,7 +462,7 @@ impl PooledBuf {
         };
         // SAFETY: this is the block's only `PooledBuf`.
         let quota = unsafe { self.block.quota() };
-        let block = Shared::handout_charged(pool, target, needed, over_budget, quota)?;
+        let block = PoolState::handout_charged(pool, target, needed, over_budget, quota)?;
         let mut new = PooledBuf::from_block(block);
         // SAFETY: the new buffer has room for `needed >= len` bytes in a
         // different allocation from ours; `[ptr, ptr + len)` is initialised.
@@ -903,12 +905,12 @@ impl PooledBuf {
     /// An empty buffer from `pool` with room for `capacity` bytes, as
     /// `Pool::get` gives (serving over `max_in_use_bytes`, as growth does).
     #[track_caller]
-    fn new_in(pool: &Arc<Shared>, capacity: usize) -> PooledBuf {
+    fn new_in(pool: &Arc<PoolState>, capacity: usize) -> PooledBuf {
         let target = match pool.route(capacity) {
             Some(tier) => Target::Tier(tier),
             None => Target::Oversize(capacity.max(1)),
         };
-        match Shared::handout(pool, target, capacity, OverBudget::Serve) {
+        match PoolState::handout(pool, target, capacity, OverBudget::Serve) {
             Ok(block) => PooledBuf::from_block(block),
             Err(err) => allocation_panic(err),
         }
@@ -916,7 +918,7 @@ impl PooledBuf {
 
     /// A copy of `bytes` in a new buffer from `pool`.
     #[track_caller]
-    fn copy_in(pool: &Arc<Shared>, bytes: &[u8]) -> PooledBuf {
+    fn copy_in(pool: &Arc<PoolState>, bytes: &[u8]) -> PooledBuf {
         let mut buf = PooledBuf::new_in(pool, bytes.len());
         buf.extend_from_slice(bytes);
         buf

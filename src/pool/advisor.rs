@@ -14,9 +14,9 @@
 
 use std::fmt;
 
-use crate::config::{default_thread_cache, DEFAULT_THREAD_CACHE_BYTES};
 use crate::fmt::ByteSize;
-use crate::histogram::{bucket_bound, SizeHistogram};
+use crate::pool::builder::{default_thread_cache, DEFAULT_THREAD_CACHE_BYTES};
+use crate::stats::histogram::{bucket_bound, SizeHistogram};
 
 /// The optimiser: inherent methods of [`SizeHistogram`] that judge and
 /// choose tiers.

@@ -2,7 +2,7 @@
 //!
 //! This is the mechanism of the fast path; how a thread finds its cache
 //! (the thread-local table, the last-used shortcut, pool slots) is the
-//! plumbing in [`local_table`](crate::local_table). A get pops from a
+//! plumbing in [`local_table`](crate::engine::local_table). A get pops from a
 //! stack, a return pushes onto it; an empty stack takes a batch from the
 //! tier's depot, a full one moves a batch of its oldest blocks there. Idle
 //! collections release what stayed unused (see the
@@ -36,9 +36,9 @@
 //! heavy fence (see [`asymmetric::heavy`]), leaves a request the owner
 //! answers at its next operation.
 
-use crate::block::IdleBlock;
+use crate::engine::block::IdleBlock;
+use crate::engine::state::PoolState;
 use crate::error::PoolError;
-use crate::shared::Shared;
 use crate::stats::{Event, LocalCounter, ThreadCounters, TierCounters};
 use crate::sync::{
     asymmetric, Arc, AtomicBool, AtomicU8, CachePadded, Mutex, Ordering, UnsafeCell,
@@ -271,7 +271,7 @@ impl CacheRegistry {
 /// One thread's cache for one pool.
 #[derive(Debug)]
 pub(crate) struct ThreadCache {
-    pool: Arc<Shared>,
+    pool: Arc<PoolState>,
     counters: Arc<ThreadCounters>,
     /// Shared with the pool's [`CacheRegistry`]. Each tier is padded:
     /// every get and return writes its stack, and without padding two
@@ -286,7 +286,7 @@ pub(crate) struct ThreadCache {
 }
 
 impl ThreadCache {
-    pub(crate) fn new(pool: Arc<Shared>) -> Self {
+    pub(crate) fn new(pool: Arc<PoolState>) -> Self {
         let counters = pool.counters.register();
         let tiers_len = pool.tiers.len();
         let tiers = pool
@@ -321,7 +321,7 @@ impl ThreadCache {
 
     /// The pool this cache belongs to.
     #[inline(always)]
-    pub(crate) fn pool(&self) -> &Arc<Shared> {
+    pub(crate) fn pool(&self) -> &Arc<PoolState> {
         &self.pool
     }
 

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use crate::views::SharedBuf;
+use crate::buf::view::SharedBuf;
 
 impl SharedBuf {
     /// Converts the view into [`Bytes`] without copying: the `Bytes` points

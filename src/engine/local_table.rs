@@ -30,12 +30,12 @@
 use std::cell::Cell;
 use std::ptr::NonNull;
 
-use crate::block::IdleBlock;
+use crate::engine::block::IdleBlock;
+use crate::engine::state::PoolState;
+use crate::engine::thread_cache::ThreadCache;
 use crate::error::PoolError;
-use crate::shared::Shared;
 use crate::stats::Event;
 use crate::sync::{Arc, Ordering, StaticMutex, UnsafeCell};
-use crate::thread_cache::ThreadCache;
 
 /// Free slot numbers and the next unused one.
 struct SlotRegistry {
@@ -221,7 +221,7 @@ pub(crate) fn assert_not_borrowed() {
 /// `&mut` only while no table borrow is live, which holds everywhere in
 /// this module outside `LocalTable::with`.
 #[inline(always)]
-fn last_cache(pool: *const Shared) -> Option<NonNull<ThreadCache>> {
+fn last_cache(pool: *const PoolState) -> Option<NonNull<ThreadCache>> {
     assert_not_borrowed();
     let last = LAST.try_with(Cell::get).ok().flatten()?;
     // SAFETY: `LAST` only points at live caches of this thread (cleared by
@@ -237,7 +237,7 @@ fn last_cache(pool: *const Shared) -> Option<NonNull<ThreadCache>> {
 #[inline(always)]
 fn entry(
     entries: &mut [Option<CacheBox>],
-    pool: *const Shared,
+    pool: *const PoolState,
     slot: usize,
 ) -> Option<&mut CacheBox> {
     match entries.get_mut(slot) {
@@ -250,7 +250,7 @@ fn entry(
 /// entry a closed pool left in its slot), and remembered in [`LAST`].
 fn entry_or_install<'a>(
     entries: &'a mut Vec<Option<CacheBox>>,
-    pool: &Arc<Shared>,
+    pool: &Arc<PoolState>,
 ) -> &'a mut CacheBox {
     let slot = pool.slot;
     if entry(entries, Arc::as_ptr(pool), slot).is_none() {
@@ -270,7 +270,7 @@ fn entry_or_install<'a>(
 /// Pops an idle block of `tier` from this thread's cache for `pool`: the
 /// fast path of a get. `None` sends the caller to [`take_slow`].
 #[inline(always)]
-pub(crate) fn take(pool: &Arc<Shared>, tier: usize) -> Option<IdleBlock> {
+pub(crate) fn take(pool: &Arc<PoolState>, tier: usize) -> Option<IdleBlock> {
     match last_cache(Arc::as_ptr(pool)) {
         // SAFETY: see `last_cache`: no table borrow is live here.
         Some(mut cache) => unsafe { cache.as_mut() }.take(tier),
@@ -281,7 +281,7 @@ pub(crate) fn take(pool: &Arc<Shared>, tier: usize) -> Option<IdleBlock> {
 /// [`take`] when the pool is not the one this thread used last: finds its
 /// cache in the table (if there is one) and remembers it.
 #[inline(never)]
-fn take_via_table(pool: &Arc<Shared>, tier: usize) -> Option<IdleBlock> {
+fn take_via_table(pool: &Arc<PoolState>, tier: usize) -> Option<IdleBlock> {
     LOCAL
         .try_with(|table| {
             table.with(|entries| {
@@ -298,7 +298,7 @@ fn take_via_table(pool: &Arc<Shared>, tier: usize) -> Option<IdleBlock> {
 /// allocates.
 #[cold]
 #[inline(never)]
-pub(crate) fn take_slow(pool: &Arc<Shared>, tier: usize) -> Result<IdleBlock, PoolError> {
+pub(crate) fn take_slow(pool: &Arc<PoolState>, tier: usize) -> Result<IdleBlock, PoolError> {
     LOCAL
         .try_with(|table| {
             table.with(|entries| entry_or_install(entries, pool).take_or_refill(tier))
@@ -308,7 +308,7 @@ pub(crate) fn take_slow(pool: &Arc<Shared>, tier: usize) -> Result<IdleBlock, Po
 
 /// A block for `tier` while this thread's table is gone (the thread is
 /// exiting): one from the depot, or a new one.
-fn take_without_cache(pool: &Arc<Shared>, tier: usize) -> Result<IdleBlock, PoolError> {
+fn take_without_cache(pool: &Arc<PoolState>, tier: usize) -> Result<IdleBlock, PoolError> {
     let shared = &pool.tiers[tier];
     let counters = &pool.counters.fallback[tier];
     let mut one = Vec::with_capacity(1);
@@ -322,7 +322,7 @@ fn take_without_cache(pool: &Arc<Shared>, tier: usize) -> Result<IdleBlock, Pool
 }
 
 /// Returns a pooled block, already through the pool's return policy
-/// ([`Shared::recycle`]), to this thread's cache.
+/// ([`PoolState::recycle`]), to this thread's cache.
 #[inline(always)]
 pub(crate) fn put(idle: IdleBlock) {
     let tier = idle.tier();
@@ -394,13 +394,13 @@ fn put_slow(idle: IdleBlock, tier: usize) {
 
 /// Records a requested size in this thread's counters for `pool` (skipped
 /// while the thread is exiting).
-pub(crate) fn record_size(pool: &Arc<Shared>, size: usize) {
+pub(crate) fn record_size(pool: &Arc<PoolState>, size: usize) {
     let _ = LOCAL
         .try_with(|table| table.with(|entries| entry_or_install(entries, pool).record_size(size)));
 }
 
 /// Drops this thread's cache for `pool`, if it has one.
-pub(crate) fn discard_local(pool: &Shared) {
+pub(crate) fn discard_local(pool: &PoolState) {
     let entry = LOCAL
         .try_with(|table| {
             table.with(|entries| {

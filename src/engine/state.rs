@@ -3,7 +3,7 @@
 //!
 //! Every opt-in behaviour has two halves, and both live here, side by side:
 //!
-//! | behaviour | hand-out ([`Shared::handout`]) | return ([`Shared::recycle`]) |
+//! | behaviour | hand-out ([`PoolState::handout`]) | return ([`PoolState::recycle`]) |
 //! |---|---|---|
 //! | `max_in_use_bytes` | charge, or refuse / serve over | release the charge |
 //! | `max_cached_bytes` | (uncharged by taking the block) | charge; free the block if over |
@@ -14,20 +14,20 @@
 //!
 //! The thread caches below see only pooled blocks that passed this policy.
 
-use crate::block::{flags, BlockRef, IdleBlock};
-use crate::budget::{Budget, WaitableBudget};
-use crate::config::{PoolConfig, TierSpec};
-use crate::depot::Depot;
+use crate::engine::block::{flags, BlockRef, IdleBlock};
+use crate::engine::config::{PoolConfig, TierSpec};
+use crate::engine::depot::Depot;
+use crate::engine::local_table;
+use crate::engine::outstanding::{LeakDetection, OnClose, OutstandingBuf, OutstandingLog};
+use crate::engine::quota_account::QuotaAccount;
+use crate::engine::router::Router;
+use crate::engine::thread_cache::{CacheRegistry, Collection};
 use crate::error::PoolError;
-use crate::histogram::SizeHistogram;
-use crate::local_table;
-use crate::outstanding::{LeakDetection, OnClose, OutstandingBuf, OutstandingLog};
-use crate::quota::QuotaInner;
-use crate::region::{Backing, BackingReport, Regions};
-use crate::router::Router;
+use crate::memory::budget::{Budget, WaitableBudget};
+use crate::memory::region::{Backing, BackingReport, Regions};
+use crate::stats::histogram::SizeHistogram;
 use crate::stats::{BudgetStats, Event, PoolCounters, PoolStats, SharedCounter};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use crate::thread_cache::{CacheRegistry, Collection};
 use std::time::Duration;
 
 /// One tier's configuration and depot.
@@ -42,7 +42,7 @@ pub(crate) struct Tier {
 /// Each block holds a strong reference, so this outlives the last `Pool`
 /// handle for as long as any buffer or cached block exists.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct PoolState {
     /// The pool's name, for stats and metrics: see `PoolBuilder::name`.
     /// A `std` `Arc` (a name, not a place where threads meet), so metrics
     /// labels share it without copying.
@@ -84,7 +84,7 @@ pub(crate) struct Shared {
     pub(crate) regions: Option<Regions>,
 }
 
-// Unwind safety. Every handle, buffer and view reaches `Shared` through a
+// Unwind safety. Every handle, buffer and view reaches `PoolState` through a
 // shared reference, so this impl (with the one for `Block`) is what makes
 // `Pool`, `PooledBuf`, `SharedBuf` and the chains `UnwindSafe` and
 // `RefUnwindSafe`, as `Bytes` and `Vec` are. The promise is that a panic
@@ -106,7 +106,7 @@ pub(crate) struct Shared {
 // A panic in user code (a reader, an iterator, a formatter) therefore
 // unwinds between whole operations on the pool, and the buffer methods
 // that call such code update their length only after it returns.
-impl std::panic::RefUnwindSafe for Shared {}
+impl std::panic::RefUnwindSafe for PoolState {}
 
 /// What a hand-out is for: a tier, or an unpooled block of this capacity.
 #[derive(Debug, Clone, Copy)]
@@ -124,7 +124,7 @@ pub(crate) enum OverBudget {
     /// Serve it anyway and count it in `over_budget` (`get`, growth).
     Serve,
     /// The bytes were charged already, by waiting for them
-    /// ([`Shared::handout_waiting`]).
+    /// ([`PoolState::handout_waiting`]).
     Reserved,
 }
 
@@ -173,7 +173,7 @@ impl Drop for Charged<'_> {
     }
 }
 
-impl Shared {
+impl PoolState {
     pub(crate) fn new(config: PoolConfig, name: std::sync::Arc<str>) -> Self {
         let mut block_flags = 0;
         if config.zero_on_return {
@@ -188,7 +188,7 @@ impl Shared {
         if config.leak_detection.follows_every_block() {
             block_flags |= flags::TRACKED;
         }
-        Shared {
+        PoolState {
             name,
             router: Router::new(config.tiers.iter().map(|spec| spec.capacity).collect()),
             counters: PoolCounters::new(config.tiers.len(), config.record_sizes),
@@ -262,14 +262,14 @@ impl Shared {
         tier: usize,
         requested: usize,
         over_budget: OverBudget,
-        quota: Option<&Arc<QuotaInner>>,
+        quota: Option<&Arc<QuotaAccount>>,
     ) -> Result<BlockRef, PoolError> {
         if !this.governed && quota.is_none() {
             if let Some(idle) = local_table::take(this, tier) {
                 return Ok(idle.into_ref());
             }
         }
-        Shared::handout_charged(this, Target::Tier(tier), requested, over_budget, quota)
+        PoolState::handout_charged(this, Target::Tier(tier), requested, over_budget, quota)
     }
 
     /// The capacity of the tier chains grow by.
@@ -303,7 +303,7 @@ impl Shared {
         requested: usize,
         over_budget: OverBudget,
     ) -> Result<BlockRef, PoolError> {
-        Shared::handout_charged(this, target, requested, over_budget, None)
+        PoolState::handout_charged(this, target, requested, over_budget, None)
     }
 
     /// [`handout`](Self::handout), charging `quota` too (first: a quota is
@@ -313,9 +313,9 @@ impl Shared {
         target: Target,
         requested: usize,
         over_budget: OverBudget,
-        quota: Option<&Arc<QuotaInner>>,
+        quota: Option<&Arc<QuotaAccount>>,
     ) -> Result<BlockRef, PoolError> {
-        Shared::record_size(this, requested);
+        PoolState::record_size(this, requested);
         let capacity = this.target_capacity(target);
         if let Some(quota) = quota {
             charge(
@@ -351,7 +351,7 @@ impl Shared {
                 Some(idle) => Ok(idle.into_ref()),
                 None => local_table::take_slow(this, tier).map(IdleBlock::into_ref),
             },
-            Target::Oversize(capacity) => Shared::allocate_oversize(this, capacity),
+            Target::Oversize(capacity) => PoolState::allocate_oversize(this, capacity),
         };
         match block {
             Ok(block) => {
@@ -403,7 +403,7 @@ impl Shared {
     pub(crate) async fn reserve(
         this: &Arc<Self>,
         capacity: usize,
-        quota: Option<&Arc<QuotaInner>>,
+        quota: Option<&Arc<QuotaAccount>>,
     ) -> Result<OverBudget, PoolError> {
         let pool_budget = this.in_use_budget.as_ref();
         if quota.is_none() && pool_budget.is_none() {
@@ -446,17 +446,17 @@ impl Shared {
         this: &Arc<Self>,
         target: Target,
         requested: usize,
-        quota: Option<&Arc<QuotaInner>>,
+        quota: Option<&Arc<QuotaAccount>>,
     ) -> Result<BlockRef, PoolError> {
         let capacity = this.target_capacity(target);
-        let reserved = match Shared::reserve(this, capacity, quota).await {
+        let reserved = match PoolState::reserve(this, capacity, quota).await {
             Ok(reserved) => reserved,
             Err(err) => {
-                Shared::record_size(this, requested);
+                PoolState::record_size(this, requested);
                 return Err(err);
             }
         };
-        Shared::handout_charged(this, target, requested, reserved, quota)
+        PoolState::handout_charged(this, target, requested, reserved, quota)
     }
 
     /// What a request for `capacity` bytes is served from: its tier, or an
@@ -484,7 +484,7 @@ impl Shared {
     #[inline(always)]
     pub(crate) fn recycle(idle: IdleBlock) {
         if idle.flags() & flags::OPT_IN != 0 {
-            return Shared::recycle_governed(idle);
+            return PoolState::recycle_governed(idle);
         }
         local_table::put(idle);
     }

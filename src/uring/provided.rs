@@ -42,7 +42,7 @@ use crate::{Pool, PooledBuf};
 ///
 /// ```
 /// # let Ok(ring) = io_uring::IoUring::new(8) else { return Ok(()) };
-/// use tierpool::MAX_PROVIDED_ENTRIES;
+/// use tierpool::uring::MAX_PROVIDED_ENTRIES;
 ///
 /// let pool = tierpool::Pool::builder().tiers([64]).build()?;
 /// let provided = pool.provide_buffers(&ring.submitter(), 0, MAX_PROVIDED_ENTRIES, 64)?;
@@ -353,7 +353,7 @@ impl ProvidedBuffers {
     ///
     /// ```
     /// # let Ok(ring) = io_uring::IoUring::new(8) else { return Ok(()) };
-    /// use tierpool::TakeError;
+    /// use tierpool::uring::TakeError;
     ///
     /// let pool = tierpool::Pool::new();
     /// let mut provided = pool.provide_buffers(&ring.submitter(), 0, 4, 100)?;
@@ -533,7 +533,7 @@ fn page_size() -> usize {
 /// # Examples
 ///
 /// ```
-/// use tierpool::ProvideError;
+/// use tierpool::uring::ProvideError;
 ///
 /// let err = ProvideError::Entries { entries: 3 };
 /// assert!(err.to_string().contains("power of two"));
@@ -693,7 +693,7 @@ impl Pool {
     /// # Examples
     ///
     /// ```
-    /// use tierpool::ProvideError;
+    /// use tierpool::uring::ProvideError;
     ///
     /// let pool = tierpool::Pool::new();
     /// let Ok(ring) = io_uring::IoUring::new(8) else {

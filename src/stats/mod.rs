@@ -1,293 +1,26 @@
 //! Pool statistics: per-thread counters on the hot path, summed on read.
 //!
-//! Two kinds of counter, two types: a [`LocalCounter`] has one writer (the
-//! thread whose cache it belongs to) and is bumped with a plain load and
-//! store, so the hot path pays no locked instruction; a [`SharedCounter`]
-//! is bumped by any thread with `fetch_add`, on paths that are already
-//! slow. [`PoolCounters`] keeps every thread's counters and sums them into
-//! a [`PoolStats`] snapshot when asked.
+//! Two kinds of counter, two types ([`counters`]): a [`LocalCounter`] has
+//! one writer (the thread whose cache it belongs to) and is bumped with a
+//! plain load and store, so the hot path pays no locked instruction; a
+//! [`SharedCounter`] is bumped by any thread with `fetch_add`, on paths
+//! that are already slow. [`PoolCounters`] ([`registry`]) keeps every
+//! thread's counters and sums them into a [`PoolStats`] snapshot (this
+//! file) when asked. [`histogram`] records requested sizes;
+//! `metrics` publishes a snapshot through the `metrics` facade.
 
 use std::fmt;
-use std::ops::Index;
 
 use crate::fmt::ByteSize;
-use crate::histogram::{SizeHistogram, SizeRecorder};
-use crate::sync::{Arc, AtomicU64, CachePadded, Mutex, Ordering};
 
-/// A counter that only one thread writes and any thread may read.
-#[derive(Debug, Default)]
-pub(crate) struct LocalCounter(AtomicU64);
+pub(crate) mod counters;
+pub(crate) mod histogram;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
+pub(crate) mod registry;
 
-impl LocalCounter {
-    /// Adds `n`; returns the new count. Only the owning thread may call it.
-    ///
-    /// The `Release` store (a plain store on x86) pairs with the `Acquire`
-    /// load in [`get`](Self::get): a reader that sees a count also sees
-    /// every count the thread made before it, so reading gets before
-    /// returns can never report more buffers in use than the thread had.
-    #[inline(always)]
-    pub(crate) fn add(&self, n: u64) -> u64 {
-        let value = self.0.load(Ordering::Relaxed).wrapping_add(n);
-        self.0.store(value, Ordering::Release);
-        value
-    }
-
-    pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
-    }
-}
-
-/// A counter that several threads may add to.
-#[derive(Debug, Default)]
-pub(crate) struct SharedCounter(AtomicU64);
-
-impl SharedCounter {
-    #[inline]
-    pub(crate) fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
-    }
-}
-
-/// Reading either kind of counter, for summing.
-pub(crate) trait ReadCounter {
-    fn read(&self) -> u64;
-}
-
-impl ReadCounter for LocalCounter {
-    fn read(&self) -> u64 {
-        self.get()
-    }
-}
-
-impl ReadCounter for SharedCounter {
-    fn read(&self) -> u64 {
-        self.get()
-    }
-}
-
-/// What a tier counts. Summed in this order: gets before returns, returns
-/// before frees, so the derived gauges of a racy snapshot err low.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Event {
-    /// A get served from a thread cache or the depot.
-    Hit,
-    /// A get that allocated a new block.
-    Miss,
-    /// A block whose last holder let go.
-    Return,
-    /// A returned block freed because the thread cache and depot were full.
-    Dropped,
-    /// A returned block freed because of `max_cached_bytes`.
-    DroppedOverBudget,
-    /// An idle block freed by a trim or an idle collection.
-    Trimmed,
-}
-
-const EVENTS: usize = 6;
-
-/// One counter per [`Event`] of one tier.
-#[derive(Debug)]
-pub(crate) struct TierCounters<C>([C; EVENTS]);
-
-impl<C: Default> Default for TierCounters<C> {
-    fn default() -> Self {
-        Self(std::array::from_fn(|_| C::default()))
-    }
-}
-
-impl<C> Index<Event> for TierCounters<C> {
-    type Output = C;
-
-    #[inline(always)]
-    fn index(&self, event: Event) -> &C {
-        &self.0[event as usize]
-    }
-}
-
-/// Sums of [`TierCounters`], indexed by [`Event`].
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct TierTotals([u64; EVENTS]);
-
-impl TierTotals {
-    /// Adds one set of counters, in [`Event`] order.
-    pub(crate) fn add<C: ReadCounter>(&mut self, counters: &TierCounters<C>) {
-        for (total, counter) in self.0.iter_mut().zip(counters.0.iter()) {
-            *total = total.wrapping_add(counter.read());
-        }
-    }
-}
-
-impl Index<Event> for TierTotals {
-    type Output = u64;
-
-    fn index(&self, event: Event) -> &u64 {
-        &self.0[event as usize]
-    }
-}
-
-/// The counters one thread keeps for one pool. Each tier sits on its own
-/// cache line, so two threads' counters never share one.
-#[derive(Debug)]
-pub(crate) struct ThreadCounters {
-    /// Shared with the thread's cache stacks, which bump them directly.
-    pub(crate) tiers: Box<[Arc<CachePadded<TierCounters<LocalCounter>>>]>,
-    /// Requested sizes, when the pool records them.
-    pub(crate) sizes: Option<SizeRecorder>,
-}
-
-impl ThreadCounters {
-    fn new(tiers: usize, record_sizes: bool) -> Self {
-        Self {
-            tiers: (0..tiers)
-                .map(|_| Arc::new(CachePadded::default()))
-                .collect(),
-            sizes: record_sizes.then(SizeRecorder::new),
-        }
-    }
-}
-
-/// Counters of oversize (unpooled) allocations.
-#[derive(Debug, Default)]
-pub(crate) struct OversizeCounters {
-    pub(crate) allocations: SharedCounter,
-    pub(crate) frees: SharedCounter,
-    pub(crate) bytes_allocated: SharedCounter,
-    pub(crate) bytes_freed: SharedCounter,
-}
-
-impl OversizeCounters {
-    fn snapshot(&self) -> OversizeStats {
-        // Frees are read first: a free is counted after its allocation, so
-        // reading them first can only over-report what is in use.
-        let frees = self.frees.get();
-        let bytes_freed = self.bytes_freed.get();
-        let allocations = self.allocations.get();
-        let bytes_allocated = self.bytes_allocated.get();
-        OversizeStats {
-            allocations,
-            in_use: allocations.saturating_sub(frees),
-            in_use_bytes: bytes_allocated.saturating_sub(bytes_freed),
-        }
-    }
-}
-
-/// Counters of threads that use the pool, and of threads that have exited.
-#[derive(Debug)]
-struct Registry {
-    threads: Vec<Arc<ThreadCounters>>,
-    retired: Vec<TierTotals>,
-    retired_sizes: SizeHistogram,
-}
-
-/// Every counter of one pool.
-#[derive(Debug)]
-pub(crate) struct PoolCounters {
-    registry: Mutex<Registry>,
-    record_sizes: bool,
-    /// Per tier, events on paths that run without a thread cache (trims,
-    /// returns while a thread exits, returns freed over the cached budget).
-    pub(crate) fallback: Box<[TierCounters<SharedCounter>]>,
-    pub(crate) oversize: OversizeCounters,
-    /// `try_get`/`try_reserve` refusals because of `max_in_use_bytes`.
-    pub(crate) exhausted: SharedCounter,
-    /// Hand-outs by `get`/growth beyond `max_in_use_bytes`.
-    pub(crate) over_budget: SharedCounter,
-}
-
-impl PoolCounters {
-    pub(crate) fn new(tier_count: usize, record_sizes: bool) -> Self {
-        Self {
-            registry: Mutex::new(Registry {
-                threads: Vec::new(),
-                retired: vec![TierTotals::default(); tier_count],
-                retired_sizes: SizeHistogram::new(),
-            }),
-            record_sizes,
-            fallback: (0..tier_count).map(|_| TierCounters::default()).collect(),
-            oversize: OversizeCounters::default(),
-            exhausted: SharedCounter::default(),
-            over_budget: SharedCounter::default(),
-        }
-    }
-
-    /// New counters for a thread that starts using the pool, registered so
-    /// that [`snapshot`](Self::snapshot) sums them.
-    pub(crate) fn register(&self) -> Arc<ThreadCounters> {
-        let counters = Arc::new(ThreadCounters::new(self.fallback.len(), self.record_sizes));
-        self.registry.lock().threads.push(Arc::clone(&counters));
-        counters
-    }
-
-    /// Folds an exiting thread's counters into the retired totals.
-    pub(crate) fn retire(&self, counters: &Arc<ThreadCounters>) {
-        let mut registry = self.registry.lock();
-        if let Some(pos) = registry
-            .threads
-            .iter()
-            .position(|c| Arc::ptr_eq(c, counters))
-        {
-            registry.threads.swap_remove(pos);
-            for (total, c) in registry.retired.iter_mut().zip(counters.tiers.iter()) {
-                total.add(c);
-            }
-            if let Some(sizes) = &counters.sizes {
-                sizes.add_to(&mut registry.retired_sizes);
-            }
-        }
-    }
-
-    /// The requested sizes recorded so far, summed over all threads.
-    pub(crate) fn size_histogram(&self) -> SizeHistogram {
-        let registry = self.registry.lock();
-        let mut histogram = registry.retired_sizes.clone();
-        for thread in &registry.threads {
-            if let Some(sizes) = &thread.sizes {
-                sizes.add_to(&mut histogram);
-            }
-        }
-        histogram
-    }
-
-    /// Sums every thread's counters into a snapshot; `capacities` are the
-    /// tiers' capacities, in order.
-    pub(crate) fn snapshot(
-        &self,
-        capacities: impl Iterator<Item = usize>,
-        cached_budget: Option<BudgetStats>,
-        in_use_budget: Option<BudgetStats>,
-    ) -> PoolStats {
-        let mut totals = {
-            let registry = self.registry.lock();
-            let mut totals = registry.retired.clone();
-            for thread in &registry.threads {
-                for (total, c) in totals.iter_mut().zip(thread.tiers.iter()) {
-                    total.add(c);
-                }
-            }
-            totals
-        };
-        for (total, c) in totals.iter_mut().zip(self.fallback.iter()) {
-            total.add(c);
-        }
-        PoolStats {
-            // Filled in by `Pool::stats`, which holds the name.
-            name: String::new(),
-            tiers: capacities
-                .zip(totals)
-                .map(|(capacity, totals)| TierStats::from_totals(capacity, &totals))
-                .collect(),
-            oversize: self.oversize.snapshot(),
-            exhausted: self.exhausted.get(),
-            over_budget: self.over_budget.get(),
-            cached_budget,
-            in_use_budget,
-        }
-    }
-}
+pub(crate) use self::counters::{Event, LocalCounter, SharedCounter, TierCounters, TierTotals};
+pub(crate) use self::registry::{PoolCounters, ThreadCounters};
 
 /// A snapshot of a pool's counters, from [`Pool::stats`](crate::Pool::stats).
 ///
@@ -396,7 +129,7 @@ pub struct TierStats {
 }
 
 impl TierStats {
-    fn from_totals(capacity: usize, t: &TierTotals) -> Self {
+    pub(crate) fn from_totals(capacity: usize, t: &TierTotals) -> Self {
         let hits = t[Event::Hit];
         let returns = t[Event::Return];
         let handed_out = hits.wrapping_add(t[Event::Miss]);

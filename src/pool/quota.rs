@@ -3,13 +3,13 @@
 
 use std::fmt;
 
-use crate::budget::WaitableBudget;
-use crate::buf::PooledBuf;
-use crate::chain::PooledChain;
+use crate::buf::chain::PooledChain;
+use crate::buf::pooled::PooledBuf;
+use crate::engine::quota_account::QuotaAccount;
+use crate::engine::state::{OverBudget, PoolState, Target};
+use crate::error::allocation_panic;
 use crate::error::PoolError;
-use crate::pool::{allocation_panic, Pool};
-use crate::shared::{OverBudget, Shared, Target};
-use crate::stats::SharedCounter;
+use crate::pool::Pool;
 use crate::sync::Arc;
 
 /// A cap on the bytes one holder of the handle may have out of a pool: a
@@ -35,6 +35,29 @@ use crate::sync::Arc;
 /// A `Quota` is a cheap, cloneable handle, `Send + Sync`; clones share one
 /// count. It keeps the pool open (it counts as a [`Pool`] handle).
 ///
+/// The buffers charged to a quota do not keep the pool open, any more than
+/// other buffers do: once the last `Pool` and `Quota` handles are gone, the
+/// pool is closed (leak reports fire, blocks that come back are freed), and
+/// each buffer still releases its charge when it drops.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use tierpool::LeakDetection;
+///
+/// let reported = Arc::new(Mutex::new(0));
+/// let seen = Arc::clone(&reported);
+/// let pool = tierpool::Pool::builder()
+///     .leak_detection(LeakDetection::Full { backtraces: false })
+///     .on_close_with_outstanding(move |report| *seen.lock().unwrap() = report.len())
+///     .build()?;
+/// let quota = pool.quota(1 << 20);
+/// let charged = quota.get(100);
+/// drop((pool, quota)); // the pool closes with `charged` still out
+/// assert_eq!(*reported.lock().unwrap(), 1);
+/// drop(charged);
+/// # Ok::<(), tierpool::ConfigError>(())
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -54,38 +77,8 @@ use crate::sync::Arc;
 /// ```
 #[derive(Clone)]
 pub struct Quota {
-    inner: Arc<QuotaInner>,
-}
-
-/// A quota's count and counters, shared by its handles and by every block
-/// charged to it.
-pub(crate) struct QuotaInner {
     pool: Pool,
-    pub(crate) budget: WaitableBudget,
-    gets: SharedCounter,
-    pub(crate) exhausted: SharedCounter,
-    pub(crate) over_budget: SharedCounter,
-}
-
-impl fmt::Debug for QuotaInner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QuotaInner")
-            .field("limit", &self.budget.limit())
-            .field("used", &self.budget.used())
-            .finish_non_exhaustive()
-    }
-}
-
-// Unwind safety, as for `Shared` (see the argument there): the count is
-// one atomic and the wait queue is consistent wherever an executor's waker
-// could panic.
-impl std::panic::RefUnwindSafe for QuotaInner {}
-
-impl QuotaInner {
-    /// Counts one hand-out charged to the quota.
-    pub(crate) fn count_get(&self) {
-        self.gets.add(1);
-    }
+    account: Arc<QuotaAccount>,
 }
 
 /// A snapshot of a [`Quota`]'s counters, from [`Quota::stats`].
@@ -123,18 +116,13 @@ pub struct QuotaStats {
 impl Quota {
     pub(crate) fn new(pool: Pool, limit: usize) -> Self {
         Quota {
-            inner: Arc::new(QuotaInner {
-                pool,
-                budget: WaitableBudget::new(limit),
-                gets: SharedCounter::default(),
-                exhausted: SharedCounter::default(),
-                over_budget: SharedCounter::default(),
-            }),
+            pool,
+            account: Arc::new(QuotaAccount::new(limit)),
         }
     }
 
-    fn shared(&self) -> &Arc<Shared> {
-        self.inner.pool.shared()
+    fn shared(&self) -> &Arc<PoolState> {
+        self.pool.shared()
     }
 
     /// The cap, in bytes.
@@ -146,7 +134,7 @@ impl Quota {
     /// ```
     #[must_use]
     pub fn limit(&self) -> usize {
-        self.inner.budget.limit()
+        self.account.budget.limit()
     }
 
     /// An empty buffer charged to this quota, served at once like
@@ -167,12 +155,12 @@ impl Quota {
     /// ```
     #[track_caller]
     pub fn get(&self, capacity: usize) -> PooledBuf {
-        match Shared::handout_charged(
+        match PoolState::handout_charged(
             self.shared(),
             self.shared().target(capacity),
             capacity,
             OverBudget::Serve,
-            Some(&self.inner),
+            Some(&self.account),
         ) {
             Ok(block) => PooledBuf::from_block(block),
             Err(err) => allocation_panic(err),
@@ -198,14 +186,14 @@ impl Quota {
     /// ```
     pub fn try_get(&self, capacity: usize) -> Result<PooledBuf, PoolError> {
         let Some(tier) = self.shared().route(capacity) else {
-            return self.inner.pool.try_get(capacity);
+            return self.pool.try_get(capacity);
         };
-        Shared::handout_charged(
+        PoolState::handout_charged(
             self.shared(),
             Target::Tier(tier),
             capacity,
             OverBudget::Refuse,
-            Some(&self.inner),
+            Some(&self.account),
         )
         .map(PooledBuf::from_block)
     }
@@ -237,9 +225,14 @@ impl Quota {
     /// ```
     pub async fn get_async(&self, capacity: usize) -> Result<PooledBuf, PoolError> {
         let shared = self.shared();
-        Shared::handout_waiting(shared, shared.target(capacity), capacity, Some(&self.inner))
-            .await
-            .map(PooledBuf::from_block)
+        PoolState::handout_waiting(
+            shared,
+            shared.target(capacity),
+            capacity,
+            Some(&self.account),
+        )
+        .await
+        .map(PooledBuf::from_block)
     }
 
     /// An empty segmented buffer whose blocks are charged to this quota as
@@ -260,7 +253,7 @@ impl Quota {
     /// assert_eq!(quota.stats().used, 0);
     /// ```
     pub fn chain(&self) -> PooledChain {
-        PooledChain::with_quota(Arc::clone(self.shared()), Arc::clone(&self.inner))
+        PooledChain::with_quota(Arc::clone(self.shared()), Arc::clone(&self.account))
     }
 
     /// A snapshot of the quota's counters.
@@ -274,7 +267,7 @@ impl Quota {
     /// ```
     #[must_use]
     pub fn stats(&self) -> QuotaStats {
-        let inner = &self.inner;
+        let inner = &self.account;
         QuotaStats {
             limit: inner.budget.limit(),
             used: inner.budget.used(),
@@ -296,7 +289,7 @@ impl Quota {
     /// ```
     #[must_use]
     pub fn pool(&self) -> &Pool {
-        &self.inner.pool
+        &self.pool
     }
 }
 

@@ -5,11 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::block::block_layout;
+use crate::engine::block::block_layout;
+use crate::engine::config::{PoolConfig, TierSpec};
+use crate::engine::outstanding::{LeakDetection, OnClose, OutstandingBuf};
 use crate::error::ConfigError;
-use crate::outstanding::{LeakDetection, OnClose, OutstandingBuf};
+use crate::memory::region::{Backing, Regions, MAX_REGION_SIZE};
 use crate::pool::Pool;
-use crate::region::{Backing, Regions, MAX_REGION_SIZE};
 
 /// Capacities of the tiers of [`Pool::new`]: 4 KiB, 64 KiB and 1 MiB.
 pub const DEFAULT_TIERS: [usize; 3] = [4 << 10, 64 << 10, 1 << 20];
@@ -166,32 +167,6 @@ impl TierConfig {
         self.depot = Some(buffers);
         self
     }
-}
-
-/// A validated tier with every limit resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TierSpec {
-    pub(crate) capacity: usize,
-    pub(crate) thread_cache: usize,
-    pub(crate) batch: usize,
-    pub(crate) depot: usize,
-}
-
-/// A validated pool configuration.
-#[derive(Debug, Clone)]
-pub(crate) struct PoolConfig {
-    pub(crate) tiers: Vec<TierSpec>,
-    pub(crate) alignment: usize,
-    pub(crate) max_cached_bytes: Option<usize>,
-    pub(crate) max_in_use_bytes: Option<usize>,
-    pub(crate) zero_on_return: bool,
-    pub(crate) leak_detection: LeakDetection,
-    pub(crate) on_close: Option<OnClose>,
-    pub(crate) record_sizes: bool,
-    /// Index of the tier chains are made of.
-    pub(crate) segment_tier: usize,
-    pub(crate) idle_decay: Duration,
-    pub(crate) backing: Backing,
 }
 
 /// Builds a [`Pool`] with custom tiers and limits.

@@ -5,7 +5,7 @@
 //! the last collection: blocks below that mark were not needed by anyone in
 //! the meantime, so idle trimming frees them (oldest first).
 
-use crate::block::IdleBlock;
+use crate::engine::block::IdleBlock;
 use crate::sync::{AtomicBool, CachePadded, Mutex, Ordering};
 
 #[derive(Debug, Default)]

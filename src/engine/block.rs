@@ -9,7 +9,7 @@
 //!
 //! * [`BlockRef`]: one counted reference held by a `PooledBuf` or a
 //!   `SharedBuf`. Dropping the last one hands the block to
-//!   [`Shared::recycle`], the one place that decides where it goes.
+//!   [`PoolState::recycle`], the one place that decides where it goes.
 //! * [`IdleBlock`]: a block nobody holds, kept by a thread cache or a depot.
 //!   Dropping it frees the memory.
 
@@ -17,9 +17,9 @@ use std::alloc::Layout;
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
+use crate::engine::quota_account::QuotaAccount;
+use crate::engine::state::PoolState;
 use crate::error::PoolError;
-use crate::quota::QuotaInner;
-use crate::shared::Shared;
 use crate::sync::{alloc, dealloc, fence, Arc, AtomicUsize, Ordering, UnsafeCell};
 
 /// Per-block copies of the pool's opt-in behaviours, read from the header
@@ -41,7 +41,7 @@ pub(crate) mod flags {
     /// hand-out (with the header's `quota`) rather than at allocation.
     pub(crate) const QUOTA: u8 = 32;
     /// The memory is a slot of one of the pool's regions (see
-    /// [`Regions`](crate::region::Regions)), given back to it when the
+    /// [`Regions`](crate::memory::region::Regions)), given back to it when the
     /// block is freed, rather than a heap allocation. Fixed at allocation,
     /// and no behaviour of the return path: [`OPT_IN`] leaves it out.
     pub(crate) const REGION: u8 = 64;
@@ -103,8 +103,8 @@ pub(crate) struct Block {
     /// The quota this hand-out is charged to, with [`flags::QUOTA`]. Same
     /// ownership as `flags`: written when the block is handed out, taken
     /// back by the last holder's return.
-    quota: UnsafeCell<Option<Arc<QuotaInner>>>,
-    pool: Arc<Shared>,
+    quota: UnsafeCell<Option<Arc<QuotaAccount>>>,
+    pool: Arc<PoolState>,
 }
 
 impl Block {
@@ -122,14 +122,14 @@ pub(crate) struct IdleBlock(NonNull<Block>);
 
 // SAFETY: an `IdleBlock` is the only handle to its block (refs == 1 and no
 // `BlockRef` exists), so moving it to another thread moves sole ownership of
-// plain heap memory; the `Arc<Shared>` inside is itself `Send`.
+// plain heap memory; the `Arc<PoolState>` inside is itself `Send`.
 unsafe impl Send for IdleBlock {}
 
 impl IdleBlock {
     /// Allocates a block of `capacity` bytes aligned to the pool's
     /// alignment; `tier: None` makes an unpooled block.
     pub(crate) fn allocate(
-        pool: &Arc<Shared>,
+        pool: &Arc<PoolState>,
         tier: Option<usize>,
         capacity: usize,
     ) -> Result<Self, PoolError> {
@@ -201,7 +201,7 @@ impl IdleBlock {
 
     /// Counts the block as idle against `max_cached_bytes` (every
     /// `IdleBlock` is counted from creation until `into_ref` or drop;
-    /// [`BlockRef::release`] leaves this to [`Shared::recycle`]).
+    /// [`BlockRef::release`] leaves this to [`PoolState::recycle`]).
     #[inline]
     pub(crate) fn count_idle(&self) {
         let block = self.block();
@@ -238,7 +238,7 @@ impl IdleBlock {
 
     /// Takes the quota this block was charged to, clearing
     /// [`flags::QUOTA`].
-    pub(crate) fn take_quota(&mut self) -> Option<Arc<QuotaInner>> {
+    pub(crate) fn take_quota(&mut self) -> Option<Arc<QuotaAccount>> {
         let block = self.block();
         // SAFETY: an idle block has one handle, this one, borrowed mutably.
         unsafe {
@@ -255,7 +255,7 @@ impl IdleBlock {
 
     /// The pool, as a pointer for identity checks (no reference counting).
     #[inline]
-    pub(crate) fn pool_ptr(&self) -> *const Shared {
+    pub(crate) fn pool_ptr(&self) -> *const PoolState {
         Arc::as_ptr(&self.block().pool)
     }
 
@@ -290,7 +290,7 @@ impl IdleBlock {
         self.block().capacity
     }
 
-    pub(crate) fn pool(&self) -> &Arc<Shared> {
+    pub(crate) fn pool(&self) -> &Arc<PoolState> {
         &self.block().pool
     }
 
@@ -339,7 +339,7 @@ pub(crate) struct BlockRef(NonNull<Block>);
 // (an atomic); the region fields (`region_start`, `region_end`,
 // `region_initialised`), which only the block's one `PooledBuf` touches
 // (see `region_start`); and `flags`/`quota`, written only by the block's
-// sole holder at hand-out and at return (see `quota`; the `Arc<QuotaInner>`
+// sole holder at hand-out and at return (see `quota`; the `Arc<QuotaAccount>`
 // is `Send + Sync`). The data bytes are partitioned between
 // holders by the buffer types, which only hand out `&[u8]` to bytes no
 // holder can write. So moving a reference to another thread is sound.
@@ -385,7 +385,7 @@ impl BlockRef {
     }
 
     /// The pool the block belongs to.
-    pub(crate) fn pool(&self) -> &Arc<Shared> {
+    pub(crate) fn pool(&self) -> &Arc<PoolState> {
         &self.block().pool
     }
 
@@ -530,7 +530,7 @@ impl BlockRef {
 
     /// Whether the block is zeroed whenever it is idle: a pooled block of
     /// a zero-on-return pool ([`IdleBlock::allocate`] zeroes it, and
-    /// `Shared::recycle` zeroes it on every return).
+    /// `PoolState::recycle` zeroes it on every return).
     #[inline(always)]
     pub(crate) fn zeroed_when_idle(&self) -> bool {
         self.block().flags() & (flags::ZERO_ON_RETURN | flags::UNPOOLED) == flags::ZERO_ON_RETURN
@@ -549,7 +549,7 @@ impl BlockRef {
     /// # Safety
     ///
     /// As for [`region_start`](Self::region_start).
-    pub(crate) unsafe fn quota(&self) -> Option<&Arc<QuotaInner>> {
+    pub(crate) unsafe fn quota(&self) -> Option<&Arc<QuotaAccount>> {
         // SAFETY: per the contract, no one writes the field meanwhile.
         self.block()
             .quota
@@ -575,7 +575,7 @@ impl BlockRef {
     ///
     /// The block must have just been handed out: `self` is its only
     /// reference and it carries no quota yet.
-    pub(crate) unsafe fn set_quota(&self, quota: Arc<QuotaInner>) {
+    pub(crate) unsafe fn set_quota(&self, quota: Arc<QuotaAccount>) {
         let block = self.block();
         // SAFETY: per the contract, nobody else can read these fields now;
         // the references made later see them through whatever hands the
@@ -614,7 +614,7 @@ impl BlockRef {
     }
 
     /// Gives up this reference. Returns the block when it was the last one,
-    /// not yet counted as idle: [`Shared::recycle`] counts it when the
+    /// not yet counted as idle: [`PoolState::recycle`] counts it when the
     /// block's flags ask for it.
     #[inline(always)]
     fn release(self) -> Option<IdleBlock> {
@@ -643,7 +643,7 @@ impl Drop for BlockRef {
     fn drop(&mut self) {
         let this = BlockRef(self.0);
         if let Some(idle) = this.release() {
-            Shared::recycle(idle);
+            PoolState::recycle(idle);
         }
     }
 }
@@ -655,7 +655,7 @@ impl Drop for BlockRef {
 // it and the length without calling anything that can panic in between,
 // so no caller of `catch_unwind` can observe a region that disagrees with
 // its buffer. The rest of the header is immutable or atomic; see the impl
-// for `Shared`.
+// for `PoolState`.
 impl std::panic::RefUnwindSafe for Block {}
 
 #[cfg(all(test, not(loom)))]

@@ -7,9 +7,9 @@ use std::fmt;
 use std::io;
 use std::ptr::NonNull;
 
-use crate::block::{flags, BlockRef};
-use crate::region::RegionLookup;
-use crate::shared::Shared;
+use crate::engine::block::{flags, BlockRef};
+use crate::engine::state::PoolState;
+use crate::memory::region::RegionLookup;
 use crate::sync::Arc;
 use crate::{Pool, PooledBuf, SharedBuf};
 
@@ -29,7 +29,8 @@ pub const MAX_FIXED_BUFFERS: usize = 1 << 14;
 /// # Examples
 ///
 /// ```
-/// use tierpool::{Fixed, Pool, Unregistered};
+/// use tierpool::Pool;
+/// use tierpool::uring::{Fixed, Unregistered};
 ///
 /// let pool = Pool::new(); // heap backing: nothing to register
 /// let buf = pool.get(100);
@@ -171,7 +172,8 @@ impl PooledBuf {
     /// # Examples
     ///
     /// ```
-    /// use tierpool::{Backing, Fixed, Pool, RegionConfig, Unregistered};
+    /// use tierpool::{Backing, Pool, RegionConfig};
+    /// use tierpool::uring::{Fixed, Unregistered};
     ///
     /// let pool = Pool::builder()
     ///     .tiers([4096])
@@ -201,7 +203,8 @@ impl SharedBuf {
     /// # Examples
     ///
     /// ```
-    /// use tierpool::{Fixed, Pool, Unregistered};
+    /// use tierpool::Pool;
+    /// use tierpool::uring::{Fixed, Unregistered};
     ///
     /// let mut buf = Pool::new().get(16);
     /// buf.extend_from_slice(b"hello");
@@ -248,7 +251,7 @@ impl SharedBuf {
 /// ```
 pub struct Registration {
     /// Keeps the regions mapped.
-    pool: Arc<Shared>,
+    pool: Arc<PoolState>,
     /// Whether each index of the ring's table holds a region.
     table: Vec<bool>,
     bytes: usize,
@@ -378,7 +381,8 @@ impl fmt::Debug for Registration {
 /// # Examples
 ///
 /// ```
-/// use tierpool::{Pool, RegisterError};
+/// use tierpool::Pool;
+/// use tierpool::uring::RegisterError;
 ///
 /// let err = RegisterError::Memlock { bytes: 64 << 20, limit: Some(8 << 20) };
 /// assert!(err.to_string().contains("RLIMIT_MEMLOCK"));
@@ -549,7 +553,8 @@ impl Pool {
     /// # Examples
     ///
     /// ```
-    /// use tierpool::{Backing, Fixed, Pool, RegionConfig, Unregistered};
+    /// use tierpool::{Backing, Pool, RegionConfig};
+    /// use tierpool::uring::{Fixed, Unregistered};
     ///
     /// let pool = Pool::builder()
     ///     .tiers([4096, 65536])

@@ -1,18 +1,23 @@
 //! The pool handle: what users hold. Policy and shared state live in
 //! [`shared`](crate::shared); this module only routes calls there.
 
+pub(crate) mod advisor;
+pub(crate) mod builder;
+pub(crate) mod quota;
+
 use std::fmt;
 use std::time::Duration;
 
-use crate::buf::PooledBuf;
-use crate::chain::PooledChain;
-use crate::config::{PoolBuilder, PoolConfig};
-use crate::error::PoolError;
-use crate::histogram::SizeHistogram;
-use crate::local_table;
-use crate::outstanding::OutstandingBuf;
-use crate::quota::Quota;
-use crate::shared::{OverBudget, Shared, Target};
+use crate::buf::chain::PooledChain;
+use crate::buf::pooled::PooledBuf;
+use crate::engine::config::PoolConfig;
+use crate::engine::local_table;
+use crate::engine::outstanding::OutstandingBuf;
+use crate::engine::state::{OverBudget, PoolState, Target};
+use crate::error::{allocation_panic, PoolError};
+use crate::pool::builder::PoolBuilder;
+use crate::pool::quota::Quota;
+use crate::stats::histogram::SizeHistogram;
 use crate::stats::PoolStats;
 use crate::sync::{Arc, Ordering};
 
@@ -49,7 +54,7 @@ use crate::sync::{Arc, Ordering};
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Pool {
-    shared: Arc<Shared>,
+    shared: Arc<PoolState>,
 }
 
 impl Pool {
@@ -85,7 +90,7 @@ impl Pool {
 
     pub(crate) fn from_config(config: PoolConfig, name: std::sync::Arc<str>) -> Self {
         Pool {
-            shared: Arc::new(Shared::new(config, name)),
+            shared: Arc::new(PoolState::new(config, name)),
         }
     }
 
@@ -189,7 +194,7 @@ impl Pool {
     #[track_caller]
     fn get_slow(&self, capacity: usize) -> PooledBuf {
         let target = self.shared.target(capacity);
-        match Shared::handout(&self.shared, target, capacity, OverBudget::Serve) {
+        match PoolState::handout(&self.shared, target, capacity, OverBudget::Serve) {
             Ok(block) => PooledBuf::from_block(block),
             Err(err) => allocation_panic(err),
         }
@@ -220,7 +225,7 @@ impl Pool {
     #[inline]
     pub fn try_get(&self, capacity: usize) -> Result<PooledBuf, PoolError> {
         let Some(tier) = self.shared.route(capacity) else {
-            Shared::record_size(&self.shared, capacity);
+            PoolState::record_size(&self.shared, capacity);
             return Err(PoolError::Oversize {
                 requested: capacity,
                 largest_tier: self.shared.largest_tier(),
@@ -231,7 +236,7 @@ impl Pool {
                 return Ok(PooledBuf::from_block(idle.into_ref()));
             }
         }
-        Shared::handout(
+        PoolState::handout(
             &self.shared,
             Target::Tier(tier),
             capacity,
@@ -298,7 +303,7 @@ impl Pool {
     /// ```
     pub async fn get_async(&self, capacity: usize) -> Result<PooledBuf, PoolError> {
         let target = self.shared.target(capacity);
-        Shared::handout_waiting(&self.shared, target, capacity, None)
+        PoolState::handout_waiting(&self.shared, target, capacity, None)
             .await
             .map(PooledBuf::from_block)
     }
@@ -323,7 +328,7 @@ impl Pool {
     }
 
     /// The state shared by every handle.
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<PoolState> {
         &self.shared
     }
 
@@ -459,7 +464,7 @@ impl Pool {
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn publish_metrics(&self) -> PoolStats {
         let stats = self.stats();
-        crate::metrics::publish(&stats, &self.shared.name);
+        crate::stats::metrics::publish(&stats, &self.shared.name);
         stats
     }
 
@@ -729,13 +734,6 @@ impl Pool {
     pub fn same_pool(&self, other: &Pool) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
     }
-}
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-pub(crate) fn allocation_panic(err: PoolError) -> ! {
-    panic!("tierpool: cannot allocate a buffer: {err}")
 }
 
 impl Default for Pool {

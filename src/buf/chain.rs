@@ -31,13 +31,14 @@ use std::ops::{Bound, RangeBounds};
 use bytes::buf::UninitSlice;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::buf::PooledBuf;
+use crate::buf::bounds;
+use crate::buf::pooled::PooledBuf;
+use crate::buf::view::SharedBuf;
+use crate::engine::quota_account::QuotaAccount;
+use crate::engine::state::{OverBudget, PoolState};
+use crate::error::allocation_panic;
 use crate::error::PoolError;
-use crate::pool::allocation_panic;
-use crate::quota::QuotaInner;
-use crate::shared::{OverBudget, Shared};
 use crate::sync::Arc;
-use crate::views::{bounds, SharedBuf};
 
 /// Segments a chain keeps without allocating a list.
 const INLINE_SEGMENTS: usize = 4;
@@ -178,10 +179,10 @@ impl FromIterator<SharedBuf> for Segments {
 /// ```
 #[must_use = "dropping a PooledChain returns its blocks to the pool at once"]
 pub struct PooledChain {
-    pool: Arc<Shared>,
+    pool: Arc<PoolState>,
     /// The quota every block is charged to, for a chain from
     /// [`Quota::chain`](crate::Quota::chain).
-    quota: Option<Arc<QuotaInner>>,
+    quota: Option<Arc<QuotaAccount>>,
     /// Blocks already written, frozen.
     filled: Segments,
     /// The block being written, if any.
@@ -191,7 +192,7 @@ pub struct PooledChain {
 }
 
 impl PooledChain {
-    pub(crate) fn new(pool: Arc<Shared>) -> Self {
+    pub(crate) fn new(pool: Arc<PoolState>) -> Self {
         PooledChain {
             pool,
             quota: None,
@@ -201,7 +202,7 @@ impl PooledChain {
         }
     }
 
-    pub(crate) fn with_quota(pool: Arc<Shared>, quota: Arc<QuotaInner>) -> Self {
+    pub(crate) fn with_quota(pool: Arc<PoolState>, quota: Arc<QuotaAccount>) -> Self {
         PooledChain {
             quota: Some(quota),
             ..PooledChain::new(pool)
@@ -387,7 +388,7 @@ impl PooledChain {
         }
         let tier = self.pool.chain_tier(additional);
         let capacity = self.pool.tiers[tier].spec.capacity;
-        let reserved = Shared::reserve(&self.pool, capacity, self.quota.as_ref()).await?;
+        let reserved = PoolState::reserve(&self.pool, capacity, self.quota.as_ref()).await?;
         self.next_block(additional, reserved)
     }
 
@@ -409,7 +410,8 @@ impl PooledChain {
     fn next_block(&mut self, additional: usize, over_budget: OverBudget) -> Result<(), PoolError> {
         let tier = self.pool.chain_tier(additional);
         let wanted = additional.min(self.pool.tiers[tier].spec.capacity);
-        let block = Shared::get_tier(&self.pool, tier, wanted, over_budget, self.quota.as_ref())?;
+        let block =
+            PoolState::get_tier(&self.pool, tier, wanted, over_budget, self.quota.as_ref())?;
         let full = self.tail.replace(PooledBuf::from_block(block));
         if let Some(full) = full {
             self.filled.push(full.freeze());

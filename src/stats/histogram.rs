@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::BufRead;
 
-use crate::stats::LocalCounter;
+use crate::stats::counters::LocalCounter;
 use crate::sync::Mutex;
 
 /// Sub-buckets per power of two: bucket bounds are at most 12.5% apart.
