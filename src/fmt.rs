@@ -56,6 +56,24 @@ impl fmt::Debug for Preview<'_> {
     }
 }
 
+/// Prints a `RangeBounds` the way it was written (`2..9`, `..=4`, `3..`).
+pub(crate) struct RangeDisplay<'a, R>(pub(crate) &'a R);
+
+impl<R: RangeBounds<usize>> fmt::Display for RangeDisplay<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.start_bound() {
+            Bound::Included(n) => write!(f, "{n}")?,
+            Bound::Excluded(n) => write!(f, "(excluded {n})")?,
+            Bound::Unbounded => {}
+        }
+        match self.0.end_bound() {
+            Bound::Included(n) => write!(f, "..={n}"),
+            Bound::Excluded(n) => write!(f, "..{n}"),
+            Bound::Unbounded => f.write_str(".."),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,23 +115,5 @@ mod tests {
 
     fn bytes_debug(b: &[u8]) -> String {
         format!("{:?}", bytes::Bytes::copy_from_slice(b))
-    }
-}
-
-/// Prints a `RangeBounds` the way it was written (`2..9`, `..=4`, `3..`).
-pub(crate) struct RangeDisplay<'a, R>(pub(crate) &'a R);
-
-impl<R: RangeBounds<usize>> fmt::Display for RangeDisplay<'_, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.start_bound() {
-            Bound::Included(n) => write!(f, "{n}")?,
-            Bound::Excluded(n) => write!(f, "(excluded {n})")?,
-            Bound::Unbounded => {}
-        }
-        match self.0.end_bound() {
-            Bound::Included(n) => write!(f, "..={n}"),
-            Bound::Excluded(n) => write!(f, "..{n}"),
-            Bound::Unbounded => f.write_str(".."),
-        }
     }
 }

@@ -30,24 +30,45 @@
 //!
 //! # Reading order
 //!
-//! The modules depend on each other one way, top to bottom, with one upward
-//! edge: the last `BlockRef` of a block hands it to `PoolState::recycle`.
+//! `src/` is a stack of layers, one folder each. A file uses only its own
+//! folder and the layers below it (`scripts/module_graph.py` prints the
+//! graph and fails on a cycle between folders; `.ci/run` runs it). Read
+//! bottom-up to see each piece before what builds on it, or top-down to
+//! follow a call:
 //!
 //! ```text
-//!  pool.rs          Pool: the handle users hold
-//!  buf.rs views.rs  PooledBuf, SharedBuf (+ bytes_interop.rs)
-//!  shared.rs        Shared: per-pool state and the policy, hand-out and
-//!                   return side by side (budgets, tracking, zeroing, oversize)
-//!  local_table.rs   how a thread finds its cache: slots, the thread-local
-//!                   table, the last-used shortcut
-//!  thread_cache.rs  one thread's cache: per-tier stacks, batch exchange,
-//!                   idle collection
-//!  depot.rs         one tier's shared, bounded depot
-//!  block.rs         the block header, BlockRef (counted) and IdleBlock
-//!  stats.rs         counters (LocalCounter, SharedCounter) and their sums
-//!  histogram.rs     size histograms; advisor.rs turns them into tiers
-//!  sync.rs          the one switch between std and loom
+//!  io.rs           tokio: frames read into chains, vectored frame writes
+//!  uring/          io_uring: fixed buffers, provided rings, tokio-uring
+//!  pool/           the handles: Pool (mod.rs), PoolBuilder and TierConfig
+//!                  (builder.rs), Quota (quota.rs), the tier advisor
+//!  buf/            what users hold: PooledBuf (pooled.rs), SharedBuf
+//!                  (view.rs), the chains (chain.rs), Bytes interop
+//!  engine/         one pool's state and machinery: PoolState and its policy,
+//!                  hand-out and return side by side (state.rs); the tier
+//!                  router; per-thread caches (thread_cache.rs) and the
+//!                  thread-local table that finds them (local_table.rs); the
+//!                  bounded depots; the block header (block.rs); the
+//!                  outstanding log; the quota's account; the validated config
+//!  stats/          single-writer and shared counters (counters.rs), the
+//!                  per-thread registry, the PoolStats snapshot (mod.rs),
+//!                  size histograms, the metrics publisher
+//!  memory/         byte budgets (budget.rs); region backing (region/: the
+//!                  slot allocator, its configuration, reports, and the
+//!                  system calls per OS)
+//!  error.rs fmt.rs errors and the panic of the infallible entry points;
+//!                  display helpers
+//!  sync/           the one switch between std and loom (mod.rs), and the
+//!                  asymmetric fences (asymmetric.rs)
 //! ```
+//!
+//! Three knots remain, each inside one folder and inherent to what it
+//! joins: in `engine/`, the last `BlockRef` of a block hands it back
+//! through `PoolState::recycle`, so the block and the state name each
+//! other; in `buf/`, `PooledBuf::freeze` makes a view and
+//! `SharedBuf::try_into_mut` makes a buffer again (as `bytes` joins `Bytes`
+//! and `BytesMut`); in `pool/`, `Pool::builder` and `PoolBuilder::build`,
+//! and `Pool::quota` and `Quota::pool`. Each folder's module doc says the
+//! same for its own files.
 //!
 //! # Blocks
 //!
@@ -188,9 +209,10 @@
 //!
 //! # Verification
 //!
-//! `src/sync.rs` is the only module that imports synchronisation primitives;
+//! `src/sync/` is the only module that imports synchronisation primitives;
 //! under `--cfg loom` it switches to loom's, and the loom models in
-//! `src/loom_tests.rs` explore batch transfer, cross-thread returns, last-view
+//! `src/loom_tests/` (one file per topic: caches, views, trims, stats,
+//! budgets, memory) explore batch transfer, cross-thread returns, last-view
 //! drops racing clones and `try_into_mut`, thread exit, pool drop with
 //! buffers out, trimming, stats reads, every opt-in path (both byte
 //! budgets, zero on return, the outstanding report, size recording) and the

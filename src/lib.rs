@@ -191,10 +191,8 @@ pub use crate::buf::pooled::PooledBuf;
 pub use crate::buf::view::SharedBuf;
 pub use crate::engine::outstanding::{LeakDetection, OutstandingBuf};
 pub use crate::error::{ConfigError, PoolError};
-pub use crate::memory::region::{
-    Backing, BackingError, BackingOp, BackingReport, HugePages, RegionConfig, RegionInfo,
-    MAX_REGION_SIZE,
-};
+pub use crate::memory::region::config::{Backing, HugePages, RegionConfig, MAX_REGION_SIZE};
+pub use crate::memory::region::report::{BackingError, BackingOp, BackingReport, RegionInfo};
 pub use crate::pool::advisor::{TierAdvice, TierReport};
 pub use crate::pool::builder::{PoolBuilder, TierConfig, DEFAULT_TIERS, MAX_ALIGNMENT, MAX_TIERS};
 pub use crate::pool::quota::{Quota, QuotaStats};

@@ -1,10 +1,10 @@
 //! Leak and long-hold detection: the opt-in outstanding-buffer report, at
 //! one of three levels.
 
+use crate::sync::unmodelled::Arc as StdArc;
 use std::backtrace::Backtrace;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
 
 use crate::engine::block::BlockRef;

@@ -27,7 +27,7 @@ use crate::memory::budget::{Budget, WaitableBudget};
 use crate::memory::region::{Backing, BackingReport, Regions};
 use crate::stats::histogram::SizeHistogram;
 use crate::stats::{BudgetStats, Event, PoolCounters, PoolStats, SharedCounter};
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{unmodelled, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// One tier's configuration and depot.
@@ -46,7 +46,7 @@ pub(crate) struct PoolState {
     /// The pool's name, for stats and metrics: see `PoolBuilder::name`.
     /// A `std` `Arc` (a name, not a place where threads meet), so metrics
     /// labels share it without copying.
-    pub(crate) name: std::sync::Arc<str>,
+    pub(crate) name: unmodelled::Arc<str>,
     pub(crate) tiers: Box<[Tier]>,
     /// Finds the tier of a requested capacity.
     router: Router,
@@ -174,7 +174,7 @@ impl Drop for Charged<'_> {
 }
 
 impl PoolState {
-    pub(crate) fn new(config: PoolConfig, name: std::sync::Arc<str>) -> Self {
+    pub(crate) fn new(config: PoolConfig, name: unmodelled::Arc<str>) -> Self {
         let mut block_flags = 0;
         if config.zero_on_return {
             block_flags |= flags::ZERO_ON_RETURN;

@@ -1,8 +1,6 @@
 //! Pool configuration: tiers, per-tier limits and their defaults.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::block::block_layout;
@@ -11,6 +9,7 @@ use crate::engine::outstanding::{LeakDetection, OnClose, OutstandingBuf};
 use crate::error::ConfigError;
 use crate::memory::region::{Backing, Regions, MAX_REGION_SIZE};
 use crate::pool::Pool;
+use crate::sync::unmodelled::{Arc, AtomicU64, Ordering};
 
 /// Capacities of the tiers of [`Pool::new`]: 4 KiB, 64 KiB and 1 MiB.
 pub const DEFAULT_TIERS: [usize; 3] = [4 << 10, 64 << 10, 1 << 20];
@@ -501,7 +500,7 @@ impl PoolBuilder {
         mut self,
         report: impl Fn(&[OutstandingBuf]) + Send + Sync + 'static,
     ) -> Self {
-        self.on_close = Some(OnClose(std::sync::Arc::new(report)));
+        self.on_close = Some(OnClose(Arc::new(report)));
         self
     }
 

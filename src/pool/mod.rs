@@ -1,5 +1,12 @@
-//! The pool handle: what users hold. Policy and shared state live in
-//! [`shared`](crate::shared); this module only routes calls there.
+//! The handles users hold: [`Pool`] (this file), its builder
+//! ([`builder`]), [`Quota`] ([`quota`]) and the tier advisor ([`advisor`]).
+//! Policy and state live in the engine's
+//! [`PoolState`](crate::engine::state::PoolState); these only route calls
+//! there.
+//!
+//! The handles name each other, inherently: `Pool::builder` makes a
+//! builder and `PoolBuilder::build` a pool; `Pool::quota` makes a quota
+//! and `Quota::pool` gives the pool back.
 
 pub(crate) mod advisor;
 pub(crate) mod builder;
@@ -19,7 +26,7 @@ use crate::pool::builder::PoolBuilder;
 use crate::pool::quota::Quota;
 use crate::stats::histogram::SizeHistogram;
 use crate::stats::PoolStats;
-use crate::sync::{Arc, Ordering};
+use crate::sync::{unmodelled, Arc, Ordering};
 
 /// A tiered buffer pool. Cloning gives another handle to the same pool.
 ///
@@ -88,7 +95,7 @@ impl Pool {
         PoolBuilder::new()
     }
 
-    pub(crate) fn from_config(config: PoolConfig, name: std::sync::Arc<str>) -> Self {
+    pub(crate) fn from_config(config: PoolConfig, name: unmodelled::Arc<str>) -> Self {
         Pool {
             shared: Arc::new(PoolState::new(config, name)),
         }

@@ -6,7 +6,7 @@
 //! [`PoolStats`] snapshot, the same one [`Pool::stats`](crate::Pool::stats)
 //! returns, and hands its figures to whatever recorder is installed.
 
-use std::sync::Arc;
+use crate::sync::unmodelled::Arc;
 
 use ::metrics::{counter, describe_counter, describe_gauge, gauge, Label, SharedString, Unit};
 

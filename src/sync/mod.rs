@@ -39,6 +39,16 @@ macro_rules! const_thread_local {
 }
 pub(crate) use const_thread_local;
 
+/// std's own types where no loom model needs to see the access, also under
+/// loom: pool names shared with metrics labels, the numbering of unnamed
+/// pools, a ring's tail shared with the kernel.
+/// Importing them from here keeps this module the one place that says
+/// which primitives the crate uses.
+pub(crate) mod unmodelled {
+    pub(crate) use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+    pub(crate) use std::sync::Arc;
+}
+
 pub(crate) mod asymmetric;
 
 #[cfg(not(loom))]

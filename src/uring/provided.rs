@@ -23,12 +23,12 @@
 //!   into every lent buffer: neither is freed or handed out until the
 //!   group is unregistered.
 
+use crate::sync::unmodelled::{AtomicU16, Ordering};
 use std::alloc::{self, Layout};
 use std::fmt;
 use std::io;
 use std::mem::size_of;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::cqueue;
 use io_uring::types::BufRingEntry;
