@@ -32,8 +32,8 @@
 //! `println!("{}", pool.stats())` prints all of it as a table, one row per
 //! tier. With the `metrics` feature, `Pool::publish_metrics` on that timer
 //! sends the same figures to a Prometheus exporter or an OpenTelemetry
-//! bridge, labelled by pool and tier ([metrics](crate#metrics) lists the
-//! names); the hit rate is then
+//! bridge, labelled by pool and tier (its documentation lists the
+//! metrics); the hit rate is then
 //! `1 - sum(rate(tierpool_buffers_allocated_total[5m])) / sum(rate(tierpool_buffers_rented_total[5m]))`.
 //!
 //! # What each counter means
@@ -102,7 +102,8 @@
 //! thread) keeps nothing once a trim has run. The owner of a cache pays
 //! nothing for this on its get and drop path (no lock, no atomic
 //! read-modify-write); the trim pays one process-wide barrier, Linux's
-//! `membarrier`, a few microseconds. Where that barrier is not available
+//! `membarrier` (its cost is measured in the repository's
+//! [`BENCHMARKS.md`]). Where that barrier is not available
 //! (other systems, or a kernel or seccomp policy that refuses it:
 //! [`trims_reach_parked_threads`] tells), each thread frees its share at
 //! its next get or return instead, and a parked thread keeps at most
@@ -111,8 +112,7 @@
 //! ## Decay over time
 //!
 //! * **With traffic**, each thread collects by itself, about once per
-//!   [`idle_decay_period`](crate::PoolBuilder::idle_decay_period) (1 s by
-//!   default): three quarters of what it kept unused for a whole period go
+//!   [`idle_decay_period`](crate::PoolBuilder::idle_decay_period): three quarters of what it kept unused for a whole period go
 //!   back ([idle memory](crate::implementation#idle-memory)).
 //! * **Without traffic** nothing runs on the threads, so call
 //!   [`Pool::trim_idle`](crate::Pool::trim_idle) from a timer of yours
@@ -143,18 +143,19 @@
 //! the large tiers: a block the pool frees gives its pages back at once,
 //! and the next miss reuses its slot, where a heap block freed and
 //! allocated again leaves the allocator's heap a little larger each time.
-//! In the crate's broker benchmark (frames of 100 B to 2 MiB read into
-//! chains) region backing took the broker's peak RSS from 1.09x to 0.80x
-//! that of a fresh `BytesMut` per frame, at the same CPU. Heap backing
-//! stays the default: it maps nothing up front and behaves the same on
+//! The broker benchmark (frames of 100 B to 2 MiB read into chains)
+//! measures both backings against a fresh `BytesMut` per frame; its
+//! figures are in [`BENCHMARKS.md`]. Heap backing stays the default: it maps nothing up front and behaves the same on
 //! every platform.
 //!
 //! * **Regions.** Each holds the blocks of one tier: `size / block size`
 //!   of them, a block's size being its tier's capacity rounded up to the
 //!   alignment. A region is mapped (`mmap`, anonymous and private) when a
 //!   tier misses and its regions are full, so the first block of a tier
-//!   maps a whole region (64 MiB by default; at most 1 GiB, the most
-//!   io_uring registers as one buffer). Pages are touched only as blocks
+//!   maps a whole region (the default size is that of
+//!   [`RegionConfig::new`](crate::RegionConfig::new); the largest,
+//!   [`MAX_REGION_SIZE`](crate::MAX_REGION_SIZE), is the most io_uring
+//!   registers as one buffer). Pages are touched only as blocks
 //!   are used, unless the region is locked.
 //! * **Returning memory.** Freeing a block (a trim, idle decay, a full
 //!   depot, the pool's close) gives its slot back: its whole pages go back
@@ -271,8 +272,7 @@
 //! * **Cost of `fixed()`.** The block header has no room for a region
 //!   index (it is exactly 64 bytes), so `fixed()` finds a region block's
 //!   region by address: a binary search of the sorted table of regions
-//!   under the regions' mutex (some 35 ns uncontended on a two-core
-//!   x86-64 machine, against 2 ns for a heap block), contended only by
+//!   under the regions' mutex (measured in [`BENCHMARKS.md`]), contended only by
 //!   other `fixed()` calls and by the cold paths that map regions and
 //!   give slots back. Heap and oversize blocks answer from the header's
 //!   flags alone. Ask once per buffer and reuse the answer for its I/O.
@@ -281,9 +281,42 @@
 //!   buffer reports `Registered` if any registration covered its region;
 //!   `Registration::contains` answers for one ring.
 //!
+//! ```
+//! # #[cfg(all(feature = "io-uring", target_os = "linux"))]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use tierpool::{Backing, Pool, RegionConfig};
+//! use tierpool::uring::Fixed;
+//!
+//! let pool = Pool::builder()
+//!     .tiers([4096, 65536])
+//!     .alignment(4096) // for O_DIRECT
+//!     .backing(Backing::Regions(RegionConfig::new().size(4 << 20)))
+//!     .build()?;
+//! pool.map_regions(4096, 1)?; // map what the service will use
+//! let Ok(ring) = io_uring::IoUring::new(64) else { return Ok(()) };
+//! let mut registration = pool.register_regions_with_room(&ring.submitter(), 16)?;
+//!
+//! let buf = pool.get(4096);
+//! match buf.fixed() {
+//!     Fixed::Registered { buf_index, addr, len } => {
+//!         // opcode::ReadFixed::new(fd, addr as *mut u8, len as u32, buf_index)
+//!         assert_eq!((addr, len), (buf.as_ptr(), 4096));
+//!         assert!(registration.contains(buf_index));
+//!     }
+//!     Fixed::Unregistered(why) => println!("plain Read: {why}"),
+//! }
+//! let big = pool.get(65536); // a region mapped after registering
+//! registration.update(&ring.submitter())?; // joins the ring's table
+//! assert!(big.fixed().is_registered());
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(feature = "io-uring", target_os = "linux")))]
+//! # fn main() {}
+//! ```
+//!
 //! `cargo run --release --features io-uring --example io_uring_fixed`
 //! compares `O_DIRECT` reads and writes through registered pooled buffers
-//! with the same buffers unregistered.
+//! with the same buffers unregistered; [`BENCHMARKS.md`] has its figures.
 //!
 //! ## Provided buffer rings
 //!
@@ -400,6 +433,8 @@
 //!   (`tokio_uring::buf::fixed`) and builds on io-uring 0.6, a different
 //!   crate from the `io-uring` feature's 0.7: `Pool::register_regions`
 //!   does not take its ring.
+//!
+//! [`BENCHMARKS.md`]: https://github.com/tierpool/tierpool/blob/main/BENCHMARKS.md
 
 /// Whether [`Pool::trim`](crate::Pool::trim) and
 /// [`Pool::trim_idle`](crate::Pool::trim_idle) free the idle buffers cached
