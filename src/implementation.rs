@@ -153,8 +153,8 @@
 //! were not needed by anyone in the meantime. A thread looks at the clock
 //! every 4096 gets served from one tier of its cache (counted by the hit
 //! counter it keeps anyway; on a thread that mostly returns buffers, every
-//! 4096 returns). If the pool's idle decay period (1 s by default,
-//! [`PoolBuilder::idle_decay_period`](crate::PoolBuilder::idle_decay_period))
+//! 4096 returns). If the pool's idle decay period
+//! ([`PoolBuilder::idle_decay_period`](crate::PoolBuilder::idle_decay_period))
 //! has passed since its last collection, it moves three quarters of its
 //! unneeded blocks to the depot and frees three quarters of the depot's. So
 //! retained memory decays geometrically toward the working set, about once
@@ -168,12 +168,10 @@
 //! The period is measured in time, not in operations, because freeing is
 //! not free: a block the pool frees usually stays resident in the
 //! allocator's heap, and a burst that allocates it again can land
-//! elsewhere and grow the heap. In the broker benchmark
-//! (`benches/service.rs`, segmented arm, quick runs, medians of 3)
-//! collections every 4096 hits, some 50 ms apart, freed and re-allocated
-//! about one block in 150 and took the broker's peak RSS from 13.9 MiB
-//! (with no periodic collection) to 21.0 MiB; with 1 s periods it peaked
-//! at 16.8 MiB, below the 17.2 MiB of a fresh `BytesMut` per frame.
+//! elsewhere and grow the heap: in the broker benchmark, collections every
+//! 4096 hits (some 50 ms apart) raised peak RSS by half over no periodic
+//! collection, where periods of a second or more did not (the figures are in
+//! [`BENCHMARKS.md`](https://github.com/tierpool/tierpool/blob/main/BENCHMARKS.md)).
 //!
 //! # Chains
 //!

@@ -35,7 +35,7 @@
 //! * **Buffers.** [`PooledBuf`] (mutable, returns on drop) and
 //!   [`SharedBuf`] (frozen, refcounted view); both are
 //!   `Send + Sync + 'static` and borrow nothing.
-//! * **Chains.** [`PooledChain`] and [`SharedChain`] ([`chain`]): a message
+//! * **Chains.** [`PooledChain`] and [`SharedChain`]: a message
 //!   of any length as pooled blocks taken as bytes arrive
 //!   ([`Pool::chain`]).
 //! * **Waiting for memory.** [`Pool::get_async`] waits under a cap;

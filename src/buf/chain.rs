@@ -1,28 +1,5 @@
-//! Segmented buffers: a message of any length as a chain of pooled blocks.
-//!
-//! A contiguous buffer must be as large as its message, so a pool of a few
-//! tiers rounds a 100 KiB message up to a 1 MiB block and cannot pool
-//! messages above its largest tier at all. A chain holds a message as a run
-//! of blocks. It grows by blocks of the *segment tier* (64 KiB by default,
-//! see [`PoolBuilder::segment_capacity`](crate::PoolBuilder::segment_capacity));
-//! when the writer says how many bytes are still to come (as
-//! [`put_slice`](BufMut::put_slice) does), each block is the largest tier,
-//! from the segment tier up, that those bytes fill completely, and the last
-//! one the smallest tier that holds the rest: 2 MiB written at once is two
-//! 1 MiB blocks, 200 KB three 64 KiB blocks and a 4 KiB one. (Readers of a
-//! peer's bytes, like `tierpool::io`, let blocks grow only with the bytes
-//! already received.) So:
-//!
-//! - the capacity wasted per message is less than one segment: only the
-//!   last block can be partly filled;
-//! - long messages take few, large blocks: few reads and few iovecs;
-//! - any length is pooled, however large;
-//! - a socket reads straight into the blocks ([`PooledChain`] is
-//!   [`BufMut`]), and a frozen [`SharedChain`] is [`Buf`] with
-//!   [`chunks_vectored`](Buf::chunks_vectored), so `write_all_buf` sends a
-//!   whole message with vectored writes;
-//! - the list of segments is kept inline up to four segments, so a message
-//!   of up to four blocks allocates nothing but its blocks.
+//! Segmented buffers: a message of any length as a chain of pooled blocks
+//! ([`PooledChain`], which says why, and its frozen [`SharedChain`]).
 
 use std::fmt;
 use std::io::IoSlice;
@@ -148,8 +125,31 @@ impl FromIterator<SharedBuf> for Segments {
     }
 }
 
-/// A growable message held as a chain of pooled blocks; see the
-/// [module docs](crate::chain) for why.
+/// A growable message held as a chain of pooled blocks.
+///
+/// A contiguous buffer must be as large as its message, so a pool of a few
+/// tiers rounds a 100 KiB message up to a 1 MiB block and cannot pool
+/// messages above its largest tier at all. A chain holds a message as a run
+/// of blocks. It grows by blocks of the *segment tier* (64 KiB by default,
+/// see [`PoolBuilder::segment_capacity`](crate::PoolBuilder::segment_capacity));
+/// when the writer says how many bytes are still to come (as
+/// [`put_slice`](BufMut::put_slice) does), each block is the largest tier,
+/// from the segment tier up, that those bytes fill completely, and the last
+/// one the smallest tier that holds the rest: 2 MiB written at once is two
+/// 1 MiB blocks, 200 KB three 64 KiB blocks and a 4 KiB one. (Readers of a
+/// peer's bytes, like `tierpool::io`, let blocks grow only with the bytes
+/// already received.) So:
+///
+/// - the capacity wasted per message is less than one segment: only the
+///   last block can be partly filled;
+/// - long messages take few, large blocks: few reads and few iovecs;
+/// - any length is pooled, however large;
+/// - a socket reads straight into the blocks ([`PooledChain`] is
+///   [`BufMut`]), and a frozen [`SharedChain`] is [`Buf`] with
+///   [`chunks_vectored`](Buf::chunks_vectored), so `write_all_buf` sends a
+///   whole message with vectored writes;
+/// - the list of segments is kept inline up to four segments, so a message
+///   of up to four blocks allocates nothing but its blocks.
 ///
 /// Made by [`Pool::chain`](crate::Pool::chain). It is written through
 /// [`BufMut`] (so `read_buf` fills its blocks straight from a socket) or

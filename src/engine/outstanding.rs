@@ -17,7 +17,8 @@ use crate::sync::Mutex;
 /// [`PoolBuilder::leak_detection`](crate::PoolBuilder::leak_detection).
 ///
 /// What each level costs on a get and drop is measured in
-/// `benches/pool_vs_alloc.rs` (see `BENCHMARKS.md`).
+/// `benches/pool_vs_alloc.rs` (see
+/// [`BENCHMARKS.md`](https://github.com/tierpool/tierpool/blob/main/BENCHMARKS.md)).
 ///
 /// # Examples
 ///

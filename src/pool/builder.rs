@@ -509,7 +509,8 @@ impl PoolBuilder {
     /// and the tier advisor ([`SizeHistogram::advise`](crate::SizeHistogram::advise)).
     ///
     /// Off by default: recording takes `get` off its inlined fast path and
-    /// costs a few nanoseconds per request (see `BENCHMARKS.md`), and each
+    /// costs a few nanoseconds per request (see
+    /// [`BENCHMARKS.md`](https://github.com/tierpool/tierpool/blob/main/BENCHMARKS.md)), and each
     /// thread that uses the pool keeps an 8 KiB histogram.
     ///
     /// # Examples

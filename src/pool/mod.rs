@@ -340,10 +340,9 @@ impl Pool {
     }
 
     /// An empty segmented buffer: a message of any length held as a chain
-    /// of blocks of the pool's segment tier (64 KiB by default), taken as
-    /// bytes are written. See [`PooledChain`] and the
-    /// [`chain`](crate::chain) module for when to prefer it over
-    /// [`get`](Self::get).
+    /// of blocks of the pool's segment tier (see
+    /// [`PoolBuilder::segment_capacity`]), taken as bytes are written. See
+    /// [`PooledChain`] for when to prefer it over [`get`](Self::get).
     ///
     /// # Examples
     ///

@@ -32,7 +32,7 @@ pub enum BackingOp {
 /// A refusal of the system to provide backing memory as configured.
 ///
 /// Reported in [`BackingReport::errors`], or, with
-/// [`RegionConfig::strict`], returned as
+/// [`RegionConfig::strict`](crate::RegionConfig::strict), returned as
 /// [`PoolError::Backing`](crate::PoolError::Backing).
 ///
 /// # Examples
