@@ -68,12 +68,12 @@ fn main() {
     print!("{text}");
 
     // What the text holds: the metrics with their labels, help and type.
-    assert!(text.contains("# TYPE tierpool_buffers_rented_total counter"));
+    assert!(text.contains("# TYPE tierpool_hits_total counter"));
     assert!(text.contains("# HELP tierpool_in_use_bytes "));
-    assert!(text.contains(r#"tierpool_buffers_rented_total{pool="ingest",tier="4096"} "#));
-    assert!(text.contains(r#"tierpool_buffers_rented_total{pool="ingest",tier="oversize"} "#));
+    assert!(text.contains(r#"tierpool_hits_total{pool="ingest",tier="4096"} "#));
+    assert!(text.contains(r#"tierpool_misses_total{pool="ingest",tier="oversize"} "#));
     assert!(text.contains(&format!(
-        "tierpool_requests_exhausted_total{{pool=\"rpc\"}} {refused}\n"
+        "tierpool_exhausted_total{{pool=\"rpc\"}} {refused}\n"
     )));
     assert!(text.contains(&format!(
         "tierpool_in_use_bytes{{pool=\"rpc\",tier=\"8192\"}} {}\n",

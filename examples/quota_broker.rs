@@ -63,7 +63,7 @@ async fn serve(
         FrameReader::with_quota(BufReader::new(read_half), &quota).max_frame_len(MAX_FRAME);
     while let Some(frame) = frames.read_frame().await? {
         peaks.connections[id].fetch_max(quota.stats().used, Ordering::Relaxed);
-        let in_use = pool.stats().in_use_budget.expect("the pool has a cap").used;
+        let in_use = pool.stats().in_use_limit.expect("the pool has a cap").used;
         peaks.pool.fetch_max(in_use as usize, Ordering::Relaxed);
         if to_writer.send(frame).is_err() {
             break; // the writer failed; its error is reported below
@@ -167,7 +167,7 @@ async fn main() -> std::io::Result<()> {
         );
         assert!(peaks.connections[id].load(Ordering::Relaxed) <= QUOTA);
         assert_eq!(stats.used, 0, "every block came back");
-        assert_eq!(stats.over_budget, 0);
+        assert_eq!(stats.over_limit, 0);
     }
     for (id, (bytes, took)) in results.iter().enumerate() {
         println!(
@@ -182,6 +182,6 @@ async fn main() -> std::io::Result<()> {
         POOL_CAP >> 10
     );
     assert!(peak <= POOL_CAP);
-    assert_eq!(pool.stats().over_budget, 0);
+    assert_eq!(pool.stats().over_limit, 0);
     Ok(())
 }

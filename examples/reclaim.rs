@@ -63,9 +63,9 @@ fn main() {
         took.as_secs_f64() * 1e6,
         rss_before.map_or("n/a".into(), |k| k.to_string()),
         rss_after.map_or("n/a".into(), |k| k.to_string()),
-        tierpool::operations::trims_reach_parked_threads(),
+        tierpool::Pool::trims_reach_parked_threads(),
     );
-    if tierpool::operations::trims_reach_parked_threads() {
+    if tierpool::Pool::trims_reach_parked_threads() {
         assert!(after * 10 < before, "the parked threads' caches were freed");
     }
 

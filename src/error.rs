@@ -15,7 +15,7 @@ use crate::memory::region::BackingError;
 /// use tierpool::{ConfigError, Pool};
 ///
 /// let err = Pool::builder().tiers([4096, 1024]).build().unwrap_err();
-/// assert!(matches!(err, ConfigError::Unsorted { .. }));
+/// assert!(matches!(err, ConfigError::UnsortedTiers { .. }));
 /// assert!(err.to_string().contains("ascending"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,12 +29,12 @@ pub enum ConfigError {
         index: usize,
     },
     /// The same capacity appears twice.
-    Duplicate {
+    DuplicateTier {
         /// The repeated capacity.
         capacity: usize,
     },
     /// A tier is smaller than the one before it.
-    Unsorted {
+    UnsortedTiers {
         /// Position of the out-of-order tier.
         index: usize,
         /// The capacity before it.
@@ -43,7 +43,7 @@ pub enum ConfigError {
         capacity: usize,
     },
     /// A tier is too large to be allocated with the configured alignment.
-    TooLarge {
+    TierTooLarge {
         /// The capacity asked for.
         capacity: usize,
     },
@@ -77,7 +77,7 @@ pub enum ConfigError {
     /// The [region size](crate::RegionConfig::size) cannot hold a block of
     /// the largest tier, or is above
     /// [`MAX_REGION_SIZE`](crate::MAX_REGION_SIZE).
-    RegionSize {
+    BadRegionSize {
         /// The region size asked for.
         size: usize,
         /// The smallest valid size: the largest tier's capacity rounded up
@@ -98,10 +98,10 @@ impl fmt::Display for ConfigError {
                     "tier {index} has capacity 0; every tier must hold at least one byte"
                 )
             }
-            ConfigError::Duplicate { capacity } => {
+            ConfigError::DuplicateTier { capacity } => {
                 write!(f, "tier capacity {capacity} appears more than once")
             }
-            ConfigError::Unsorted {
+            ConfigError::UnsortedTiers {
                 index,
                 previous,
                 capacity,
@@ -110,7 +110,7 @@ impl fmt::Display for ConfigError {
                 "tier {index} has capacity {capacity}, below the previous tier's {previous}; \
                  tiers must be listed in ascending order"
             ),
-            ConfigError::TooLarge { capacity } => write!(
+            ConfigError::TierTooLarge { capacity } => write!(
                 f,
                 "tier capacity {capacity} is too large to allocate (the limit is isize::MAX bytes, \
                  alignment included)"
@@ -128,7 +128,7 @@ impl fmt::Display for ConfigError {
                 "alignment {alignment} is above the largest supported alignment ({max} bytes); \
                  no allocator can place blocks on such a boundary"
             ),
-            ConfigError::RegionSize { size, min, max } => write!(
+            ConfigError::BadRegionSize { size, min, max } => write!(
                 f,
                 "region size {size} is outside {min}..={max}: a region must hold a block of the \
                  largest tier and io_uring registers at most {max} bytes as one buffer"
@@ -176,7 +176,7 @@ pub enum PoolError {
         requested: usize,
     },
     /// The allocator returned no memory for a request of this size.
-    AllocFailed {
+    OutOfMemory {
         /// The number of bytes the allocator refused.
         capacity: usize,
     },
@@ -223,7 +223,7 @@ impl fmt::Display for PoolError {
                 f,
                 "capacity {requested} exceeds what can be allocated (isize::MAX bytes)"
             ),
-            PoolError::AllocFailed { capacity } => {
+            PoolError::OutOfMemory { capacity } => {
                 write!(f, "the allocator failed to provide {capacity} bytes")
             }
             PoolError::OverLimit { requested, limit } => write!(

@@ -197,8 +197,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// # Examples
     ///
     /// ```
-    /// let reader = tierpool::io::FrameReader::new(tokio::io::empty(), &tierpool::Pool::new());
-    /// assert_eq!(reader.max_len(), tierpool::io::DEFAULT_MAX_FRAME_LEN);
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let pool = tierpool::Pool::new();
+    /// let input: &[u8] = b"\0\0\0\x02hi";
+    /// let mut frames = tierpool::io::FrameReader::new(input, &pool);
+    /// assert_eq!(frames.read_frame().await?.unwrap().to_vec(), b"hi");
+    /// assert!(frames.read_frame().await?.is_none()); // a clean end
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn new(reader: R, pool: &Pool) -> Self {
         FrameReader {
@@ -255,12 +262,6 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn max_frame_len(mut self, max: usize) -> Self {
         self.max_frame_len = max;
         self
-    }
-
-    /// The largest frame accepted.
-    #[must_use]
-    pub fn max_len(&self) -> usize {
-        self.max_frame_len
     }
 
     /// Reads the next frame; `None` at a clean end of stream (between

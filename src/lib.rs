@@ -42,7 +42,7 @@
 //!   [`Quota`] ([`Pool::quota`]) is a cap of its own inside the pool's,
 //!   per connection or tenant.
 //! * **Stats.** [`Pool::stats`] returns a [`PoolStats`] snapshot
-//!   ([`TierStats`], [`OversizeStats`], [`BudgetStats`], [`QuotaStats`])
+//!   ([`TierStats`], [`OversizeStats`], [`LimitStats`], [`QuotaStats`])
 //!   that prints as a table.
 //! * **Choosing tiers.** [`SizeHistogram`] records or reads request sizes
 //!   and recommends tiers ([`TierReport`], [`TierAdvice`]).
@@ -112,7 +112,7 @@ pub use crate::pool::builder::{PoolBuilder, TierConfig, DEFAULT_TIERS, MAX_ALIGN
 pub use crate::pool::quota::{Quota, QuotaStats};
 pub use crate::pool::Pool;
 pub use crate::stats::histogram::SizeHistogram;
-pub use crate::stats::{BudgetStats, OversizeStats, PoolStats, TierStats};
+pub use crate::stats::{LimitStats, OversizeStats, PoolStats, TierStats};
 
 /// The process-wide pool with the default tiers, created on first use and
 /// named `global`.

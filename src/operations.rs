@@ -1,6 +1,6 @@
 //! Operating a pool in production: what to watch, what each counter means,
 //! how to size the limits from what the stats show, how idle memory is
-//! reclaimed, and what memory backs the blocks.
+//! given back, and what memory backs the blocks.
 //!
 //! # What to watch
 //!
@@ -34,7 +34,7 @@
 //! sends the same figures to a Prometheus exporter or an OpenTelemetry
 //! bridge, labelled by pool and tier (its documentation lists the
 //! metrics); the hit rate is then
-//! `1 - sum(rate(tierpool_buffers_allocated_total[5m])) / sum(rate(tierpool_buffers_rented_total[5m]))`.
+//! `sum(rate(tierpool_hits_total[5m])) / (sum(rate(tierpool_hits_total[5m])) + sum(rate(tierpool_misses_total[5m])))`.
 //!
 //! # What each counter means
 //!
@@ -46,16 +46,16 @@
 //! | `misses` | gets that allocated a new block | at start-up, and when the caches ran dry: a burst beyond what was kept |
 //! | `returns` | blocks whose last holder let go | every drop of a buffer, of the last view, of the last `Bytes` |
 //! | `dropped` | returned blocks freed because the thread cache **and** the depot of the tier were full | buffers flow in one direction (got on one thread, dropped on another) faster than the depot's depth: raise `depot_buffers` |
-//! | `dropped_over_budget` | returned blocks freed because idle bytes reached `max_cached_bytes` | the cap is doing its job; if `misses` climb with it, the cap is below the working set |
+//! | `dropped_over_limit` | returned blocks freed because idle bytes reached `max_cached_bytes` | the cap is doing its job; if `misses` climb with it, the cap is below the working set |
 //! | `trimmed` | idle blocks freed by `trim`, `trim_idle` or the automatic idle collection | memory going back to the system after a burst |
 //! | `in_use` | blocks out now (`hits + misses - returns`) | |
 //! | `cached` | idle blocks kept now | |
 //!
 //! Pool-wide ([`PoolStats`](crate::PoolStats)): `exhausted` counts
 //! `try_get`/`try_reserve` refusals by `max_in_use_bytes` (and requests
-//! larger than the whole cap); `over_budget` counts buffers that `get` or
+//! larger than the whole cap); `over_limit` counts buffers that `get` or
 //! growth handed out beyond it. Budgets report their limit and the exact
-//! bytes charged (`cached_budget`, `in_use_budget`). Each
+//! bytes charged (`cached_limit`, `in_use_limit`). Each
 //! [`Quota`](crate::Quota) has its own [`QuotaStats`](crate::QuotaStats).
 //!
 //! # Sizing the limits
@@ -73,10 +73,10 @@
 //! * **Depot depth** (`depot_buffers`). Sized for the blocks in flight
 //!   between threads: raise it while `dropped` grows.
 //! * **`max_cached_bytes`.** Set it to what you can afford to keep idle;
-//!   watch `dropped_over_budget` against `misses`.
+//!   watch `dropped_over_limit` against `misses`.
 //! * **`max_in_use_bytes`** and quotas. The service's memory budget for
 //!   buffers. With [`Pool::get_async`](crate::Pool::get_async), producers
-//!   wait at the cap instead of failing; watch `in_use_budget.used`,
+//!   wait at the cap instead of failing; watch `in_use_limit.used`,
 //!   `exhausted` and, per quota, `waiting`. A quota per connection or
 //!   tenant keeps one slow consumer from holding everyone's memory.
 //!
@@ -105,7 +105,7 @@
 //! `membarrier` (its cost is measured in the repository's
 //! [`BENCHMARKS.md`]). Where that barrier is not available
 //! (other systems, or a kernel or seccomp policy that refuses it:
-//! [`trims_reach_parked_threads`] tells), each thread frees its share at
+//! [`Pool::trims_reach_parked_threads`](crate::Pool::trims_reach_parked_threads) tells), each thread frees its share at
 //! its next get or return instead, and a parked thread keeps at most
 //! `thread_cache_bytes` per tier.
 //!
@@ -435,39 +435,3 @@
 //!   does not take its ring.
 //!
 //! [`BENCHMARKS.md`]: https://github.com/tierpool/tierpool/blob/main/BENCHMARKS.md
-
-/// Whether [`Pool::trim`](crate::Pool::trim) and
-/// [`Pool::trim_idle`](crate::Pool::trim_idle) free the idle buffers cached
-/// by other threads themselves, parked threads included, on this system.
-///
-/// `true` on Linux and Android when the kernel offers the `membarrier`
-/// system call (Linux 4.3 and later, unless a seccomp policy refuses it).
-/// Otherwise a trim asks each other thread to free its share, which it does
-/// at its next get or return on the pool; memory cached by a thread that
-/// never uses the pool again stays until that thread exits.
-///
-/// # Examples
-///
-/// ```
-/// let pool = tierpool::Pool::new();
-/// let parked = {
-///     let pool = pool.clone();
-///     std::thread::spawn(move || {
-///         drop(pool.get(4096)); // cached by this thread
-///         std::thread::park(); // and never touched again
-///     })
-/// };
-/// while pool.stats().cached_bytes() == 0 {
-///     std::thread::yield_now();
-/// }
-/// pool.trim();
-/// if tierpool::operations::trims_reach_parked_threads() {
-///     assert_eq!(pool.stats().cached_bytes(), 0);
-/// }
-/// parked.thread().unpark();
-/// parked.join().unwrap();
-/// ```
-#[must_use]
-pub fn trims_reach_parked_threads() -> bool {
-    crate::sync::asymmetric::available()
-}

@@ -250,7 +250,7 @@ fn park_with_cached(
 /// neither lose nor free twice a single byte.
 fn reclaim_check() {
     const BLOCK: usize = 64 * 1024;
-    let reaches = tierpool::operations::trims_reach_parked_threads();
+    let reaches = tierpool::Pool::trims_reach_parked_threads();
 
     // A trim frees a parked thread's cached blocks.
     let pool = Pool::builder().tiers([BLOCK]).build().unwrap();

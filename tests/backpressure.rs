@@ -25,7 +25,7 @@ fn capped(limit: usize) -> Pool {
 }
 
 fn used(pool: &Pool) -> u64 {
-    pool.stats().in_use_budget.unwrap().used
+    pool.stats().in_use_limit.unwrap().used
 }
 
 /// A waker that counts its wake-ups, to drive futures by hand.
@@ -255,7 +255,7 @@ async fn tokio_tasks_share_a_cap_and_all_finish() {
                     };
                     let mut buf = pool.get_async(size).await.unwrap();
                     buf.put_bytes(i as u8, 10);
-                    let in_use = pool.stats().in_use_budget.unwrap().used as usize;
+                    let in_use = pool.stats().in_use_limit.unwrap().used as usize;
                     peak.fetch_max(in_use, Ordering::Relaxed);
                     tokio::task::yield_now().await;
                     assert_eq!(&buf[..], &[i as u8; 10]);
@@ -268,7 +268,7 @@ async fn tokio_tasks_share_a_cap_and_all_finish() {
     }
     assert!(peak.load(Ordering::Relaxed) <= limit);
     assert_eq!(used(&pool), 0);
-    assert_eq!(pool.stats().over_budget, 0);
+    assert_eq!(pool.stats().over_limit, 0);
 }
 
 /// A timed-out wait (tokio's `timeout` drops the future) reserves nothing.
@@ -305,7 +305,7 @@ async fn read_chain_waits_under_a_cap() {
     drop(first);
     let second = second.await.unwrap().unwrap();
     assert_eq!(second.len(), 128 * KIB);
-    assert_eq!(pool.stats().over_budget, 0);
+    assert_eq!(pool.stats().over_limit, 0);
     drop(second);
     assert_eq!(used(&pool), 0);
 }
@@ -569,7 +569,7 @@ mod quotas {
         assert_eq!(buf.capacity(), 64 * KIB);
         assert_eq!(quota_used(&quota), 64 * KIB);
         let stats = quota.stats();
-        assert_eq!((stats.gets, stats.over_budget), (2, 1));
+        assert_eq!((stats.gets, stats.over_limit), (2, 1));
         drop(buf);
         assert_eq!(quota_used(&quota), 0);
         // A buffer grown from a quota-less block stays quota-less.
@@ -680,7 +680,7 @@ mod quotas {
             task.await.unwrap();
         }
         assert_eq!(used(&pool), 0);
-        assert_eq!(pool.stats().over_budget, 0);
+        assert_eq!(pool.stats().over_limit, 0);
     }
 }
 
@@ -711,5 +711,5 @@ fn smol_tasks_share_a_cap() {
         }
     });
     assert_eq!(used(&pool), 0);
-    assert_eq!(pool.stats().over_budget, 0);
+    assert_eq!(pool.stats().over_limit, 0);
 }

@@ -552,7 +552,7 @@ fn try_reserve_reports_allocation_failure() {
     let err = buf.try_reserve(isize::MAX as usize - 3).unwrap_err();
     assert_eq!(
         err,
-        PoolError::AllocFailed {
+        PoolError::OutOfMemory {
             capacity: isize::MAX as usize
         }
     );

@@ -393,7 +393,7 @@ fn try_reserve_block_is_refused_over_max_in_use_bytes_and_leaves_the_chain_uncha
     let bytes = pattern(9, 2 * SEG);
     let mut full = pool.chain();
     full.put_slice(&bytes);
-    assert_eq!(pool.stats().in_use_budget.unwrap().used, (2 * SEG) as u64);
+    assert_eq!(pool.stats().in_use_limit.unwrap().used, (2 * SEG) as u64);
 
     let mut other = pool.chain();
     assert_eq!(
@@ -424,7 +424,7 @@ fn try_reserve_block_is_refused_over_max_in_use_bytes_and_leaves_the_chain_uncha
     // `reserve_block` serves over the budget and counts it.
     other.reserve_block(1);
     assert_eq!(other.spare_capacity(), SMALL);
-    assert_eq!(pool.stats().over_budget, 1);
+    assert_eq!(pool.stats().over_limit, 1);
     drop(other);
 
     let message = full.freeze();
@@ -441,7 +441,7 @@ fn try_reserve_block_is_refused_over_max_in_use_bytes_and_leaves_the_chain_uncha
         "room left: no new block"
     );
     drop((rest, again));
-    assert_eq!(pool.stats().in_use_budget.unwrap().used, 0);
+    assert_eq!(pool.stats().in_use_limit.unwrap().used, 0);
     assert_all_returned(&pool);
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tierpool::{Pool, PoolError, TierConfig};
+use tierpool::{LeakDetection, Pool, PoolError, TierConfig};
 
 mod common;
 use common::assert_all_returned;
@@ -22,9 +22,9 @@ fn max_cached_bytes_caps_idle_bytes_across_tiers_and_counts_the_drops() {
     drop(small); // 2 x 4 KiB fit, 2 more do not
     let stats = pool.stats();
     assert_eq!(stats.cached_bytes(), 64 * KIB as u64 + 8 * KIB as u64);
-    assert_eq!(stats.tiers[1].dropped_over_budget, 1);
-    assert_eq!(stats.tiers[0].dropped_over_budget, 2);
-    assert_eq!(stats.cached_budget.map(|b| b.limit), Some(72 * KIB));
+    assert_eq!(stats.tiers[1].dropped_over_limit, 1);
+    assert_eq!(stats.tiers[0].dropped_over_limit, 2);
+    assert_eq!(stats.cached_limit.map(|b| b.limit), Some(72 * KIB));
     assert!(stats.to_string().contains("3 returns freed over it"));
 
     // Cached buffers are reused, which makes room again.
@@ -59,7 +59,7 @@ fn max_cached_bytes_holds_under_two_threads() {
                 for _ in 0..rounds {
                     let bufs: Vec<_> = (0..40).map(|_| pool.get(100)).collect();
                     drop(bufs);
-                    let counted = pool.stats().cached_budget.map(|b| b.used).unwrap();
+                    let counted = pool.stats().cached_limit.map(|b| b.used).unwrap();
                     assert!(
                         counted <= limit as u64 + slack,
                         "{counted} idle bytes over {limit}"
@@ -71,11 +71,11 @@ fn max_cached_bytes_holds_under_two_threads() {
     // Quiet again: the gauges and the exact counter agree, within the cap.
     let stats = pool.stats();
     assert_eq!(
-        stats.cached_budget.map(|b| b.used),
+        stats.cached_limit.map(|b| b.used),
         Some(stats.cached_bytes())
     );
     assert!(stats.cached_bytes() <= limit as u64);
-    assert!(pool.stats().tiers[0].dropped_over_budget > 0);
+    assert!(pool.stats().tiers[0].dropped_over_limit > 0);
     assert_all_returned(&pool);
 }
 
@@ -97,7 +97,7 @@ fn max_in_use_bytes_refuses_try_get_and_counts_get_overruns() {
     // `get` never fails because of the cap: it serves and counts.
     let c = pool.get(1);
     let stats = pool.stats();
-    assert_eq!((stats.exhausted, stats.over_budget), (1, 1));
+    assert_eq!((stats.exhausted, stats.over_limit), (1, 1));
     assert_eq!(stats.in_use_bytes(), 12 * KIB as u64);
 
     drop((a, c));
@@ -116,7 +116,7 @@ fn max_in_use_bytes_refuses_try_get_and_counts_get_overruns() {
     );
     grown.reserve(5 * KIB);
     assert_eq!(grown.capacity(), 64 * KIB);
-    assert_eq!(pool.stats().over_budget, 2);
+    assert_eq!(pool.stats().over_limit, 2);
     drop((b, grown));
     assert_all_returned(&pool);
     assert_eq!(pool.stats().in_use_bytes(), 0);
@@ -248,7 +248,7 @@ fn trim_idle_frees_what_was_unused_since_the_last_call() {
     std::thread::spawn(move || other.trim_idle())
         .join()
         .unwrap();
-    if tierpool::operations::trims_reach_parked_threads() {
+    if tierpool::Pool::trims_reach_parked_threads() {
         assert_eq!(pool.stats().tiers[0].cached, 0);
     }
     // Otherwise this thread does it at its next operation.
@@ -342,7 +342,10 @@ fn zero_on_return_zeroes_the_whole_storage_before_reuse() {
 
 #[test]
 fn outstanding_report_lists_buffers_pinned_by_views() {
-    let pool = Pool::builder().track_outstanding(true).build().unwrap();
+    let pool = Pool::builder()
+        .leak_detection(LeakDetection::Full { backtraces: false })
+        .build()
+        .unwrap();
     assert!(pool.outstanding().is_empty());
     let mut buf = pool.get(100);
     buf.extend_from_slice(b"pinned");
@@ -378,7 +381,10 @@ fn outstanding_report_lists_buffers_pinned_by_views() {
 #[test]
 #[cfg_attr(miri, ignore = "capturing backtraces is very slow under Miri")]
 fn outstanding_report_can_capture_backtraces() {
-    let pool = Pool::builder().capture_backtraces(true).build().unwrap();
+    let pool = Pool::builder()
+        .leak_detection(LeakDetection::Full { backtraces: true })
+        .build()
+        .unwrap();
     let _buf = pool.get(100);
     let report = pool.outstanding();
     let backtrace = report[0].backtrace.as_deref().unwrap();
@@ -503,19 +509,4 @@ fn the_last_handle_reports_what_is_still_out() {
         "detection off: no report"
     );
     drop(kept);
-}
-
-#[test]
-fn track_outstanding_and_capture_backtraces_are_shorthands() {
-    use tierpool::LeakDetection;
-    let full = Pool::builder().track_outstanding(true).build().unwrap();
-    let _a = full.get(1);
-    assert_eq!(full.outstanding().len(), 1);
-    let off = Pool::builder()
-        .leak_detection(LeakDetection::Full { backtraces: false })
-        .track_outstanding(false)
-        .build()
-        .unwrap();
-    let _b = off.get(1);
-    assert!(off.outstanding().is_empty());
 }

@@ -441,7 +441,6 @@ fn frames_over_the_maximum_are_refused_before_any_allocation() {
         let mut input = prefix(1001).to_vec();
         input.extend_from_slice(&[0; 1001]);
         let mut frames = FrameReader::new(&input[..], &pool).max_frame_len(1000);
-        assert_eq!(frames.max_len(), 1000);
         let err = frames.read_frame().await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert_eq!(
@@ -463,7 +462,6 @@ fn frames_over_the_maximum_are_refused_before_any_allocation() {
         // The default maximum, and the largest prefix there is.
         let over = prefix(DEFAULT_MAX_FRAME_LEN + 1);
         let mut frames = FrameReader::new(&over[..], &pool);
-        assert_eq!(frames.max_len(), DEFAULT_MAX_FRAME_LEN);
         let err = frames.read_frame().await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         let mut frames = FrameReader::new(&[0xff; 4][..], &pool);

@@ -63,35 +63,26 @@ fn tier_series(
     out: &mut Published,
     pool: &str,
     tier: usize,
-    [rented, returned, allocated, full, over_cached, trimmed]: [u64; 6],
+    [gets, returned, misses, full, over_cached, trimmed]: [u64; 6],
     in_use_bytes: u64,
     cached_bytes: u64,
 ) {
     let l = format!("pool={pool},tier={tier}");
     out.insert(
-        format!("tierpool_buffers_rented_total{{{l}}}"),
-        Counter(rented),
+        format!("tierpool_hits_total{{{l}}}"),
+        Counter(gets - misses),
     );
+    out.insert(format!("tierpool_returns_total{{{l}}}"), Counter(returned));
+    out.insert(format!("tierpool_misses_total{{{l}}}"), Counter(misses));
     out.insert(
-        format!("tierpool_buffers_returned_total{{{l}}}"),
-        Counter(returned),
-    );
-    out.insert(
-        format!("tierpool_buffers_allocated_total{{{l}}}"),
-        Counter(allocated),
-    );
-    out.insert(
-        format!("tierpool_buffers_dropped_total{{{l},reason=full}}"),
+        format!("tierpool_dropped_total{{{l},reason=full}}"),
         Counter(full),
     );
     out.insert(
-        format!("tierpool_buffers_dropped_total{{{l},reason=max_cached_bytes}}"),
+        format!("tierpool_dropped_total{{{l},reason=max_cached_bytes}}"),
         Counter(over_cached),
     );
-    out.insert(
-        format!("tierpool_buffers_trimmed_total{{{l}}}"),
-        Counter(trimmed),
-    );
+    out.insert(format!("tierpool_trimmed_total{{{l}}}"), Counter(trimmed));
     out.insert(
         format!("tierpool_in_use_bytes{{{l}}}"),
         Gauge(in_use_bytes as f64),
@@ -106,22 +97,15 @@ fn tier_series(
 fn pool_series(
     out: &mut Published,
     pool: &str,
-    [rented, returned]: [u64; 2],
+    [allocations, returned]: [u64; 2],
     in_use_bytes: u64,
-    [exhausted, over_budget]: [u64; 2],
+    [exhausted, over_limit]: [u64; 2],
 ) {
     let l = format!("pool={pool},tier=oversize");
+    out.insert(format!("tierpool_returns_total{{{l}}}"), Counter(returned));
     out.insert(
-        format!("tierpool_buffers_rented_total{{{l}}}"),
-        Counter(rented),
-    );
-    out.insert(
-        format!("tierpool_buffers_returned_total{{{l}}}"),
-        Counter(returned),
-    );
-    out.insert(
-        format!("tierpool_buffers_allocated_total{{{l}}}"),
-        Counter(rented),
+        format!("tierpool_misses_total{{{l}}}"),
+        Counter(allocations),
     );
     out.insert(
         format!("tierpool_in_use_bytes{{{l}}}"),
@@ -129,12 +113,12 @@ fn pool_series(
     );
     let l = format!("pool={pool}");
     out.insert(
-        format!("tierpool_requests_exhausted_total{{{l}}}"),
+        format!("tierpool_exhausted_total{{{l}}}"),
         Counter(exhausted),
     );
     out.insert(
-        format!("tierpool_buffers_over_budget_total{{{l}}}"),
-        Counter(over_budget),
+        format!("tierpool_over_limit_total{{{l}}}"),
+        Counter(over_limit),
     );
 }
 
@@ -177,7 +161,7 @@ fn a_known_sequence_publishes_exact_values() {
     assert_eq!((t[0].hits, t[0].misses, t[0].returns), (1, 4, 5));
     assert_eq!((t[0].dropped, t[0].cached), (2, 2));
     assert_eq!(
-        (t[1].misses, t[1].returns, t[1].dropped_over_budget),
+        (t[1].misses, t[1].returns, t[1].dropped_over_limit),
         (3, 3, 3)
     );
     let mut expected = Published::new();
@@ -270,23 +254,11 @@ fn pools_publish_separately_under_their_names() {
     });
     let published = read(&recorder.snapshotter());
     let value = |key: &str| published[key];
-    assert_eq!(
-        value("tierpool_buffers_rented_total{pool=a,tier=64}"),
-        Counter(3)
-    );
-    assert_eq!(
-        value("tierpool_buffers_returned_total{pool=a,tier=64}"),
-        Counter(3)
-    );
+    assert_eq!(value("tierpool_hits_total{pool=a,tier=64}"), Counter(2));
+    assert_eq!(value("tierpool_returns_total{pool=a,tier=64}"), Counter(3));
     assert_eq!(value("tierpool_cached_bytes{pool=a,tier=64}"), Gauge(64.0));
-    assert_eq!(
-        value("tierpool_buffers_rented_total{pool=b,tier=64}"),
-        Counter(1)
-    );
-    assert_eq!(
-        value("tierpool_buffers_returned_total{pool=b,tier=64}"),
-        Counter(0)
-    );
+    assert_eq!(value("tierpool_misses_total{pool=b,tier=64}"), Counter(1));
+    assert_eq!(value("tierpool_returns_total{pool=b,tier=64}"), Counter(0));
     assert_eq!(value("tierpool_in_use_bytes{pool=b,tier=64}"), Gauge(64.0));
     let pools: std::collections::BTreeSet<String> = published
         .keys()
@@ -335,13 +307,13 @@ fn metrics_are_described_with_kind_and_unit() {
         names.insert(name, key.kind());
     }
     let expected: BTreeMap<String, MetricKind> = [
-        ("tierpool_buffers_rented_total", MetricKind::Counter),
-        ("tierpool_buffers_returned_total", MetricKind::Counter),
-        ("tierpool_buffers_allocated_total", MetricKind::Counter),
-        ("tierpool_buffers_dropped_total", MetricKind::Counter),
-        ("tierpool_buffers_trimmed_total", MetricKind::Counter),
-        ("tierpool_requests_exhausted_total", MetricKind::Counter),
-        ("tierpool_buffers_over_budget_total", MetricKind::Counter),
+        ("tierpool_hits_total", MetricKind::Counter),
+        ("tierpool_returns_total", MetricKind::Counter),
+        ("tierpool_misses_total", MetricKind::Counter),
+        ("tierpool_dropped_total", MetricKind::Counter),
+        ("tierpool_trimmed_total", MetricKind::Counter),
+        ("tierpool_exhausted_total", MetricKind::Counter),
+        ("tierpool_over_limit_total", MetricKind::Counter),
         ("tierpool_in_use_bytes", MetricKind::Gauge),
         ("tierpool_cached_bytes", MetricKind::Gauge),
         ("tierpool_max_in_use_bytes", MetricKind::Gauge),
@@ -363,12 +335,17 @@ fn counters_carry_every_threads_totals() {
         .unwrap();
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    let rented =
-        |published: &Published| published["tierpool_buffers_rented_total{pool=threads,tier=256}"];
+    let gets = |published: &Published| {
+        let count = |name: &str| match published[&format!("{name}{{pool=threads,tier=256}}")] {
+            Counter(n) => n,
+            other => panic!("{name} is not a counter: {other:?}"),
+        };
+        count("tierpool_hits_total") + count("tierpool_misses_total")
+    };
 
     drop(pool.get(1));
     metrics::with_local_recorder(&recorder, || pool.publish_metrics());
-    assert_eq!(rented(&read(&snapshotter)), Counter(1));
+    assert_eq!(gets(&read(&snapshotter)), 1);
 
     let workers: Vec<_> = (0..2)
         .map(|_| {
@@ -384,6 +361,6 @@ fn counters_carry_every_threads_totals() {
         worker.join().unwrap();
     }
     metrics::with_local_recorder(&recorder, || pool.publish_metrics());
-    assert_eq!(rented(&read(&snapshotter)), Counter(21));
+    assert_eq!(gets(&read(&snapshotter)), 21);
     assert_all_returned(&pool);
 }

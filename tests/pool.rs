@@ -211,7 +211,7 @@ fn try_get_reports_oversize_requests() {
         "try_get never allocates oversize"
     );
     assert_all_returned(&pool);
-    let _: &dyn std::error::Error = &PoolError::AllocFailed { capacity: 1 };
+    let _: &dyn std::error::Error = &PoolError::OutOfMemory { capacity: 1 };
 }
 
 #[test]
@@ -227,7 +227,7 @@ fn try_get_reports_allocation_failure() {
         .build()
         .unwrap();
     let err = pool.try_get(65).unwrap_err();
-    assert_eq!(err, PoolError::AllocFailed { capacity: huge });
+    assert_eq!(err, PoolError::OutOfMemory { capacity: huge });
     assert_eq!(
         err.to_string(),
         format!("the allocator failed to provide {huge} bytes")
@@ -300,12 +300,12 @@ fn every_config_error_and_its_message() {
         ),
         (
             Pool::builder().tiers([512, 512]).build(),
-            ConfigError::Duplicate { capacity: 512 },
+            ConfigError::DuplicateTier { capacity: 512 },
             "tier capacity 512 appears more than once".into(),
         ),
         (
             Pool::builder().tiers([64, 4096, 1024]).build(),
-            ConfigError::Unsorted {
+            ConfigError::UnsortedTiers {
                 index: 2,
                 previous: 4096,
                 capacity: 1024,
@@ -319,7 +319,7 @@ fn every_config_error_and_its_message() {
                 .tiers([100])
                 .tier(TierConfig::new(50))
                 .build(),
-            ConfigError::Unsorted {
+            ConfigError::UnsortedTiers {
                 index: 1,
                 previous: 100,
                 capacity: 50,
@@ -330,7 +330,7 @@ fn every_config_error_and_its_message() {
         ),
         (
             Pool::builder().tiers([usize::MAX]).build(),
-            ConfigError::TooLarge { capacity: usize::MAX },
+            ConfigError::TierTooLarge { capacity: usize::MAX },
             format!(
                 "tier capacity {} is too large to allocate (the limit is isize::MAX bytes, \
                  alignment included)",
@@ -342,7 +342,7 @@ fn every_config_error_and_its_message() {
                 .tiers([isize::MAX as usize])
                 .alignment(4096)
                 .build(),
-            ConfigError::TooLarge {
+            ConfigError::TierTooLarge {
                 capacity: isize::MAX as usize,
             },
             format!(
@@ -692,7 +692,7 @@ fn trim_frees_the_depot_and_every_threads_cache() {
     assert_eq!(pool.stats().tiers[0].cached, 8);
     pool.trim();
     let s = pool.stats().tiers[0];
-    if tierpool::operations::trims_reach_parked_threads() {
+    if tierpool::Pool::trims_reach_parked_threads() {
         assert_eq!(s.trimmed, 8, "{s:?}");
         assert_eq!(
             s.cached, 0,
@@ -939,7 +939,7 @@ fn an_unallocatable_tier_fails_at_get_with_a_clear_error() {
     let pool = Pool::builder().tiers([4096, huge]).build().unwrap();
     assert_eq!(pool.get(100).capacity(), 4096);
     let err = pool.try_get(huge).unwrap_err();
-    assert_eq!(err, tierpool::PoolError::AllocFailed { capacity: huge });
+    assert_eq!(err, tierpool::PoolError::OutOfMemory { capacity: huge });
     let panic = std::panic::catch_unwind(|| pool.get(huge)).unwrap_err();
     let message = panic_message(&*panic);
     assert!(
@@ -973,7 +973,7 @@ fn stats_serialize_field_for_field() {
     let tier = |capacity, misses, returns, in_use, cached| {
         json!({
             "capacity": capacity, "hits": 0, "misses": misses, "returns": returns,
-            "dropped": 0, "dropped_over_budget": 0, "trimmed": 0,
+            "dropped": 0, "dropped_over_limit": 0, "trimmed": 0,
             "in_use": in_use, "cached": cached,
         })
     };
@@ -984,9 +984,9 @@ fn stats_serialize_field_for_field() {
             "tiers": [tier(64, 2, 1, 1, 1), tier(1024, 0, 0, 0, 0)],
             "oversize": { "allocations": 1, "in_use": 1, "in_use_bytes": 5000 },
             "exhausted": 1,
-            "over_budget": 1,
-            "cached_budget": { "limit": 1 << 20, "used": 64 },
-            "in_use_budget": { "limit": 4096, "used": 64 + 5000 },
+            "over_limit": 1,
+            "cached_limit": { "limit": 1 << 20, "used": 64 },
+            "in_use_limit": { "limit": 4096, "used": 64 + 5000 },
         })
     );
     drop((held, big));
@@ -994,6 +994,6 @@ fn stats_serialize_field_for_field() {
 
     // Budgets not set serialise as null.
     let json = serde_json::to_value(Pool::new().stats()).unwrap();
-    assert!(json["cached_budget"].is_null() && json["in_use_budget"].is_null());
+    assert!(json["cached_limit"].is_null() && json["in_use_limit"].is_null());
     assert!(json["name"].as_str().unwrap().starts_with("pool-"));
 }

@@ -6,7 +6,6 @@
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use tierpool::operations::trims_reach_parked_threads;
 use tierpool::{Pool, TierConfig};
 
 mod common;
@@ -58,7 +57,7 @@ fn one_trim_frees_what_sixteen_parked_threads_cached() {
 
     pool.trim();
     let after = pool.stats();
-    if trims_reach_parked_threads() {
+    if Pool::trims_reach_parked_threads() {
         assert_eq!(after.cached_bytes(), 0, "{after:?}");
         let trimmed: u64 = after.tiers.iter().map(|t| t.trimmed).sum();
         let buffers: usize = per_tier.iter().map(|(_, n)| n).sum();
@@ -87,7 +86,7 @@ fn trim_idle_from_another_thread_frees_only_what_a_parked_thread_left_unused() {
     assert_eq!(pool.stats().tiers[0].cached, 16);
     // Nobody used them since: the second call frees them.
     pool.trim_idle();
-    if trims_reach_parked_threads() {
+    if Pool::trims_reach_parked_threads() {
         assert_eq!(pool.stats().tiers[0].cached, 0);
     }
     release.wait();
@@ -164,7 +163,7 @@ async fn the_idle_trimmer_frees_a_parked_threads_cache_and_ends_with_the_pool() 
     // One call: it started a period.
     assert_eq!(pool.stats().tiers[0].cached, 4);
     tokio::time::sleep(Duration::from_secs(10)).await;
-    if trims_reach_parked_threads() {
+    if Pool::trims_reach_parked_threads() {
         assert_eq!(pool.stats().tiers[0].cached, 0);
     }
     release.wait();

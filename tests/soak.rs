@@ -196,7 +196,7 @@ fn rss_stays_within_budgets_under_a_bursty_cross_thread_workload() {
                 // counters read one after another, not one instant). A
                 // return is counted just before the cap check, so allow one
                 // buffer (at most 1 MiB) per worker returning right now.
-                let cached = stats.cached_budget.unwrap().used;
+                let cached = stats.cached_limit.unwrap().used;
                 assert!(
                     cached <= CACHED_LIMIT + WORKERS as u64 * MIB,
                     "{cached} idle bytes over the {CACHED_LIMIT} limit"
@@ -229,7 +229,7 @@ fn rss_stays_within_budgets_under_a_bursty_cross_thread_workload() {
     let stats = pool.stats();
     assert!(stats.cached_bytes() <= CACHED_LIMIT);
     assert_eq!(
-        stats.cached_budget.map(|b| b.used),
+        stats.cached_limit.map(|b| b.used),
         Some(stats.cached_bytes())
     );
     assert!(checks.load(Ordering::Relaxed) > 0);

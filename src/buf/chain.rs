@@ -12,7 +12,7 @@ use crate::buf::bounds;
 use crate::buf::pooled::PooledBuf;
 use crate::buf::view::SharedBuf;
 use crate::engine::quota_account::QuotaAccount;
-use crate::engine::state::{OverBudget, PoolState};
+use crate::engine::state::{OverLimit, PoolState};
 use crate::error::allocation_panic;
 use crate::error::PoolError;
 use crate::sync::Arc;
@@ -318,7 +318,7 @@ impl PooledChain {
     /// ```
     #[track_caller]
     pub fn reserve_block(&mut self, additional: usize) {
-        if let Err(err) = self.grow(additional, OverBudget::Serve) {
+        if let Err(err) = self.grow(additional, OverLimit::Serve) {
             allocation_panic(err);
         }
     }
@@ -329,7 +329,7 @@ impl PooledChain {
     ///
     /// [`PoolError::Exhausted`] if the block would take the pool over
     /// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes);
-    /// [`PoolError::AllocFailed`] if the allocator refuses. The chain is
+    /// [`PoolError::OutOfMemory`] if the allocator refuses. The chain is
     /// unchanged then.
     ///
     /// # Examples
@@ -343,7 +343,7 @@ impl PooledChain {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_reserve_block(&mut self, additional: usize) -> Result<(), PoolError> {
-        self.grow(additional, OverBudget::Refuse)
+        self.grow(additional, OverLimit::Refuse)
     }
 
     /// Like [`reserve_block`](Self::reserve_block), but waits for memory
@@ -357,7 +357,7 @@ impl PooledChain {
     /// # Errors
     ///
     /// [`PoolError::OverLimit`] if the next block is larger than the whole
-    /// cap; [`PoolError::AllocFailed`] if the allocator refuses. The chain
+    /// cap; [`PoolError::OutOfMemory`] if the allocator refuses. The chain
     /// is unchanged then.
     ///
     /// # Examples
@@ -397,21 +397,20 @@ impl PooledChain {
     pub(crate) fn grow(
         &mut self,
         additional: usize,
-        over_budget: OverBudget,
+        over_limit: OverLimit,
     ) -> Result<(), PoolError> {
         if additional == 0 || self.spare_capacity() > 0 {
             return Ok(());
         }
-        self.next_block(additional, over_budget)
+        self.next_block(additional, over_limit)
     }
 
     #[cold]
     #[inline(never)]
-    fn next_block(&mut self, additional: usize, over_budget: OverBudget) -> Result<(), PoolError> {
+    fn next_block(&mut self, additional: usize, over_limit: OverLimit) -> Result<(), PoolError> {
         let tier = self.pool.chain_tier(additional);
         let wanted = additional.min(self.pool.tiers[tier].spec.capacity);
-        let block =
-            PoolState::get_tier(&self.pool, tier, wanted, over_budget, self.quota.as_ref())?;
+        let block = PoolState::get_tier(&self.pool, tier, wanted, over_limit, self.quota.as_ref())?;
         let full = self.tail.replace(PooledBuf::from_block(block));
         if let Some(full) = full {
             self.filled.push(full.freeze());

@@ -157,7 +157,7 @@ impl IdleBlock {
                 // to be non-zero and oversize requests are larger than the
                 // largest tier.
                 let data = unsafe { alloc(layout) };
-                NonNull::new(data).ok_or(PoolError::AllocFailed { capacity })?
+                NonNull::new(data).ok_or(PoolError::OutOfMemory { capacity })?
             }
         };
         if tier.is_none() {
@@ -206,7 +206,7 @@ impl IdleBlock {
     pub(crate) fn count_idle(&self) {
         let block = self.block();
         if block.flags() & flags::CACHED_BUDGET != 0 {
-            if let Some(budget) = &block.pool.cached_budget {
+            if let Some(budget) = &block.pool.cached_limit {
                 budget.add(block.capacity);
             }
         }
@@ -216,7 +216,7 @@ impl IdleBlock {
     fn uncount_idle(&self) {
         let block = self.block();
         if block.flags() & flags::CACHED_BUDGET != 0 {
-            if let Some(budget) = &block.pool.cached_budget {
+            if let Some(budget) = &block.pool.cached_limit {
                 budget.sub(block.capacity);
             }
         }

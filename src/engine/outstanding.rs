@@ -110,7 +110,9 @@ impl fmt::Debug for OnClose {
 /// # Examples
 ///
 /// ```
-/// let pool = tierpool::Pool::builder().track_outstanding(true).build()?;
+/// let pool = tierpool::Pool::builder()
+///     .leak_detection(tierpool::LeakDetection::Full { backtraces: false })
+///     .build()?;
 /// let view = pool.get(100).freeze();
 /// let report = pool.outstanding();
 /// assert_eq!(report[0].tier, Some(4096));
@@ -128,7 +130,7 @@ pub struct OutstandingBuf {
     /// Time since the buffer was handed out.
     pub age: Duration,
     /// Where it was got, with
-    /// [`capture_backtraces`](crate::PoolBuilder::capture_backtraces).
+    /// [`LeakDetection::Full`]`{ backtraces: true }`.
     pub backtrace: Option<String>,
 }
 

@@ -18,7 +18,7 @@ pub(crate) struct QuotaAccount {
     pub(crate) budget: WaitableBudget,
     pub(crate) gets: SharedCounter,
     pub(crate) exhausted: SharedCounter,
-    pub(crate) over_budget: SharedCounter,
+    pub(crate) over_limit: SharedCounter,
 }
 
 impl fmt::Debug for QuotaAccount {
@@ -41,7 +41,7 @@ impl QuotaAccount {
             budget: WaitableBudget::new(limit),
             gets: SharedCounter::default(),
             exhausted: SharedCounter::default(),
-            over_budget: SharedCounter::default(),
+            over_limit: SharedCounter::default(),
         }
     }
 

@@ -26,7 +26,7 @@ use crate::error::PoolError;
 use crate::memory::budget::{Budget, WaitableBudget};
 use crate::memory::region::{Backing, BackingReport, Regions};
 use crate::stats::histogram::SizeHistogram;
-use crate::stats::{BudgetStats, Event, PoolCounters, PoolStats, SharedCounter};
+use crate::stats::{Event, LimitStats, PoolCounters, PoolStats, SharedCounter};
 use crate::sync::{unmodelled, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -71,8 +71,8 @@ pub(crate) struct PoolState {
     /// recording): such pools skip the inlined fast path of `get`.
     pub(crate) governed: bool,
     record_sizes: bool,
-    pub(crate) cached_budget: Option<Budget>,
-    in_use_budget: Option<WaitableBudget>,
+    pub(crate) cached_limit: Option<Budget>,
+    in_use_limit: Option<WaitableBudget>,
     outstanding: Option<OutstandingLog>,
     /// With sampled leak detection, one hand-out in this many is followed.
     sample_interval: Option<u64>,
@@ -118,30 +118,30 @@ pub(crate) enum Target {
 /// What a hand-out does when it would take the in-use bytes over
 /// `max_in_use_bytes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OverBudget {
+pub(crate) enum OverLimit {
     /// Fail with [`PoolError::Exhausted`] (`try_get`, `try_reserve`).
     Refuse,
-    /// Serve it anyway and count it in `over_budget` (`get`, growth).
+    /// Serve it anyway and count it in `over_limit` (`get`, growth).
     Serve,
     /// The bytes were charged already, by waiting for them
     /// ([`PoolState::handout_waiting`]).
     Reserved,
 }
 
-/// Charges `capacity` to `budget` as `over_budget` says, counting a refusal
+/// Charges `capacity` to `budget` as `over_limit` says, counting a refusal
 /// in `exhausted` and a hand-out over the cap in `over`.
 fn charge(
     budget: &WaitableBudget,
     capacity: usize,
-    over_budget: OverBudget,
+    over_limit: OverLimit,
     exhausted: &SharedCounter,
     over: &SharedCounter,
 ) -> Result<(), PoolError> {
-    match over_budget {
-        OverBudget::Reserved => Ok(()),
+    match over_limit {
+        OverLimit::Reserved => Ok(()),
         // Never overtakes a task waiting for bytes.
-        OverBudget::Refuse if budget.try_acquire(capacity) => Ok(()),
-        OverBudget::Refuse => {
+        OverLimit::Refuse if budget.try_acquire(capacity) => Ok(()),
+        OverLimit::Refuse => {
             exhausted.add(1);
             Err(PoolError::Exhausted {
                 requested: capacity,
@@ -149,12 +149,12 @@ fn charge(
             })
         }
         // Serves at once whatever the cap or the queue say.
-        OverBudget::Serve if budget.try_acquire_now(capacity) => Ok(()),
-        OverBudget::Serve if budget.force_acquire(capacity) => {
+        OverLimit::Serve if budget.try_acquire_now(capacity) => Ok(()),
+        OverLimit::Serve if budget.force_acquire(capacity) => {
             over.add(1);
             Ok(())
         }
-        OverBudget::Serve => Err(PoolError::CapacityOverflow {
+        OverLimit::Serve => Err(PoolError::CapacityOverflow {
             requested: capacity,
         }),
     }
@@ -212,8 +212,8 @@ impl PoolState {
                 || config.leak_detection != LeakDetection::Off
                 || config.record_sizes,
             record_sizes: config.record_sizes,
-            cached_budget: config.max_cached_bytes.map(Budget::new),
-            in_use_budget: config.max_in_use_bytes.map(WaitableBudget::new),
+            cached_limit: config.max_cached_bytes.map(Budget::new),
+            in_use_limit: config.max_in_use_bytes.map(WaitableBudget::new),
             outstanding: (config.leak_detection != LeakDetection::Off)
                 .then(|| OutstandingLog::new(config.leak_detection.backtraces())),
             sample_interval: config.leak_detection.sample_interval(),
@@ -261,7 +261,7 @@ impl PoolState {
         this: &Arc<Self>,
         tier: usize,
         requested: usize,
-        over_budget: OverBudget,
+        over_limit: OverLimit,
         quota: Option<&Arc<QuotaAccount>>,
     ) -> Result<BlockRef, PoolError> {
         if !this.governed && quota.is_none() {
@@ -269,7 +269,7 @@ impl PoolState {
                 return Ok(idle.into_ref());
             }
         }
-        PoolState::handout_charged(this, Target::Tier(tier), requested, over_budget, quota)
+        PoolState::handout_charged(this, Target::Tier(tier), requested, over_limit, quota)
     }
 
     /// The capacity of the tier chains grow by.
@@ -301,9 +301,9 @@ impl PoolState {
         this: &Arc<Self>,
         target: Target,
         requested: usize,
-        over_budget: OverBudget,
+        over_limit: OverLimit,
     ) -> Result<BlockRef, PoolError> {
-        PoolState::handout_charged(this, target, requested, over_budget, None)
+        PoolState::handout_charged(this, target, requested, over_limit, None)
     }
 
     /// [`handout`](Self::handout), charging `quota` too (first: a quota is
@@ -312,7 +312,7 @@ impl PoolState {
         this: &Arc<Self>,
         target: Target,
         requested: usize,
-        over_budget: OverBudget,
+        over_limit: OverLimit,
         quota: Option<&Arc<QuotaAccount>>,
     ) -> Result<BlockRef, PoolError> {
         PoolState::record_size(this, requested);
@@ -321,18 +321,18 @@ impl PoolState {
             charge(
                 &quota.budget,
                 capacity,
-                over_budget,
+                over_limit,
                 &quota.exhausted,
-                &quota.over_budget,
+                &quota.over_limit,
             )?;
         }
-        if let Some(budget) = &this.in_use_budget {
+        if let Some(budget) = &this.in_use_limit {
             let charged = charge(
                 budget,
                 capacity,
-                over_budget,
+                over_limit,
                 &this.counters.exhausted,
-                &this.counters.over_budget,
+                &this.counters.over_limit,
             );
             if let Err(err) = charged {
                 if let Some(quota) = quota {
@@ -373,7 +373,7 @@ impl PoolState {
                 Ok(block)
             }
             Err(err) => {
-                if let Some(budget) = &this.in_use_budget {
+                if let Some(budget) = &this.in_use_limit {
                     budget.release(capacity);
                 }
                 if let Some(quota) = quota {
@@ -394,7 +394,7 @@ impl PoolState {
 
     /// Waits until `capacity` bytes fit under `quota` (if any) and then
     /// under `max_in_use_bytes` (if set), each in arrival order, and
-    /// charges them: then a hand-out with [`OverBudget::Reserved`] takes
+    /// charges them: then a hand-out with [`OverLimit::Reserved`] takes
     /// the block. With neither cap it returns at once, charging nothing.
     ///
     /// Dropping the future before it resolves charges nothing. Once it
@@ -404,10 +404,10 @@ impl PoolState {
         this: &Arc<Self>,
         capacity: usize,
         quota: Option<&Arc<QuotaAccount>>,
-    ) -> Result<OverBudget, PoolError> {
-        let pool_budget = this.in_use_budget.as_ref();
+    ) -> Result<OverLimit, PoolError> {
+        let pool_budget = this.in_use_limit.as_ref();
         if quota.is_none() && pool_budget.is_none() {
-            return Ok(OverBudget::Serve);
+            return Ok(OverLimit::Serve);
         }
         let caps = quota
             .map(|q| (&q.budget, &q.exhausted))
@@ -437,7 +437,7 @@ impl PoolState {
             budget.acquire(capacity).await;
         }
         std::mem::forget(quota_charge);
-        Ok(OverBudget::Reserved)
+        Ok(OverLimit::Reserved)
     }
 
     /// [`handout`](Self::handout), waiting for the bytes under
@@ -507,7 +507,7 @@ impl PoolState {
         }
         let pool = idle.pool();
         if flags & flags::IN_USE_BUDGET != 0 {
-            if let Some(budget) = &pool.in_use_budget {
+            if let Some(budget) = &pool.in_use_limit {
                 budget.release(idle.capacity());
             }
         }
@@ -531,11 +531,11 @@ impl PoolState {
             return drop(idle);
         }
         if flags & flags::CACHED_BUDGET != 0 && !pool.closed.load(Ordering::Relaxed) {
-            if let Some(budget) = &pool.cached_budget {
+            if let Some(budget) = &pool.cached_limit {
                 if budget.is_over() {
                     let counters = &pool.counters.fallback[idle.tier()];
                     counters[Event::Return].add(1);
-                    counters[Event::DroppedOverBudget].add(1);
+                    counters[Event::DroppedOverLimit].add(1);
                     return drop(idle);
                 }
             }
@@ -546,12 +546,12 @@ impl PoolState {
     pub(crate) fn stats(&self) -> PoolStats {
         self.counters.snapshot(
             self.capacities(),
-            self.cached_budget
+            self.cached_limit
                 .as_ref()
-                .map(|b| BudgetStats::of(b.limit(), b.used())),
-            self.in_use_budget
+                .map(|b| LimitStats::of(b.limit(), b.used())),
+            self.in_use_limit
                 .as_ref()
-                .map(|b| BudgetStats::of(b.limit(), b.used())),
+                .map(|b| LimitStats::of(b.limit(), b.used())),
         )
     }
 
@@ -586,19 +586,19 @@ impl PoolState {
 
     /// Frees every idle block: in the depots and in every thread's cache.
     pub(crate) fn trim(&self) {
-        self.reclaim(Collection::All);
+        self.trim_caches(Collection::All);
     }
 
     /// Frees the blocks nobody needed since the previous collection, in the
     /// depots and in every thread's cache.
     pub(crate) fn trim_idle(&self) {
-        self.reclaim(Collection::Full);
+        self.trim_caches(Collection::Full);
     }
 
     /// Frees what `collection` releases from every thread's cache (see
-    /// [`CacheRegistry::reclaim`]) and from the depots, and counts it.
-    fn reclaim(&self, collection: Collection) {
-        let (blocks, mut freed) = self.caches.reclaim(collection, self.tiers.len());
+    /// [`CacheRegistry::take_idle`]) and from the depots, and counts it.
+    fn trim_caches(&self, collection: Collection) {
+        let (blocks, mut freed) = self.caches.take_idle(collection, self.tiers.len());
         drop(blocks);
         for (tier, shared) in self.tiers.iter().enumerate() {
             let unused = match collection {

@@ -16,7 +16,7 @@
 //!
 //! The stacks are the owner's, but a trim on any thread may take idle
 //! blocks out of them, so that a thread that parks does not keep what it
-//! cached ([`CacheRegistry::reclaim`]). The owner pays no lock and no
+//! cached ([`CacheRegistry::take_idle`]). The owner pays no lock and no
 //! read-modify-write for this; the two sides meet in a store-buffering
 //! handshake over two flags of [`CacheStacks`]:
 //!
@@ -228,7 +228,7 @@ impl CacheRegistry {
     /// issued, is asked to do it at its owner's next operation.
     ///
     /// Returns the blocks, for the caller to free, and how many per tier.
-    pub(crate) fn reclaim(
+    pub(crate) fn take_idle(
         &self,
         collection: Collection,
         tiers: usize,
@@ -487,7 +487,7 @@ impl ThreadCache {
     /// here and in the depots, then starts a new period: a share of the
     /// depot's unused blocks is freed, and this cache's share moves to the
     /// depot (freed where the depot is full). Trims on any thread go
-    /// through [`CacheRegistry::reclaim`] and [`answer_requests`](Self::answer_requests)
+    /// through [`CacheRegistry::take_idle`] and [`answer_requests`](Self::answer_requests)
     /// instead.
     #[cold]
     #[inline(never)]
@@ -517,7 +517,7 @@ impl ThreadCache {
     }
 
     /// Does what trims on other threads asked for and could not do
-    /// themselves (see [`CacheRegistry::reclaim`]). Called on the slow
+    /// themselves (see [`CacheRegistry::take_idle`]). Called on the slow
     /// paths, which every request sends the owner to.
     #[cold]
     #[inline(never)]

@@ -56,8 +56,8 @@ fn in_use_cap_races_try_get() {
         let stats = pool.stats();
         assert!(granted >= 1, "a refusal needs a buffer out: {stats:?}");
         assert_eq!(stats.exhausted, 2 - granted, "{stats:?}");
-        assert_eq!(stats.over_budget, 0, "{stats:?}");
-        let budget = stats.in_use_budget.expect("an in-use budget");
+        assert_eq!(stats.over_limit, 0, "{stats:?}");
+        let budget = stats.in_use_limit.expect("an in-use budget");
         assert_eq!(
             budget.used, 0,
             "every granted buffer was returned: {stats:?}"
@@ -71,7 +71,7 @@ fn in_use_cap_races_try_get() {
 /// then frees its block if the budget is over (both may see the other's
 /// charge, and both free). Once both threads are done the budget charges
 /// exactly the idle blocks the pool keeps, within the cap, and each return
-/// was either kept or counted in `dropped_over_budget`.
+/// was either kept or counted in `dropped_over_limit`.
 #[test]
 fn cached_cap_races_returns() {
     run_model("cached_cap_races_returns", || {
@@ -92,14 +92,14 @@ fn cached_cap_races_returns() {
         let_exited_threads_finish();
         let stats = pool.stats();
         let tier = stats.tiers[0];
-        let budget = stats.cached_budget.expect("a cached budget");
+        let budget = stats.cached_limit.expect("a cached budget");
         assert_eq!(
             budget.used,
             tier.cached * TIER as u64,
             "the budget charges exactly the idle blocks: {stats:?}"
         );
         assert!(budget.used <= TIER as u64, "over the cap: {stats:?}");
-        assert_eq!(tier.cached + tier.dropped_over_budget, 2, "{stats:?}");
+        assert_eq!(tier.cached + tier.dropped_over_limit, 2, "{stats:?}");
         assert_settled(&pool, &shadows, 2);
     });
 }
@@ -203,10 +203,10 @@ fn budget_quota_and_pool_release_together() {
         let again = block_on(quota.get_async(64)).unwrap();
         reader.join().unwrap();
         assert_eq!(quota.stats().used, 64);
-        assert_eq!(pool.stats().in_use_budget.unwrap().used, 64);
+        assert_eq!(pool.stats().in_use_limit.unwrap().used, 64);
         drop(again);
         assert_eq!(quota.stats().used, 0);
-        assert_eq!(pool.stats().in_use_budget.unwrap().used, 0);
+        assert_eq!(pool.stats().in_use_limit.unwrap().used, 0);
         assert_eq!(quota.stats().gets, 2);
     });
 }
@@ -231,9 +231,9 @@ fn budget_view_drop_wakes_get_async() {
         let again = block_on(pool.get_async(64)).unwrap();
         assert_eq!(again.capacity(), 64);
         reader.join().unwrap();
-        assert_eq!(pool.stats().in_use_budget.unwrap().used, 64);
+        assert_eq!(pool.stats().in_use_limit.unwrap().used, 64);
         drop(again);
-        assert_eq!(pool.stats().in_use_budget.unwrap().used, 0);
-        assert_eq!(pool.stats().over_budget, 0);
+        assert_eq!(pool.stats().in_use_limit.unwrap().used, 0);
+        assert_eq!(pool.stats().over_limit, 0);
     });
 }

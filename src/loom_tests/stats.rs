@@ -64,7 +64,7 @@ fn stats_while_counting() {
 fn outstanding_report_races_return() {
     run_model("outstanding_report_races_return", || {
         let pool = tiny_builder(0, 2)
-            .track_outstanding(true)
+            .leak_detection(LeakDetection::Full { backtraces: false })
             .build()
             .expect("a valid configuration");
         let shadows = Shadows::new();

@@ -326,7 +326,7 @@ impl PoolBuilder {
 
     /// Caps the idle bytes the pool retains, in total over all tiers,
     /// thread caches included. A buffer returned while the cap is reached is
-    /// freed (counted in [`TierStats::dropped_over_budget`](crate::TierStats)).
+    /// freed (counted in [`TierStats::dropped_over_limit`](crate::TierStats)).
     ///
     /// Accounting is exact: with a cap set, each get and each return
     /// updates one shared atomic counter (no cap, no counter).
@@ -339,7 +339,7 @@ impl PoolBuilder {
     /// drop(bufs);
     /// let tier = &pool.stats().tiers[0];
     /// assert_eq!(tier.cached, 2);
-    /// assert_eq!(tier.dropped_over_budget, 1);
+    /// assert_eq!(tier.dropped_over_limit, 1);
     /// # Ok::<(), tierpool::ConfigError>(())
     /// ```
     pub fn max_cached_bytes(mut self, bytes: usize) -> Self {
@@ -356,7 +356,7 @@ impl PoolBuilder {
     /// would exceed the cap. [`Pool::get`](crate::Pool::get) and growth
     /// through `reserve`/writes never block and never fail because of it:
     /// they serve the request and count it in
-    /// [`PoolStats::over_budget`](crate::PoolStats) so the excess is visible.
+    /// [`PoolStats::over_limit`](crate::PoolStats) so the excess is visible.
     ///
     /// With a cap set, each get and each return updates one shared atomic
     /// counter.
@@ -425,50 +425,6 @@ impl PoolBuilder {
     /// ```
     pub fn leak_detection(mut self, level: LeakDetection) -> Self {
         self.leak_detection = level;
-        self
-    }
-
-    /// Shorthand for [`leak_detection`](Self::leak_detection): `true` is
-    /// [`LeakDetection::Full`] without backtraces, `false` is
-    /// [`LeakDetection::Off`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = tierpool::Pool::builder().track_outstanding(true).build()?;
-    /// let buf = pool.get(100);
-    /// assert_eq!(pool.outstanding().len(), 1);
-    /// drop(buf);
-    /// assert!(pool.outstanding().is_empty());
-    /// # Ok::<(), tierpool::ConfigError>(())
-    /// ```
-    pub fn track_outstanding(mut self, track: bool) -> Self {
-        self.leak_detection = if track {
-            LeakDetection::Full { backtraces: false }
-        } else {
-            LeakDetection::Off
-        };
-        self
-    }
-
-    /// Shorthand for [`leak_detection`](Self::leak_detection): `true` is
-    /// [`LeakDetection::Full`] with backtraces (expensive: for debugging
-    /// only); `false` keeps the level and drops its backtraces where it can.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = tierpool::Pool::builder().capture_backtraces(true).build()?;
-    /// let _buf = pool.get(100);
-    /// assert!(pool.outstanding()[0].backtrace.is_some());
-    /// # Ok::<(), tierpool::ConfigError>(())
-    /// ```
-    pub fn capture_backtraces(mut self, capture: bool) -> Self {
-        self.leak_detection = match (capture, self.leak_detection) {
-            (true, _) => LeakDetection::Full { backtraces: true },
-            (false, LeakDetection::Full { .. }) => LeakDetection::Full { backtraces: false },
-            (false, level) => level,
-        };
         self
     }
 
@@ -688,7 +644,7 @@ impl PoolBuilder {
     /// A tier the machine cannot provide (say 16 TiB) therefore builds, and
     /// then [`Pool::get`] of that tier panics and
     /// [`Pool::try_get`](crate::Pool::try_get) returns
-    /// [`PoolError::AllocFailed`](crate::PoolError::AllocFailed), as a
+    /// [`PoolError::OutOfMemory`](crate::PoolError::OutOfMemory), as a
     /// `Vec::with_capacity` of that size would.
     ///
     /// # Examples
@@ -702,7 +658,7 @@ impl PoolBuilder {
     /// );
     /// assert_eq!(
     ///     Pool::builder().tiers([512, 512]).build().unwrap_err(),
-    ///     ConfigError::Duplicate { capacity: 512 }
+    ///     ConfigError::DuplicateTier { capacity: 512 }
     /// );
     /// ```
     pub fn build(&self) -> Result<Pool, ConfigError> {
@@ -750,9 +706,11 @@ impl PoolBuilder {
                 return Err(ConfigError::ZeroCapacity { index });
             }
             match previous {
-                Some(prev) if prev == capacity => return Err(ConfigError::Duplicate { capacity }),
+                Some(prev) if prev == capacity => {
+                    return Err(ConfigError::DuplicateTier { capacity })
+                }
                 Some(prev) if prev > capacity => {
-                    return Err(ConfigError::Unsorted {
+                    return Err(ConfigError::UnsortedTiers {
                         index,
                         previous: prev,
                         capacity,
@@ -761,7 +719,7 @@ impl PoolBuilder {
                 _ => {}
             }
             if block_layout(capacity, alignment).is_none() {
-                return Err(ConfigError::TooLarge { capacity });
+                return Err(ConfigError::TierTooLarge { capacity });
             }
             previous = Some(capacity);
             let thread_cache_bytes = self
@@ -795,9 +753,9 @@ impl PoolBuilder {
         if let Backing::Regions(regions) = self.backing {
             let capacities: Vec<usize> = specs.iter().map(|spec| spec.capacity).collect();
             let min = Regions::min_size(&capacities, alignment);
-            let size = regions.region_size();
+            let size = regions.size;
             if size < min || size > MAX_REGION_SIZE {
-                return Err(ConfigError::RegionSize {
+                return Err(ConfigError::BadRegionSize {
                     size,
                     min,
                     max: MAX_REGION_SIZE,
@@ -885,7 +843,7 @@ mod tests {
                 .tiers([usize::MAX])
                 .resolve()
                 .unwrap_err(),
-            ConfigError::TooLarge {
+            ConfigError::TierTooLarge {
                 capacity: usize::MAX
             }
         );
@@ -895,7 +853,7 @@ mod tests {
                 .alignment(2)
                 .resolve()
                 .unwrap_err(),
-            ConfigError::TooLarge {
+            ConfigError::TierTooLarge {
                 capacity: isize::MAX as usize
             }
         );
@@ -951,7 +909,7 @@ mod tests {
         for size in [0, 8191, MAX_REGION_SIZE + 1] {
             assert_eq!(
                 regions(size).unwrap_err(),
-                ConfigError::RegionSize {
+                ConfigError::BadRegionSize {
                     size,
                     min: 8192,
                     max: MAX_REGION_SIZE

@@ -20,7 +20,7 @@ use crate::buf::pooled::PooledBuf;
 use crate::engine::config::PoolConfig;
 use crate::engine::local_table;
 use crate::engine::outstanding::OutstandingBuf;
-use crate::engine::state::{OverBudget, PoolState, Target};
+use crate::engine::state::{OverLimit, PoolState, Target};
 use crate::error::{allocation_panic, PoolError};
 use crate::pool::builder::PoolBuilder;
 use crate::pool::quota::Quota;
@@ -201,7 +201,7 @@ impl Pool {
     #[track_caller]
     fn get_slow(&self, capacity: usize) -> PooledBuf {
         let target = self.shared.target(capacity);
-        match PoolState::handout(&self.shared, target, capacity, OverBudget::Serve) {
+        match PoolState::handout(&self.shared, target, capacity, OverLimit::Serve) {
             Ok(block) => PooledBuf::from_block(block),
             Err(err) => allocation_panic(err),
         }
@@ -215,7 +215,7 @@ impl Pool {
     /// [`PoolError::Oversize`] if `capacity` is above the largest tier;
     /// [`PoolError::Exhausted`] if the pool's
     /// [`max_in_use_bytes`](PoolBuilder::max_in_use_bytes) would be
-    /// exceeded; [`PoolError::AllocFailed`] if the tier had no idle buffer
+    /// exceeded; [`PoolError::OutOfMemory`] if the tier had no idle buffer
     /// and the allocator refused a new one (out of memory, or a tier larger
     /// than the machine can provide). `try_get` never panics.
     ///
@@ -247,7 +247,7 @@ impl Pool {
             &self.shared,
             Target::Tier(tier),
             capacity,
-            OverBudget::Refuse,
+            OverLimit::Refuse,
         )
         .map(PooledBuf::from_block)
     }
@@ -276,7 +276,7 @@ impl Pool {
     ///
     /// [`get`](Self::get) and growth ([`PooledBuf::reserve`], writes past
     /// the capacity) never wait: they serve at once, over the cap if need
-    /// be, and count it in [`PoolStats::over_budget`]; the bytes they hold
+    /// be, and count it in [`PoolStats::over_limit`]; the bytes they hold
     /// delay waiters until they come back. Use
     /// [`try_reserve`](PooledBuf::try_reserve) to grow only within the cap.
     ///
@@ -284,7 +284,7 @@ impl Pool {
     ///
     /// [`PoolError::OverLimit`] at once if the block is larger than the
     /// whole cap (no wait could serve it); [`PoolError::CapacityOverflow`]
-    /// or [`PoolError::AllocFailed`] if the block cannot be allocated.
+    /// or [`PoolError::OutOfMemory`] if the block cannot be allocated.
     ///
     /// # Examples
     ///
@@ -403,13 +403,13 @@ impl Pool {
     ///
     /// | metric | kind | labels | value, from the [`PoolStats`] snapshot |
     /// |---|---|---|---|
-    /// | `tierpool_buffers_rented_total` | counter | `pool`, `tier` | buffers handed out: `hits + misses`; oversize: `oversize.allocations` |
-    /// | `tierpool_buffers_returned_total` | counter | `pool`, `tier` | buffers whose last holder let go: `returns`; oversize: `allocations - in_use` (frees) |
-    /// | `tierpool_buffers_allocated_total` | counter | `pool`, `tier` | blocks allocated: `misses`; oversize: `oversize.allocations` |
-    /// | `tierpool_buffers_dropped_total` | counter | `pool`, `tier`, `reason` | returns freed, not kept: `reason="full"` counts `dropped` (thread cache and depot full), `reason="max_cached_bytes"` counts `dropped_over_budget` |
-    /// | `tierpool_buffers_trimmed_total` | counter | `pool`, `tier` | idle buffers freed by trims and idle collection: `trimmed` |
-    /// | `tierpool_requests_exhausted_total` | counter | `pool` | `try_get`/`try_reserve` refused over `max_in_use_bytes`: `exhausted` |
-    /// | `tierpool_buffers_over_budget_total` | counter | `pool` | buffers served over `max_in_use_bytes` by `get` or growth: `over_budget` |
+    /// | `tierpool_hits_total` | counter | `pool`, `tier` | gets served from an idle buffer: `hits` (none for oversize) |
+    /// | `tierpool_returns_total` | counter | `pool`, `tier` | buffers whose last holder let go: `returns`; oversize: `allocations - in_use` (frees) |
+    /// | `tierpool_misses_total` | counter | `pool`, `tier` | gets that allocated a block: `misses`; oversize: `oversize.allocations` |
+    /// | `tierpool_dropped_total` | counter | `pool`, `tier`, `reason` | returns freed, not kept: `reason="full"` counts `dropped` (thread cache and depot full), `reason="max_cached_bytes"` counts `dropped_over_limit` |
+    /// | `tierpool_trimmed_total` | counter | `pool`, `tier` | idle buffers freed by trims and idle collection: `trimmed` |
+    /// | `tierpool_exhausted_total` | counter | `pool` | `try_get`/`try_reserve` refused over `max_in_use_bytes`: `exhausted` |
+    /// | `tierpool_over_limit_total` | counter | `pool` | buffers served over `max_in_use_bytes` by `get` or growth: `over_limit` |
     /// | `tierpool_in_use_bytes` | gauge | `pool`, `tier` | capacity handed out: [`in_use_bytes()`](crate::TierStats::in_use_bytes); oversize: `oversize.in_use_bytes` |
     /// | `tierpool_cached_bytes` | gauge | `pool`, `tier` | idle capacity kept: [`cached_bytes()`](crate::TierStats::cached_bytes) |
     /// | `tierpool_max_in_use_bytes` | gauge | `pool` | the [`max_in_use_bytes`](PoolBuilder::max_in_use_bytes) limit, if set |
@@ -418,11 +418,11 @@ impl Pool {
     /// `pool` is the pool's [`name`](Self::name). `tier` is a tier's
     /// capacity in bytes (`"4096"`), or `"oversize"` for requests above the
     /// largest tier, which are plain allocations (never cached, dropped or
-    /// trimmed). So, per pool, `rented - returned` is the number of buffers
-    /// out, summing `tierpool_in_use_bytes` over `tier` gives
-    /// [`PoolStats::in_use_bytes`], and
-    /// `1 - rate(allocated) / rate(rented)`, summed over tiers, is
-    /// [`PoolStats::hit_rate`].
+    /// trimmed). The names follow the stats' fields. So, per pool,
+    /// `hits + misses - returns` is the number of buffers out, summing
+    /// `tierpool_in_use_bytes` over `tier` gives
+    /// [`PoolStats::in_use_bytes`], and `rate(hits) / rate(hits + misses)`,
+    /// summed over tiers, is [`PoolStats::hit_rate`].
     ///
     /// Counters are set with `Counter::absolute`, since the snapshot holds
     /// totals; recorders keep the largest value they were given. Give
@@ -446,12 +446,12 @@ impl Pool {
     /// let stats = metrics::with_local_recorder(&recorder, || pool.publish_metrics());
     /// assert_eq!(stats.tiers[0].hits, 1);
     ///
-    /// let rented = recorder.snapshotter().snapshot().into_vec().into_iter().find(|(key, ..)| {
+    /// let hits = recorder.snapshotter().snapshot().into_vec().into_iter().find(|(key, ..)| {
     ///     let labels: Vec<_> = key.key().labels().map(|l| (l.key(), l.value())).collect();
-    ///     key.key().name() == "tierpool_buffers_rented_total"
+    ///     key.key().name() == "tierpool_hits_total"
     ///         && labels == [("pool", "ingest"), ("tier", "4096")]
     /// });
-    /// assert_eq!(rented.unwrap().3, DebugValue::Counter(2));
+    /// assert_eq!(hits.unwrap().3, DebugValue::Counter(1));
     /// # Ok::<(), tierpool::ConfigError>(())
     /// ```
     ///
@@ -477,7 +477,7 @@ impl Pool {
     /// Frees every idle buffer: in the depots and in every thread's cache,
     /// including the caches of threads that are parked and never use the
     /// pool again (on systems where
-    /// [`trims_reach_parked_threads`](crate::operations::trims_reach_parked_threads)
+    /// [`trims_reach_parked_threads`](crate::Pool::trims_reach_parked_threads)
     /// holds; elsewhere each thread frees its share at its next get or
     /// return). Buffers in use are not touched.
     ///
@@ -579,13 +579,15 @@ impl Pool {
 
     /// The buffers handed out and not yet returned, oldest first, when the
     /// pool was built with
-    /// [`track_outstanding`](crate::PoolBuilder::track_outstanding);
+    /// [`leak_detection`](crate::PoolBuilder::leak_detection);
     /// empty otherwise.
     ///
     /// # Examples
     ///
     /// ```
-    /// let pool = tierpool::Pool::builder().track_outstanding(true).build()?;
+    /// let pool = tierpool::Pool::builder()
+    ///     .leak_detection(tierpool::LeakDetection::Full { backtraces: false })
+    ///     .build()?;
     /// let old = pool.get(10).freeze();
     /// let young = pool.get(100_000);
     /// let report = pool.outstanding();
@@ -609,7 +611,9 @@ impl Pool {
     /// ```
     /// use std::time::Duration;
     ///
-    /// let pool = tierpool::Pool::builder().track_outstanding(true).build()?;
+    /// let pool = tierpool::Pool::builder()
+    ///     .leak_detection(tierpool::LeakDetection::Full { backtraces: false })
+    ///     .build()?;
     /// let old = pool.get(100);
     /// std::thread::sleep(Duration::from_millis(20));
     /// let _new = pool.get(100);
@@ -725,6 +729,42 @@ impl Pool {
             .route(capacity)
             .unwrap_or_else(|| panic!("map_regions: {capacity} bytes is above the largest tier"));
         backing.map_up_front(tier, regions)
+    }
+
+    /// Whether [`Pool::trim`](Self::trim) and
+    /// [`Pool::trim_idle`](Self::trim_idle) free the idle buffers cached
+    /// by other threads themselves, parked threads included, on this system.
+    ///
+    /// `true` on Linux and Android when the kernel offers the `membarrier`
+    /// system call (Linux 4.3 and later, unless a seccomp policy refuses it).
+    /// Otherwise a trim asks each other thread to free its share, which it does
+    /// at its next get or return on the pool; memory cached by a thread that
+    /// never uses the pool again stays until that thread exits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::new();
+    /// let parked = {
+    ///     let pool = pool.clone();
+    ///     std::thread::spawn(move || {
+    ///         drop(pool.get(4096)); // cached by this thread
+    ///         std::thread::park(); // and never touched again
+    ///     })
+    /// };
+    /// while pool.stats().cached_bytes() == 0 {
+    ///     std::thread::yield_now();
+    /// }
+    /// pool.trim();
+    /// if tierpool::Pool::trims_reach_parked_threads() {
+    ///     assert_eq!(pool.stats().cached_bytes(), 0);
+    /// }
+    /// parked.thread().unpark();
+    /// parked.join().unwrap();
+    /// ```
+    #[must_use]
+    pub fn trims_reach_parked_threads() -> bool {
+        crate::sync::asymmetric::available()
     }
 
     /// Whether two handles refer to the same pool.

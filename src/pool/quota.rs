@@ -6,7 +6,7 @@ use std::fmt;
 use crate::buf::chain::PooledChain;
 use crate::buf::pooled::PooledBuf;
 use crate::engine::quota_account::QuotaAccount;
-use crate::engine::state::{OverBudget, PoolState, Target};
+use crate::engine::state::{OverLimit, PoolState, Target};
 use crate::error::allocation_panic;
 use crate::error::PoolError;
 use crate::pool::Pool;
@@ -25,7 +25,7 @@ use crate::sync::Arc;
 /// The methods mirror the pool's:
 ///
 /// * [`get`](Self::get) serves at once, over the quota if need be, and
-///   counts it in [`QuotaStats::over_budget`];
+///   counts it in [`QuotaStats::over_limit`];
 /// * [`try_get`](Self::try_get) refuses with [`PoolError::Exhausted`];
 /// * [`get_async`](Self::get_async) waits for the quota, then for the pool,
 ///   each first come, first served; dropping the future reserves nothing.
@@ -92,7 +92,7 @@ pub struct Quota {
 /// let _more = quota.get(100); // served over the quota, and counted
 /// let stats = quota.stats();
 /// assert_eq!((stats.limit, stats.used), (4096, 8192));
-/// assert_eq!((stats.gets, stats.over_budget), (2, 1));
+/// assert_eq!((stats.gets, stats.over_limit), (2, 1));
 /// # drop(buf);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +110,7 @@ pub struct QuotaStats {
     /// larger than the whole quota).
     pub exhausted: u64,
     /// Hand-outs served over the quota by [`Quota::get`] or growth.
-    pub over_budget: u64,
+    pub over_limit: u64,
 }
 
 impl Quota {
@@ -139,7 +139,7 @@ impl Quota {
 
     /// An empty buffer charged to this quota, served at once like
     /// [`Pool::get`]: over the quota (or the pool's cap) if need be,
-    /// counted in [`QuotaStats::over_budget`].
+    /// counted in [`QuotaStats::over_limit`].
     ///
     /// # Panics
     ///
@@ -159,7 +159,7 @@ impl Quota {
             self.shared(),
             self.shared().target(capacity),
             capacity,
-            OverBudget::Serve,
+            OverLimit::Serve,
             Some(&self.account),
         ) {
             Ok(block) => PooledBuf::from_block(block),
@@ -192,7 +192,7 @@ impl Quota {
             self.shared(),
             Target::Tier(tier),
             capacity,
-            OverBudget::Refuse,
+            OverLimit::Refuse,
             Some(&self.account),
         )
         .map(PooledBuf::from_block)
@@ -274,7 +274,7 @@ impl Quota {
             waiting: inner.budget.waiting(),
             gets: inner.gets.get(),
             exhausted: inner.exhausted.get(),
-            over_budget: inner.over_budget.get(),
+            over_limit: inner.over_limit.get(),
         }
     }
 

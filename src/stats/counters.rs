@@ -73,7 +73,7 @@ pub(crate) enum Event {
     /// A returned block freed because the thread cache and depot were full.
     Dropped,
     /// A returned block freed because of `max_cached_bytes`.
-    DroppedOverBudget,
+    DroppedOverLimit,
     /// An idle block freed by a trim or an idle collection.
     Trimmed,
 }

@@ -12,20 +12,21 @@ use ::metrics::{counter, describe_counter, describe_gauge, gauge, Label, SharedS
 
 use crate::stats::PoolStats;
 
-/// Gets served by a tier (hits and misses), or oversize allocations.
-pub(crate) const RENTED: &str = "tierpool_buffers_rented_total";
+/// Gets served from an idle buffer (`TierStats::hits`); none for oversize.
+pub(crate) const HITS: &str = "tierpool_hits_total";
 /// Buffers whose last holder let go.
-pub(crate) const RETURNED: &str = "tierpool_buffers_returned_total";
-/// Blocks allocated: a tier's misses, or oversize allocations.
-pub(crate) const ALLOCATED: &str = "tierpool_buffers_allocated_total";
+pub(crate) const RETURNS: &str = "tierpool_returns_total";
+/// Gets that allocated a block (`TierStats::misses`), or oversize
+/// allocations.
+pub(crate) const MISSES: &str = "tierpool_misses_total";
 /// Returned buffers freed instead of kept, by `reason`.
-pub(crate) const DROPPED: &str = "tierpool_buffers_dropped_total";
+pub(crate) const DROPPED: &str = "tierpool_dropped_total";
 /// Idle buffers freed by trims and idle collection.
-pub(crate) const TRIMMED: &str = "tierpool_buffers_trimmed_total";
+pub(crate) const TRIMMED: &str = "tierpool_trimmed_total";
 /// `try_get`/`try_reserve` refusals because of `max_in_use_bytes`.
-pub(crate) const EXHAUSTED: &str = "tierpool_requests_exhausted_total";
+pub(crate) const EXHAUSTED: &str = "tierpool_exhausted_total";
 /// Hand-outs by `get` or growth beyond `max_in_use_bytes`.
-pub(crate) const OVER_BUDGET: &str = "tierpool_buffers_over_budget_total";
+pub(crate) const OVER_LIMIT: &str = "tierpool_over_limit_total";
 /// Capacity handed out now.
 pub(crate) const IN_USE_BYTES: &str = "tierpool_in_use_bytes";
 /// Idle capacity kept now.
@@ -49,19 +50,19 @@ pub(crate) const REASON_MAX_CACHED_BYTES: &str = "max_cached_bytes";
 /// a map look-up per metric.
 fn describe() {
     describe_counter!(
-        RENTED,
+        HITS,
         Unit::Count,
-        "Buffers handed out: gets served by the tier (hits and misses), or oversize allocations."
+        "Gets served from an idle buffer of the tier, without allocating."
     );
     describe_counter!(
-        RETURNED,
+        RETURNS,
         Unit::Count,
         "Buffers whose last holder (buffer or view) let go."
     );
     describe_counter!(
-        ALLOCATED,
+        MISSES,
         Unit::Count,
-        "Blocks allocated: gets no idle buffer could serve, or oversize allocations."
+        "Gets that allocated a block: no idle buffer of the tier could serve them, or oversize allocations."
     );
     describe_counter!(
         DROPPED,
@@ -80,7 +81,7 @@ fn describe() {
         "try_get/try_reserve requests refused because max_in_use_bytes would be exceeded."
     );
     describe_counter!(
-        OVER_BUDGET,
+        OVER_LIMIT,
         Unit::Count,
         "Buffers handed out by get or growth although they exceeded max_in_use_bytes."
     );
@@ -115,13 +116,13 @@ pub(crate) fn publish(stats: &PoolStats, name: &Arc<str>) {
     for t in &stats.tiers {
         let tier = SharedString::from(t.capacity.to_string());
         let tier_labels = labels(tier.clone());
-        counter!(RENTED, tier_labels.iter()).absolute(t.hits.saturating_add(t.misses));
-        counter!(RETURNED, tier_labels.iter()).absolute(t.returns);
-        counter!(ALLOCATED, tier_labels.iter()).absolute(t.misses);
+        counter!(HITS, tier_labels.iter()).absolute(t.hits);
+        counter!(RETURNS, tier_labels.iter()).absolute(t.returns);
+        counter!(MISSES, tier_labels.iter()).absolute(t.misses);
         counter!(TRIMMED, tier_labels.iter()).absolute(t.trimmed);
         for (reason, count) in [
             (REASON_FULL, t.dropped),
-            (REASON_MAX_CACHED_BYTES, t.dropped_over_budget),
+            (REASON_MAX_CACHED_BYTES, t.dropped_over_limit),
         ] {
             let mut reason_labels = tier_labels.clone();
             reason_labels.push(Label::from_static_parts("reason", reason));
@@ -135,18 +136,17 @@ pub(crate) fn publish(stats: &PoolStats, name: &Arc<str>) {
     // a free, nothing is cached. `in_use` is exactly allocations - frees.
     let o = &stats.oversize;
     let oversize = labels(SharedString::const_str(OVERSIZE_TIER));
-    counter!(RENTED, oversize.iter()).absolute(o.allocations);
-    counter!(RETURNED, oversize.iter()).absolute(o.allocations.saturating_sub(o.in_use));
-    counter!(ALLOCATED, oversize.iter()).absolute(o.allocations);
+    counter!(RETURNS, oversize.iter()).absolute(o.allocations.saturating_sub(o.in_use));
+    counter!(MISSES, oversize.iter()).absolute(o.allocations);
     gauge!(IN_USE_BYTES, oversize).set(o.in_use_bytes as f64);
 
     let pool_labels = [pool];
     counter!(EXHAUSTED, pool_labels.iter()).absolute(stats.exhausted);
-    counter!(OVER_BUDGET, pool_labels.iter()).absolute(stats.over_budget);
-    if let Some(budget) = stats.in_use_budget {
+    counter!(OVER_LIMIT, pool_labels.iter()).absolute(stats.over_limit);
+    if let Some(budget) = stats.in_use_limit {
         gauge!(MAX_IN_USE_BYTES, pool_labels.iter()).set(budget.limit as f64);
     }
-    if let Some(budget) = stats.cached_budget {
+    if let Some(budget) = stats.cached_limit {
         gauge!(MAX_CACHED_BYTES, pool_labels.iter()).set(budget.limit as f64);
     }
 }

@@ -72,19 +72,19 @@ pub struct PoolStats {
     pub exhausted: u64,
     /// Buffers handed out by `get` or growth although they exceeded
     /// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes).
-    pub over_budget: u64,
+    pub over_limit: u64,
     /// The [`max_cached_bytes`](crate::PoolBuilder::max_cached_bytes)
-    /// budget, if one is set: its limit and the exact idle bytes charged to
+    /// limit, if one is set: its limit and the exact idle bytes charged to
     /// it. Unlike [`cached_bytes`](Self::cached_bytes), which sums
     /// per-thread counters read one after another, this is one shared
     /// counter read at one instant. A returning buffer is charged just
     /// before the limit is checked, so it can exceed the limit by one
     /// buffer per thread returning at that instant.
-    pub cached_budget: Option<BudgetStats>,
+    pub cached_limit: Option<LimitStats>,
     /// The [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes)
-    /// budget, if one is set: its limit and the exact bytes handed out and
+    /// limit, if one is set: its limit and the exact bytes handed out and
     /// charged to it.
-    pub in_use_budget: Option<BudgetStats>,
+    pub in_use_limit: Option<LimitStats>,
 }
 
 /// Counters of one tier. See [`PoolStats`].
@@ -117,7 +117,7 @@ pub struct TierStats {
     pub dropped: u64,
     /// Returned buffers freed because the pool's idle bytes had reached
     /// [`max_cached_bytes`](crate::PoolBuilder::max_cached_bytes).
-    pub dropped_over_budget: u64,
+    pub dropped_over_limit: u64,
     /// Idle buffers freed by [`Pool::trim`](crate::Pool::trim),
     /// [`Pool::trim_idle`](crate::Pool::trim_idle) and the automatic idle
     /// collection.
@@ -136,7 +136,7 @@ impl TierStats {
         let cached = returns
             .saturating_sub(hits)
             .saturating_sub(t[Event::Dropped])
-            .saturating_sub(t[Event::DroppedOverBudget])
+            .saturating_sub(t[Event::DroppedOverLimit])
             .saturating_sub(t[Event::Trimmed]);
         Self {
             capacity,
@@ -144,7 +144,7 @@ impl TierStats {
             misses: t[Event::Miss],
             returns,
             dropped: t[Event::Dropped],
-            dropped_over_budget: t[Event::DroppedOverBudget],
+            dropped_over_limit: t[Event::DroppedOverLimit],
             trimmed: t[Event::Trimmed],
             in_use: handed_out.saturating_sub(returns),
             cached,
@@ -180,29 +180,29 @@ impl TierStats {
     }
 }
 
-/// A byte budget's limit and the bytes charged to it. See
-/// [`PoolStats::cached_budget`] and [`PoolStats::in_use_budget`].
+/// A memory limit and the bytes charged to it. See
+/// [`PoolStats::cached_limit`] and [`PoolStats::in_use_limit`].
 ///
 /// # Examples
 ///
 /// ```
 /// let pool = tierpool::Pool::builder().max_in_use_bytes(1 << 20).build()?;
 /// let _buf = pool.get(10);
-/// let budget = pool.stats().in_use_budget.unwrap();
-/// assert_eq!((budget.limit, budget.used), (1 << 20, 4096));
+/// let in_use = pool.stats().in_use_limit.unwrap();
+/// assert_eq!((in_use.limit, in_use.used), (1 << 20, 4096));
 /// # Ok::<(), tierpool::ConfigError>(())
 /// ```
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct BudgetStats {
+pub struct LimitStats {
     /// The configured limit, in bytes.
     pub limit: usize,
     /// The bytes charged to it when the snapshot was taken.
     pub used: u64,
 }
 
-impl BudgetStats {
+impl LimitStats {
     pub(crate) fn of(limit: usize, used: usize) -> Self {
         Self {
             limit,
@@ -341,21 +341,21 @@ impl fmt::Display for PoolStats {
             ByteSize(self.in_use_bytes()),
             ByteSize(self.cached_bytes())
         )?;
-        let over: u64 = self.tiers.iter().map(|t| t.dropped_over_budget).sum();
-        if let Some(budget) = self.cached_budget {
+        let over: u64 = self.tiers.iter().map(|t| t.dropped_over_limit).sum();
+        if let Some(budget) = self.cached_limit {
             write!(
                 f,
                 " (limit {}, {over} returns freed over it)",
                 ByteSize(budget.limit as u64)
             )?;
         }
-        if let Some(budget) = self.in_use_budget {
+        if let Some(budget) = self.in_use_limit {
             write!(
                 f,
                 "; in-use limit {}: {} refused, {} served over it",
                 ByteSize(budget.limit as u64),
                 self.exhausted,
-                self.over_budget
+                self.over_limit
             )?;
         }
         write!(f, "\nhit rate: {:.2}%", self.hit_rate() * 100.0)

@@ -3,7 +3,7 @@
 
 use crate::stats::counters::{LocalCounter, SharedCounter, TierCounters, TierTotals};
 use crate::stats::histogram::{SizeHistogram, SizeRecorder};
-use crate::stats::{BudgetStats, OversizeStats, PoolStats, TierStats};
+use crate::stats::{LimitStats, OversizeStats, PoolStats, TierStats};
 use crate::sync::{Arc, CachePadded, Mutex};
 
 /// The counters one thread keeps for one pool. Each tier sits on its own
@@ -72,7 +72,7 @@ pub(crate) struct PoolCounters {
     /// `try_get`/`try_reserve` refusals because of `max_in_use_bytes`.
     pub(crate) exhausted: SharedCounter,
     /// Hand-outs by `get`/growth beyond `max_in_use_bytes`.
-    pub(crate) over_budget: SharedCounter,
+    pub(crate) over_limit: SharedCounter,
 }
 
 impl PoolCounters {
@@ -87,7 +87,7 @@ impl PoolCounters {
             fallback: (0..tier_count).map(|_| TierCounters::default()).collect(),
             oversize: OversizeCounters::default(),
             exhausted: SharedCounter::default(),
-            over_budget: SharedCounter::default(),
+            over_limit: SharedCounter::default(),
         }
     }
 
@@ -134,8 +134,8 @@ impl PoolCounters {
     pub(crate) fn snapshot(
         &self,
         capacities: impl Iterator<Item = usize>,
-        cached_budget: Option<BudgetStats>,
-        in_use_budget: Option<BudgetStats>,
+        cached_limit: Option<LimitStats>,
+        in_use_limit: Option<LimitStats>,
     ) -> PoolStats {
         let mut totals = {
             let registry = self.registry.lock();
@@ -159,9 +159,9 @@ impl PoolCounters {
                 .collect(),
             oversize: self.oversize.snapshot(),
             exhausted: self.exhausted.get(),
-            over_budget: self.over_budget.get(),
-            cached_budget,
-            in_use_budget,
+            over_limit: self.over_limit.get(),
+            cached_limit,
+            in_use_limit,
         }
     }
 }

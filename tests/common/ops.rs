@@ -800,7 +800,11 @@ impl Limits {
         let mut builder = Pool::builder()
             .alignment(self.alignment)
             .zero_on_return(self.zero_on_return)
-            .track_outstanding(self.track_outstanding)
+            .leak_detection(if self.track_outstanding {
+                tierpool::LeakDetection::Full { backtraces: false }
+            } else {
+                tierpool::LeakDetection::Off
+            })
             .record_sizes(self.record_sizes);
         if let Some(bytes) = self.max_in_use_bytes {
             builder = builder.max_in_use_bytes(bytes);

@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 use crate::buf::bounds;
 use crate::buf::view::SharedBuf;
 use crate::engine::block::{block_layout, BlockRef};
-use crate::engine::state::{OverBudget, PoolState, Target};
+use crate::engine::state::{OverLimit, PoolState, Target};
 use crate::error::allocation_panic;
 use crate::error::PoolError;
 use crate::fmt::RangeDisplay;
@@ -330,7 +330,7 @@ impl PooledBuf {
     #[track_caller]
     pub fn reserve(&mut self, additional: usize) {
         if self.cap() - self.len < additional {
-            if let Err(err) = self.grow(additional, OverBudget::Serve) {
+            if let Err(err) = self.grow(additional, OverLimit::Serve) {
                 allocation_panic(err);
             }
         }
@@ -341,7 +341,7 @@ impl PooledBuf {
     /// # Errors
     ///
     /// [`PoolError::CapacityOverflow`] if `len + additional` overflows or
-    /// exceeds `isize::MAX`; [`PoolError::AllocFailed`] if the allocator
+    /// exceeds `isize::MAX`; [`PoolError::OutOfMemory`] if the allocator
     /// refuses; [`PoolError::Exhausted`] if the pool's
     /// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes) would be
     /// exceeded. The buffer is unchanged then.
@@ -355,7 +355,7 @@ impl PooledBuf {
     /// ```
     pub fn try_reserve(&mut self, additional: usize) -> Result<(), PoolError> {
         if self.cap() - self.len < additional {
-            self.grow(additional, OverBudget::Refuse)
+            self.grow(additional, OverLimit::Refuse)
         } else {
             Ok(())
         }
@@ -432,7 +432,7 @@ impl PooledBuf {
 
     #[cold]
     #[inline(never)]
-    fn grow(&mut self, additional: usize, over_budget: OverBudget) -> Result<(), PoolError> {
+    fn grow(&mut self, additional: usize, over_limit: OverLimit) -> Result<(), PoolError> {
         if self.reclaim(additional) {
             return Ok(());
         }
@@ -460,7 +460,7 @@ impl PooledBuf {
         };
         // SAFETY: this is the block's only `PooledBuf`.
         let quota = unsafe { self.block.quota() };
-        let block = PoolState::handout_charged(pool, target, needed, over_budget, quota)?;
+        let block = PoolState::handout_charged(pool, target, needed, over_limit, quota)?;
         let mut new = PooledBuf::from_block(block);
         // SAFETY: the new buffer has room for `needed >= len` bytes in a
         // different allocation from ours; `[ptr, ptr + len)` is initialised.
@@ -908,7 +908,7 @@ impl PooledBuf {
             Some(tier) => Target::Tier(tier),
             None => Target::Oversize(capacity.max(1)),
         };
-        match PoolState::handout(pool, target, capacity, OverBudget::Serve) {
+        match PoolState::handout(pool, target, capacity, OverLimit::Serve) {
             Ok(block) => PooledBuf::from_block(block),
             Err(err) => allocation_panic(err),
         }

@@ -9,7 +9,7 @@ use bytes::buf::UninitSlice;
 
 use super::PooledBuf;
 use crate::buf::view::SharedBuf;
-use crate::engine::state::OverBudget;
+use crate::engine::state::OverLimit;
 use crate::fmt::Preview;
 
 /// The written bytes: `len()` of them, **not the capacity**. A new buffer
@@ -335,7 +335,7 @@ impl fmt::Write for PooledBuf {
     /// ```
     fn write_str(&mut self, s: &str) -> fmt::Result {
         if self.cap() - self.len < s.len() {
-            self.grow(s.len(), OverBudget::Serve)
+            self.grow(s.len(), OverLimit::Serve)
                 .map_err(|_| fmt::Error)?;
         }
         self.extend_from_slice(s.as_bytes());

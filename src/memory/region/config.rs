@@ -13,7 +13,7 @@
 ///     .backing(Backing::Regions(RegionConfig::new().size(2 * MAX_REGION_SIZE)))
 ///     .build()
 ///     .unwrap_err();
-/// assert!(matches!(err, ConfigError::RegionSize { max: MAX_REGION_SIZE, .. }));
+/// assert!(matches!(err, ConfigError::BadRegionSize { max: MAX_REGION_SIZE, .. }));
 /// ```
 pub const MAX_REGION_SIZE: usize = 1 << 30;
 
@@ -71,11 +71,12 @@ pub enum Backing {
 ///     .size(256 << 20)
 ///     .huge_pages(HugePages::Transparent)
 ///     .lock(false);
-/// assert_eq!(config.region_size(), 256 << 20);
-/// assert_eq!(config.huge_page_mode(), HugePages::Transparent);
-/// assert!(!config.is_locked());
-/// assert!(!config.is_strict());
+/// assert_ne!(config, RegionConfig::new());
 /// ```
+///
+/// A configuration is only written: what a pool got from the system (the
+/// regions' sizes, huge pages and locks, and every refusal) is in its
+/// [`Pool::backing_report`](crate::Pool::backing_report).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegionConfig {
     pub(crate) size: usize,
@@ -97,8 +98,14 @@ impl RegionConfig {
     /// # Examples
     ///
     /// ```
-    /// let config = tierpool::RegionConfig::new();
-    /// assert_eq!(config.region_size(), 64 << 20);
+    /// use tierpool::{Backing, Pool, RegionConfig};
+    ///
+    /// let pool = Pool::builder()
+    ///     .backing(Backing::Regions(RegionConfig::new()))
+    ///     .build()?;
+    /// let _buf = pool.get(100);
+    /// assert_eq!(pool.backing_report().regions[0].len, 64 << 20);
+    /// # Ok::<(), tierpool::ConfigError>(())
     /// ```
     #[must_use]
     pub const fn new() -> Self {
@@ -122,8 +129,14 @@ impl RegionConfig {
     /// # Examples
     ///
     /// ```
-    /// let config = tierpool::RegionConfig::new().size(8 << 20);
-    /// assert_eq!(config.region_size(), 8 << 20);
+    /// use tierpool::{Backing, Pool, RegionConfig};
+    ///
+    /// let pool = Pool::builder()
+    ///     .backing(Backing::Regions(RegionConfig::new().size(8 << 20)))
+    ///     .build()?;
+    /// let _buf = pool.get(100);
+    /// assert_eq!(pool.backing_report().regions[0].len, 8 << 20);
+    /// # Ok::<(), tierpool::ConfigError>(())
     /// ```
     #[must_use]
     pub const fn size(mut self, bytes: usize) -> Self {
@@ -139,7 +152,7 @@ impl RegionConfig {
     /// use tierpool::{HugePages, RegionConfig};
     ///
     /// let config = RegionConfig::new().huge_pages(HugePages::Explicit);
-    /// assert_eq!(config.huge_page_mode(), HugePages::Explicit);
+    /// assert_ne!(config, RegionConfig::new());
     /// ```
     #[must_use]
     pub const fn huge_pages(mut self, huge_pages: HugePages) -> Self {
@@ -157,7 +170,7 @@ impl RegionConfig {
     ///
     /// ```
     /// let config = tierpool::RegionConfig::new().lock(true);
-    /// assert!(config.is_locked());
+    /// assert_ne!(config, tierpool::RegionConfig::new());
     /// ```
     #[must_use]
     pub const fn lock(mut self, lock: bool) -> Self {
@@ -174,61 +187,12 @@ impl RegionConfig {
     ///
     /// ```
     /// let config = tierpool::RegionConfig::new().strict(true);
-    /// assert!(config.is_strict());
+    /// assert_ne!(config, tierpool::RegionConfig::new());
     /// ```
     #[must_use]
     pub const fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
         self
-    }
-
-    /// The configured region size.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(tierpool::RegionConfig::new().region_size(), 64 << 20);
-    /// ```
-    #[must_use]
-    pub const fn region_size(&self) -> usize {
-        self.size
-    }
-
-    /// The configured huge pages.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tierpool::{HugePages, RegionConfig};
-    /// assert_eq!(RegionConfig::new().huge_page_mode(), HugePages::Off);
-    /// ```
-    #[must_use]
-    pub const fn huge_page_mode(&self) -> HugePages {
-        self.huge_pages
-    }
-
-    /// Whether regions are locked.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(!tierpool::RegionConfig::new().is_locked());
-    /// ```
-    #[must_use]
-    pub const fn is_locked(&self) -> bool {
-        self.lock
-    }
-
-    /// Whether refusals fail allocations.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(!tierpool::RegionConfig::new().is_strict());
-    /// ```
-    #[must_use]
-    pub const fn is_strict(&self) -> bool {
-        self.strict
     }
 }
 
