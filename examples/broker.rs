@@ -14,7 +14,6 @@
 use std::net::SocketAddr;
 
 use bytes::Buf;
-use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -36,7 +35,7 @@ async fn serve(pool: Pool, socket: TcpStream) -> std::io::Result<()> {
         }
         Ok::<_, std::io::Error>(())
     });
-    let mut frames = FrameReader::new(BufReader::new(read_half), &pool).max_frame_len(MAX_FRAME);
+    let mut frames = FrameReader::new(read_half, &pool).max_frame_len(MAX_FRAME);
     while let Some(frame) = frames.read_frame().await? {
         if to_writer.send(frame).await.is_err() {
             break; // the writer failed; its error is reported below
@@ -64,7 +63,7 @@ async fn client(id: u64, addr: SocketAddr, pool: Pool) -> std::io::Result<u64> {
         }
         Ok::<_, std::io::Error>(write_half) // dropping it would close the socket early
     });
-    let mut echoes = FrameReader::new(BufReader::new(read_half), &pool).max_frame_len(MAX_FRAME);
+    let mut echoes = FrameReader::new(read_half, &pool).max_frame_len(MAX_FRAME);
     let mut bytes = 0;
     for n in 0..FRAMES_PER_CLIENT {
         let mut echo = echoes.read_frame().await?.expect("an echo for every frame");

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
-use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -59,8 +58,7 @@ async fn serve(
         }
         Ok::<_, std::io::Error>(())
     });
-    let mut frames =
-        FrameReader::with_quota(BufReader::new(read_half), &quota).max_frame_len(MAX_FRAME);
+    let mut frames = FrameReader::with_quota(read_half, &quota).max_frame_len(MAX_FRAME);
     while let Some(frame) = frames.read_frame().await? {
         peaks.connections[id].fetch_max(quota.stats().used, Ordering::Relaxed);
         let in_use = pool.stats().in_use_limit.expect("the pool has a cap").used;
@@ -94,7 +92,7 @@ async fn client(id: u64, socket: TcpStream) -> std::io::Result<(u64, Duration)> 
         Ok::<_, std::io::Error>(write_half) // dropping it would close the socket early
     });
     let echo_pool = Pool::new(); // the client's own memory
-    let mut echoes = FrameReader::new(BufReader::new(read_half), &echo_pool);
+    let mut echoes = FrameReader::new(read_half, &echo_pool);
     let mut bytes = 0;
     for n in 0..FRAMES_PER_CLIENT {
         let mut echo = echoes.read_frame().await?.expect("an echo for every frame");

@@ -754,6 +754,21 @@ impl Default for SharedChain {
     }
 }
 
+impl SharedChain {
+    /// A chain of `segments`, in order; empty views are left out.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn from_segments(segments: impl IntoIterator<Item = SharedBuf>) -> Self {
+        let mut chain = SharedChain::new();
+        for segment in segments {
+            if !segment.is_empty() {
+                chain.len += segment.len();
+                chain.segments.push(segment);
+            }
+        }
+        chain
+    }
+}
+
 impl From<SharedBuf> for SharedChain {
     /// A one-segment chain (an empty view gives an empty chain).
     fn from(view: SharedBuf) -> Self {

@@ -272,6 +272,12 @@ impl PoolState {
         PoolState::handout_charged(this, Target::Tier(tier), requested, over_limit, quota)
     }
 
+    /// The capacity of tier `tier`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn tier_capacity(&self, tier: usize) -> usize {
+        self.tiers[tier].spec.capacity
+    }
+
     /// The capacity of the tier chains grow by.
     pub(crate) fn segment_capacity(&self) -> usize {
         self.tiers[self.segment_tier].spec.capacity

@@ -45,7 +45,9 @@ pub(crate) use const_thread_local;
 /// Importing them from here keeps this module the one place that says
 /// which primitives the crate uses.
 pub(crate) mod unmodelled {
-    pub(crate) use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
+    pub(crate) use std::sync::atomic::AtomicU16;
+    pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
     pub(crate) use std::sync::Arc;
 }
 

@@ -1,0 +1,508 @@
+//! [`FrameReader`]: length-prefixed frames read ahead into pooled blocks
+//! and handed out as views of them, without a copy and without a system
+//! call per prefix.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, BufMut};
+use tokio::io::{AsyncRead, ReadBuf};
+
+use crate::buf::chain::SharedChain;
+use crate::buf::pooled::PooledBuf;
+use crate::buf::view::SharedBuf;
+use crate::engine::state::PoolState;
+use crate::error::PoolError;
+use crate::io::{DEFAULT_MAX_FRAME_LEN, LENGTH_PREFIX_BYTES};
+use crate::pool::quota::Quota;
+use crate::pool::Pool;
+use crate::sync::Arc;
+
+/// Reads length-prefixed frames (a big-endian `u32` length, then that many
+/// bytes) into pooled blocks, and hands each frame out as a [`SharedChain`]
+/// of views of those blocks.
+///
+/// A read takes as many bytes as the reader has ready, up to the room in
+/// the block being filled, so one read may bring several small frames and
+/// the next frame's prefix: those frames are views of one block (no copy),
+/// and a prefix already read costs no system call. No
+/// [`BufReader`](tokio::io::BufReader) is needed in front of a socket (it
+/// would only add a copy).
+///
+/// # Memory
+///
+/// Blocks are taken as bytes arrive, never sized by a length the peer
+/// sent. Between frames, a read goes into the pool's smallest tier, or
+/// into a segment (the tier chains grow by, 64 KiB by default) while the
+/// peer keeps the previous read's room full. Inside a frame, a block is at
+/// most as large as the bytes of the frame already received or one
+/// segment, whichever is more, and at most what the frame still needs
+/// rounded up to a tier: a peer that announces 1 GiB and sends 10 bytes
+/// holds one small block, and memory held for a frame stays below twice
+/// what its peer sent plus one segment. A frame above the
+/// [maximum](Self::max_frame_len) is refused as soon as its prefix is
+/// read, before any block is taken for its body.
+///
+/// A reader whose peer has sent nothing since its last frame holds no
+/// pooled memory: a read that finds no data gives its empty block back.
+/// Bytes read past the last frame handed out are held until the next call.
+/// Frames hold their blocks until dropped, and a block shared by several
+/// small frames returns to the pool when the last of them is dropped.
+///
+/// Under the pool's
+/// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes) (or a
+/// [`Quota`]), a block that does not fit waits for memory, first come,
+/// first served: while the frames already read are held (a slow
+/// consumer), the reader waits instead of going over the limit.
+///
+/// # Cancel safety
+///
+/// [`read_frame`](Self::read_frame) is cancel-safe when the reader's
+/// `poll_read` is (tokio's sockets, pipes and files are): the frame being
+/// read lives in the `FrameReader`, not in the future, so a `read_frame`
+/// dropped in a `select!` loses nothing and the next call continues where
+/// it stopped. `FrameReader` is also a [`Stream`](futures_core::Stream) of
+/// frames.
+///
+/// # Errors
+///
+/// After an error the stream is out of step with its frames: the reader
+/// drops what it held, and further reads start afresh from the bytes that
+/// follow, which is rarely meaningful. Drop the connection.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let pool = tierpool::Pool::new();
+/// let input: &[u8] = b"\0\0\0\x03abc\0\0\0\x01d";
+/// let mut frames = tierpool::io::FrameReader::new(input, &pool);
+/// let abc = frames.read_frame().await?.unwrap();
+/// let d = frames.read_frame().await?.unwrap();
+/// assert_eq!(abc, b"abc"[..]);
+/// assert_eq!(d, b"d"[..]);
+/// assert!(abc.segments().next().unwrap().same_block(d.segments().next().unwrap())); // one read
+/// assert!(frames.read_frame().await?.is_none());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// As a stream, with `StreamExt`:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// use futures::StreamExt;
+///
+/// let pool = tierpool::Pool::new();
+/// let input: &[u8] = b"\0\0\0\x01a\0\0\0\x01b";
+/// let frames = tierpool::io::FrameReader::new(input, &pool);
+/// let all: Vec<_> = frames.map(|frame| frame.unwrap().to_vec()).collect().await;
+/// assert_eq!(all, [b"a", b"b"]);
+/// # Ok(())
+/// # }
+/// ```
+pub struct FrameReader<R> {
+    reader: R,
+    source: Source,
+    max_frame_len: usize,
+    /// Bytes read and not yet handed out (the rest of the current frame
+    /// and the start of the next ones), with room after them for the next
+    /// read. `None` while nothing is held.
+    buffered: Option<PooledBuf>,
+    /// The length of the frame being read, once its prefix is in.
+    frame_len: Option<usize>,
+    /// The full blocks of the frame being read, when it spans several.
+    filled: Vec<SharedBuf>,
+    /// Bytes in `filled`.
+    filled_len: usize,
+    /// Whether the last read filled all its room: the peer sends faster
+    /// than one small block per read, so reads between frames take a
+    /// segment.
+    streaming: bool,
+    /// A block being waited for under a memory limit.
+    waiting: Option<Waiting>,
+}
+
+/// A block being waited for: `get_async` of the source, boxed so that the
+/// reader can be polled as a stream. Taken only when the pool or quota is
+/// full.
+type Waiting = Pin<Box<dyn Future<Output = Result<PooledBuf, PoolError>> + Send>>;
+
+/// Where a [`FrameReader`] takes its blocks.
+#[derive(Debug)]
+enum Source {
+    Pool(Pool),
+    Quota(Quota),
+}
+
+impl Source {
+    fn pool(&self) -> &Pool {
+        match self {
+            Source::Pool(pool) => pool,
+            Source::Quota(quota) => quota.pool(),
+        }
+    }
+
+    fn state(&self) -> &Arc<PoolState> {
+        self.pool().shared()
+    }
+
+    fn try_get(&self, capacity: usize) -> Result<PooledBuf, PoolError> {
+        match self {
+            Source::Pool(pool) => pool.try_get(capacity),
+            Source::Quota(quota) => quota.try_get(capacity),
+        }
+    }
+
+    fn wait_for(&self, capacity: usize) -> Waiting {
+        match self {
+            Source::Pool(pool) => {
+                let pool = pool.clone();
+                Box::pin(async move { pool.get_async(capacity).await })
+            }
+            Source::Quota(quota) => {
+                let quota = quota.clone();
+                Box::pin(async move { quota.get_async(capacity).await })
+            }
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// Frames from `reader` into `pool`'s blocks, at most
+    /// [`DEFAULT_MAX_FRAME_LEN`] bytes each.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let pool = tierpool::Pool::new();
+    /// let input: &[u8] = b"\0\0\0\x02hi";
+    /// let mut frames = tierpool::io::FrameReader::new(input, &pool);
+    /// assert_eq!(frames.read_frame().await?.unwrap().to_vec(), b"hi");
+    /// assert!(frames.read_frame().await?.is_none()); // a clean end
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn new(reader: R, pool: &Pool) -> Self {
+        FrameReader::with_source(reader, Source::Pool(pool.clone()))
+    }
+
+    /// Frames from `reader` into blocks charged to `quota`: while the
+    /// frames already read hold the whole quota (a slow consumer), the next
+    /// read waits for them, and other quotas are not held back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let pool = tierpool::Pool::new();
+    /// let connection = pool.quota(64 << 10);
+    /// let input: &[u8] = b"\0\0\0\x03abc";
+    /// let mut frames = tierpool::io::FrameReader::with_quota(input, &connection);
+    /// let frame = frames.read_frame().await?.unwrap();
+    /// assert_eq!(connection.stats().used, 4096);
+    /// # drop(frame);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_quota(reader: R, quota: &Quota) -> Self {
+        FrameReader::with_source(reader, Source::Quota(quota.clone()))
+    }
+
+    fn with_source(reader: R, source: Source) -> Self {
+        FrameReader {
+            reader,
+            source,
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            buffered: None,
+            frame_len: None,
+            filled: Vec::new(),
+            filled_len: 0,
+            streaming: false,
+            waiting: None,
+        }
+    }
+
+    /// Sets the largest frame accepted; longer ones fail with
+    /// `InvalidData` as soon as their prefix is read, before any memory is
+    /// taken for their body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = tierpool::Pool::new();
+    /// let input: &[u8] = b"\x7f\xff\xff\xffmore bytes than anyone should send";
+    /// let mut frames = tierpool::io::FrameReader::new(input, &pool).max_frame_len(1 << 20);
+    /// let err = frames.read_frame().await.unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    /// assert_eq!(pool.stats().in_use_bytes(), 0); // nothing is held
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn max_frame_len(mut self, max: usize) -> Self {
+        self.max_frame_len = max;
+        self
+    }
+
+    /// Reads the next frame; `None` at a clean end of stream (between
+    /// frames). Cancel-safe (see the [type docs](Self#cancel-safety)).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidData` for a frame longer than the maximum; `UnexpectedEof`
+    /// if the stream ends inside a prefix or a frame; `OutOfMemory` if the
+    /// allocator refuses a block, or if a block is larger than the whole
+    /// limit ([`PoolError::OverLimit`]); whatever the reader returns.
+    pub async fn read_frame(&mut self) -> io::Result<Option<SharedChain>> {
+        std::future::poll_fn(|cx| self.poll_frame(cx)).await
+    }
+
+    /// Polls for the next frame: [`read_frame`](Self::read_frame) as a
+    /// poll function, for hand-written futures and streams.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_frame`](Self::read_frame).
+    pub fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<SharedChain>>> {
+        let polled = self.poll_frame_inner(cx);
+        if let Poll::Ready(Err(_)) = polled {
+            self.reset();
+        }
+        polled
+    }
+
+    fn poll_frame_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<SharedChain>>> {
+        loop {
+            if let Some(frame) = self.take_buffered_frame()? {
+                return Poll::Ready(Ok(Some(frame)));
+            }
+            if self.room() == 0 {
+                ready!(self.poll_next_block(cx))?;
+            }
+            match self.poll_fill(cx) {
+                Poll::Pending => {
+                    // Nothing to read: an idle connection holds no block.
+                    if self.buffered.as_ref().is_some_and(PooledBuf::is_empty) {
+                        self.buffered = None;
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                Poll::Ready(Ok(0)) => return Poll::Ready(self.end_of_stream()),
+                Poll::Ready(Ok(_)) => self.streaming = self.room() == 0,
+            }
+        }
+    }
+
+    /// The next frame, if its bytes are all in; parses a prefix on the way.
+    fn take_buffered_frame(&mut self) -> io::Result<Option<SharedChain>> {
+        let Some(buffered) = self.buffered.as_mut() else {
+            return Ok(None);
+        };
+        let len = match self.frame_len {
+            Some(len) => len,
+            None => {
+                let Some(prefix) = buffered.get(..LENGTH_PREFIX_BYTES) else {
+                    return Ok(None);
+                };
+                let len = u32::from_be_bytes(prefix.try_into().expect("four bytes")) as usize;
+                if len > self.max_frame_len {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "a frame of {len} bytes exceeds the maximum of {} bytes",
+                            self.max_frame_len
+                        ),
+                    ));
+                }
+                buffered.advance(LENGTH_PREFIX_BYTES);
+                self.frame_len = Some(len);
+                len
+            }
+        };
+        let rest = len - self.filled_len;
+        if buffered.len() < rest {
+            return Ok(None);
+        }
+        let tail = buffered.split_to(rest);
+        self.frame_len = None;
+        self.filled_len = 0;
+        Ok(Some(SharedChain::from_segments(
+            self.filled.drain(..).chain(Some(tail)),
+        )))
+    }
+
+    /// Room for the next read in the block being filled.
+    fn room(&self) -> usize {
+        self.buffered
+            .as_ref()
+            .map_or(0, |buffered| buffered.capacity() - buffered.len())
+    }
+
+    /// Takes the block the next read goes into, waiting for it under a
+    /// memory limit, and moves what the full block holds in front of it.
+    fn poll_next_block(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let block = match self.waiting.as_mut() {
+            Some(waiting) => {
+                let block = ready!(waiting.as_mut().poll(cx));
+                self.waiting = None;
+                block
+            }
+            None => {
+                let capacity = self.next_block_capacity();
+                match self.source.try_get(capacity) {
+                    Err(PoolError::Exhausted { .. }) => {
+                        self.waiting = Some(self.source.wait_for(capacity));
+                        return self.poll_next_block(cx);
+                    }
+                    block => block,
+                }
+            }
+        };
+        let mut block = block.map_err(|err| io::Error::new(io::ErrorKind::OutOfMemory, err))?;
+        if let Some(mut full) = self.buffered.take() {
+            if self.frame_len.is_some() {
+                // Part of the frame being read: kept as one of its blocks.
+                let segment = full.split_to(full.len());
+                self.filled_len += segment.len();
+                self.filled.push(segment);
+            } else {
+                // Part of a prefix (at most three bytes): moved.
+                block.extend_from_slice(&full);
+            }
+        }
+        self.buffered = Some(block);
+        Poll::Ready(Ok(()))
+    }
+
+    /// The capacity of the next block: bounded by the bytes already
+    /// received, never by a length the peer announced alone.
+    fn next_block_capacity(&self) -> usize {
+        let state = self.source.state();
+        let segment = state.segment_capacity();
+        let buffered = self.buffered.as_ref().map_or(0, PooledBuf::len);
+        let Some(len) = self.frame_len else {
+            return if self.streaming {
+                segment
+            } else {
+                let tier = state.route(LENGTH_PREFIX_BYTES);
+                state.tier_capacity(tier.unwrap_or_else(|| state.largest_tier()))
+            };
+        };
+        let received = self.filled_len + buffered;
+        let allowed = received.max(segment);
+        let wanted = (len - received).min(allowed);
+        let capacity = state.tier_capacity(state.chain_tier(wanted));
+        if self.streaming && capacity < segment {
+            segment
+        } else {
+            capacity
+        }
+    }
+
+    /// Reads into the room of the block being filled.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let buffered = self
+            .buffered
+            .as_mut()
+            .expect("a block with room is taken before reading");
+        let mut read = ReadBuf::uninit(buffered.spare_capacity_mut());
+        let start = read.filled().as_ptr();
+        ready!(Pin::new(&mut self.reader).poll_read(cx, &mut read))?;
+        assert_eq!(
+            start,
+            read.filled().as_ptr(),
+            "the reader replaced the buffer it was given"
+        );
+        let count = read.filled().len();
+        // SAFETY: the reader initialised the first `count` bytes of the
+        // spare capacity (`ReadBuf::filled`), checked above to be the
+        // buffer we gave it.
+        unsafe { buffered.advance_mut(count) };
+        Poll::Ready(Ok(count))
+    }
+
+    /// What the end of the stream means here: a clean end between frames,
+    /// or a frame cut short.
+    fn end_of_stream(&mut self) -> io::Result<Option<SharedChain>> {
+        let buffered = self.buffered.as_ref().map_or(0, PooledBuf::len);
+        match self.frame_len {
+            None if buffered == 0 => {
+                self.buffered = None;
+                Ok(None)
+            }
+            None => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the stream ended inside a length prefix",
+            )),
+            Some(len) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the stream ended after {} of {len} bytes",
+                    self.filled_len + buffered
+                ),
+            )),
+        }
+    }
+
+    /// Drops everything held, after an error.
+    fn reset(&mut self) {
+        self.buffered = None;
+        self.frame_len = None;
+        self.filled.clear();
+        self.filled_len = 0;
+        self.streaming = false;
+        self.waiting = None;
+    }
+
+    /// The underlying reader.
+    pub fn get_ref(&self) -> &R {
+        &self.reader
+    }
+
+    /// The underlying reader, mutably. Reading from it directly
+    /// desynchronises the framing.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.reader
+    }
+
+    /// Gives back the underlying reader. Bytes read ahead of the frames
+    /// handed out are dropped.
+    pub fn into_inner(self) -> R {
+        self.reader
+    }
+}
+
+impl<R: AsyncRead + Unpin> futures_core::Stream for FrameReader<R> {
+    type Item = io::Result<SharedChain>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_frame(cx).map(Result::transpose)
+    }
+}
+
+impl<R: fmt::Debug> fmt::Debug for FrameReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameReader")
+            .field("reader", &self.reader)
+            .field("source", &self.source)
+            .field("max_frame_len", &self.max_frame_len)
+            .field(
+                "buffered",
+                &self.buffered.as_ref().map_or(0, PooledBuf::len),
+            )
+            .field("frame_len", &self.frame_len)
+            .field("waiting", &self.waiting.is_some())
+            .finish_non_exhaustive()
+    }
+}
