@@ -662,4 +662,135 @@ mod tests {
         assert!(report.regions.is_empty());
         assert_eq!(report.mapped_bytes, 0);
     }
+
+    const PAGE: usize = 4096;
+
+    fn addr(ptr: NonNull<u8>) -> usize {
+        ptr.as_ptr().addr()
+    }
+
+    #[test]
+    fn dirty_slots_are_taken_newest_first_before_clean_ones() {
+        let regions = regions(RegionConfig::new().size(8 * PAGE), &[PAGE]);
+        let [a, b, c] = [0; 3].map(|_| regions.take(0).unwrap().unwrap());
+        regions.give_back(a);
+        regions.give_back(b);
+        let report = regions.report();
+        assert_eq!((report.dirty_bytes, report.purges), (2 * PAGE, 0));
+        assert_eq!(report.regions[0].slots_dirty, 2);
+        assert_eq!(report.regions[0].slots_in_use, 1);
+        assert_eq!(regions.take(0).unwrap().unwrap(), b, "the newest first");
+        assert_eq!(regions.take(0).unwrap().unwrap(), a);
+        let d = regions.take(0).unwrap().unwrap();
+        assert_eq!(addr(d) - addr(c), PAGE, "then a clean slot");
+        assert_eq!(regions.report().dirty_bytes, 0);
+    }
+
+    #[test]
+    fn the_bound_purges_the_oldest_dirty_slots() {
+        let regions = regions(
+            RegionConfig::new().size(8 * PAGE).max_dirty_bytes(2 * PAGE),
+            &[PAGE],
+        );
+        let [a, b, c, _kept] = [0; 4].map(|_| regions.take(0).unwrap().unwrap());
+        for block in [a, b, c] {
+            regions.give_back(block);
+        }
+        let report = regions.report();
+        assert_eq!((report.dirty_bytes, report.purges), (2 * PAGE, 1));
+        // The two dirty ones, newest first; then `a`, purged (a clean free
+        // slot, taken before the never used ones).
+        let taken = [0; 3].map(|_| regions.take(0).unwrap().unwrap());
+        assert_eq!(taken, [c, b, a]);
+    }
+
+    #[test]
+    fn dirty_slots_decay_after_the_period() {
+        // The decay period is a second: drive the clock by hand.
+        let regions = regions(RegionConfig::new().size(8 * PAGE), &[PAGE]);
+        let t = Duration::from_millis;
+        let [a, b, c, d] = [0; 4].map(|_| regions.take_at(0, t(0)).unwrap().unwrap());
+        regions.give_back_at(a, t(0));
+        regions.give_back_at(b, t(500));
+        regions.give_back_at(c, t(999));
+        assert_eq!(regions.report().purges, 0);
+        // A miss at 1.2 s purges `a` (dirty for 1.2 s), not `b` (0.7 s).
+        let report = {
+            let d = regions.take_at(0, t(1200)).unwrap().unwrap();
+            assert_eq!(d, c);
+            regions.report()
+        };
+        assert_eq!((report.dirty_bytes, report.purges), (PAGE, 1));
+        regions.give_back_at(c, t(1200));
+        regions.give_back_at(d, t(2200)); // `b` and `c` decay
+        let report = regions.report();
+        assert_eq!((report.dirty_bytes, report.purges), (PAGE, 3));
+        assert_eq!(report.regions[0].slots_dirty, 1);
+        assert_eq!(report.regions[0].slots_in_use, 0);
+    }
+
+    #[test]
+    fn an_empty_region_stays_mapped_while_it_has_dirty_slots() {
+        let regions = regions(RegionConfig::new().size(4 * PAGE), &[PAGE]);
+        let [a, b] = [0; 2].map(|_| regions.take(0).unwrap().unwrap());
+        regions.give_back(a);
+        regions.give_back(b);
+        let report = regions.report();
+        assert_eq!(report.regions.len(), 1, "kept for its dirty slots");
+        assert_eq!(report.regions[0].slots_dirty, 2);
+        regions.purge_all();
+        let report = regions.report();
+        assert!(report.regions.is_empty(), "{report:?}");
+        assert_eq!(
+            (report.mapped_bytes, report.dirty_bytes, report.purges),
+            (0, 0, 2)
+        );
+    }
+
+    /// Whether the byte at `ptr`, written by the test before its slot was
+    /// given back, is still there (a released page reads as zero).
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
+    fn kept(ptr: NonNull<u8>) -> bool {
+        // SAFETY: `ptr` is the first byte of a slot of a region that is
+        // still mapped (checked by the callers' reports); no block uses
+        // the slot, and nothing else writes it while the test reads.
+        unsafe { ptr.as_ptr().read() == 0xAB }
+    }
+
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
+    #[test]
+    fn slots_of_registered_regions_and_of_regions_being_registered_keep_their_pages() {
+        let regions = regions(
+            RegionConfig::new().size(4 * PAGE).max_dirty_bytes(0),
+            &[PAGE],
+        );
+        let blocks = [0; 3].map(|_| regions.take(0).unwrap().unwrap());
+        for block in blocks {
+            // SAFETY: the slot is taken and held by this test alone.
+            unsafe { block.as_ptr().write(0xAB) };
+        }
+        let table = regions.pin_table();
+        assert_eq!(table.len(), 1);
+        // Being registered: purged at once (no dirty bytes), but its pages
+        // stay, and it is not counted as a purge.
+        regions.give_back(blocks[0]);
+        let report = regions.report();
+        assert_eq!((report.dirty_bytes, report.purges), (0, 0));
+        assert!(kept(blocks[0]));
+        regions.record_registration(Some(&[0]));
+        // Registered: never dirty, never released.
+        regions.give_back(blocks[1]);
+        regions.purge_all();
+        let report = regions.report();
+        assert_eq!((report.dirty_bytes, report.purges), (0, 0));
+        assert!(kept(blocks[1]));
+        assert_eq!(report.regions[0].slots_dirty, 0);
+        regions.give_back(blocks[2]);
+        assert_eq!(
+            regions.report().regions.len(),
+            1,
+            "a registered region stays"
+        );
+        assert!(kept(blocks[2]));
+    }
 }
