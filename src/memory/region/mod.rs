@@ -543,8 +543,8 @@ impl State {
     }
 
     /// Unmaps the region at `index` if it is empty and the regions are not
-    /// pinned.
-    fn unmap_if_empty(&mut self, index: usize) {
+    /// pinned: whether it did.
+    fn unmap_if_empty(&mut self, index: usize) -> bool {
         let region = self.regions[index]
             .as_ref()
             .expect("the index names a mapped region");
@@ -552,7 +552,9 @@ impl State {
             // Unmapped when the region drops.
             self.regions[index] = None;
             self.by_start.retain(|&(_, i)| i != index);
+            return true;
         }
+        false
     }
 
     /// Purges a dirty slot, just taken off its tier's list: its region is
@@ -562,17 +564,19 @@ impl State {
     /// the kernel pins them, and a released page would be replaced by a
     /// new one the ring does not see.
     fn purge(&mut self, dirty: Dirty) {
-        let (pinned, pending) = (self.pinned(), self.pending > 0);
         let region = self.regions[dirty.region]
             .as_mut()
             .expect("a dirty slot's region is mapped");
         region.dirty -= 1;
         self.dirty_bytes -= region.stride;
-        if region.is_empty() && !pinned {
+        if self.unmap_if_empty(dirty.region) {
             self.purges += 1;
-            self.unmap_if_empty(dirty.region);
             return;
         }
+        let pending = self.pending > 0;
+        let region = self.regions[dirty.region]
+            .as_mut()
+            .expect("the region is still mapped");
         region.free.push(dirty.slot);
         if region.registered || pending {
             return;
