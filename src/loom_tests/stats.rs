@@ -2,6 +2,7 @@
 //! threads write them.
 
 use super::*;
+use crate::LeakDetection;
 
 /// `stats` read on one thread while another thread gets, returns and exits
 /// (its counters move from the live list to the retired totals): totals
