@@ -173,6 +173,13 @@
 //! collection, where periods of a second or more did not (the figures are in
 //! [`BENCHMARKS.md`](https://github.com/tierpool/tierpool/blob/main/BENCHMARKS.md)).
 //!
+//! Region backing applies the same period one level down, as jemalloc's
+//! dirty-page decay does: a freed block's slot keeps its pages (dirty)
+//! and is the first its tier reuses, and only slots dirty for a whole
+//! period (or beyond a bound on dirty bytes, oldest first) give their
+//! pages back, checked when slots are taken and given back; trims purge
+//! them all (see [backing memory](crate::operations#backing-memory)).
+//!
 //! # Chains
 //!
 //! A [`PooledChain`](crate::PooledChain) is a list of frozen, full

@@ -140,9 +140,10 @@
 //! always come from the heap.
 //!
 //! Regions are also the leaner choice for a service whose messages reach
-//! the large tiers: a block the pool frees gives its pages back at once,
-//! and the next miss reuses its slot, where a heap block freed and
-//! allocated again leaves the allocator's heap a little larger each time.
+//! the large tiers: a block the pool frees keeps its pages for a while,
+//! and the next miss of its tier reuses them without faulting pages in,
+//! where a heap block freed and allocated again leaves the allocator's
+//! heap a little larger each time.
 //! The broker benchmark (frames of 100 B to 2 MiB read into chains)
 //! measures both backings against a fresh `BytesMut` per frame; its
 //! figures are in [`BENCHMARKS.md`]. Heap backing stays the default: it maps nothing up front and behaves the same on
@@ -158,12 +159,28 @@
 //!   registers as one buffer). Pages are touched only as blocks
 //!   are used, unless the region is locked.
 //! * **Returning memory.** Freeing a block (a trim, idle decay, a full
-//!   depot, the pool's close) gives its slot back: its whole pages go back
-//!   to the system at once (`madvise(MADV_DONTNEED)`; pages shared with a
-//!   neighbouring slot stay), and a region whose slots are all free is
-//!   unmapped (except in a pool registered with io_uring: see
-//!   [below](#registered-memory-for-io_uring)). [`Pool::trim`](crate::Pool::trim) therefore still lowers
-//!   the RSS. Slots are taken and given back under one mutex, on these
+//!   depot, the pool's close) gives its slot back *dirty*: it keeps its
+//!   pages, and the next block of its tier takes the most recently freed
+//!   dirty slot before any clean one, so a reused slot costs no page fault
+//!   and no new page. A dirty slot is *purged* (its whole pages go back to
+//!   the system with `madvise(MADV_DONTNEED)`; pages shared with a
+//!   neighbouring slot stay) once it has been dirty for the pool's
+//!   [`idle_decay_period`](crate::PoolBuilder::idle_decay_period) (1 s by
+//!   default), or, oldest first, when the dirty bytes of all tiers exceed
+//!   [`RegionConfig::max_dirty_bytes`](crate::RegionConfig::max_dirty_bytes)
+//!   (one region's size by default; `0` purges every slot as it is freed).
+//!   These checks run when a slot is taken or given back; there is no
+//!   background thread, so a pool with no traffic keeps its dirty slots
+//!   until a trim: [`Pool::trim`](crate::Pool::trim) and
+//!   [`Pool::trim_idle`](crate::Pool::trim_idle) purge every dirty slot
+//!   (after freeing the idle blocks), so they still lower the RSS. A
+//!   region with no block stays mapped while it has dirty slots, and is
+//!   unmapped when the last one is purged (except in a pool registered
+//!   with io_uring: see [below](#registered-memory-for-io_uring)).
+//!   [`BackingReport::dirty_bytes`](crate::BackingReport::dirty_bytes) is
+//!   the memory kept this way (`RegionInfo::slots_dirty` per region) and
+//!   [`BackingReport::purges`](crate::BackingReport::purges) counts the
+//!   purges. Slots are taken and given back under one mutex, on these
 //!   cold paths only; the get and drop paths are the same as with heap
 //!   backing.
 //! * **Huge pages** ([`HugePages`](crate::HugePages)). `Transparent`
@@ -172,10 +189,11 @@
 //!   `always` or `madvise`. `Explicit` maps with `MAP_HUGETLB` from the
 //!   pages reserved in `/proc/sys/vm/nr_hugepages`; with none reserved the
 //!   mapping fails with `ENOMEM` and the region falls back to normal
-//!   pages. Freed slots release whole huge pages only (no split).
+//!   pages. Purged slots release whole huge pages only (no split).
 //! * **Locking** ([`RegionConfig::lock`](crate::RegionConfig::lock)).
 //!   `mlock` faults the whole region in and keeps it resident. A locked
-//!   region keeps its pages until it is unmapped: `MADV_DONTNEED` is
+//!   region keeps its pages until it is unmapped (its free slots are never
+//!   dirty, since there is nothing to purge): `MADV_DONTNEED` is
 //!   refused (`EINVAL`) on locked pages, and a locked region is asked for
 //!   so that its memory stays put (io_uring pins registered buffers
 //!   anyway). The limit is `RLIMIT_MEMLOCK` (`ulimit -l`), often only
@@ -201,7 +219,8 @@
 //! Regions are mapped on Linux and Android. Elsewhere, and under Miri and
 //! loom, they are heap allocations: blocks are carved the same way, but
 //! huge pages and locking are refused (reported with no `errno`) and a
-//! region's memory goes back only when the whole region does.
+//! region's memory goes back only when the whole region does (dirty slots
+//! are counted and purged the same way, but a purge releases nothing).
 //!
 //! ```
 //! use tierpool::{Backing, HugePages, Pool, RegionConfig};
@@ -252,7 +271,8 @@
 //!   index is beyond the table, buffers report `LateRegion`.
 //! * **Regions stay mapped.** From the first registration on (a failed
 //!   one is undone), no region of the pool is unmapped, and the free slots
-//!   of a registered region keep their pages. The kernel pins registered
+//!   of a registered region keep their pages (they are never dirty, and
+//!   no slot is purged while a registration is under way). The kernel pins registered
 //!   pages: were a region unmapped, the ring would keep the old pages
 //!   while its index named a new region, and a slot released with
 //!   `MADV_DONTNEED` would be mapped afresh on its next use while the

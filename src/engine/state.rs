@@ -224,7 +224,12 @@ impl PoolState {
                 Backing::Regions(regions) => {
                     let capacities: Vec<usize> =
                         config.tiers.iter().map(|spec| spec.capacity).collect();
-                    Some(Regions::new(regions, &capacities, config.alignment))
+                    Some(Regions::new(
+                        regions,
+                        &capacities,
+                        config.alignment,
+                        config.idle_decay,
+                    ))
                 }
             },
         }
@@ -615,6 +620,11 @@ impl PoolState {
         }
         for (counters, n) in self.counters.fallback.iter().zip(freed) {
             counters[Event::Trimmed].add(n);
+        }
+        // The slots of the blocks just freed, and every other dirty slot,
+        // give their pages back.
+        if let Some(regions) = &self.regions {
+            regions.purge_all();
         }
     }
 

@@ -6,17 +6,22 @@ use super::*;
 /// Two threads free blocks of one region while a third allocates: with
 /// no thread cache and no depot every return frees its block, so each
 /// drop gives a slot back to the region (under the regions' lock) while
-/// the third thread's miss takes one: a slot just given back (its shadow
-/// cell then checks that the old holder's accesses happen before the new
-/// one's, through that lock), or, when both are still out, a second
-/// region. In the end every slot is free and every region is gone (loom's
-/// leak check fails on a region that is never given back).
+/// the third thread's miss takes one: a slot just given back, dirty (the
+/// newest first) or purged because the dirty bytes exceed their bound of
+/// one slot (its shadow cell then checks that the old holder's accesses
+/// happen before the new one's, through that lock), or, when both are
+/// still out, a second region. Two more blocks taken afterwards get two
+/// different slots. A trim purges every dirty slot, and then every slot is
+/// free and every region is gone (loom's leak check fails on a region
+/// that is never given back).
 #[test]
 fn region_slots_freed_while_another_thread_allocates() {
     run_model("region_slots_freed_while_another_thread_allocates", || {
         let pool = tiny_builder(0, 0)
             .backing(crate::Backing::Regions(
-                crate::RegionConfig::new().size(2 * TIER),
+                crate::RegionConfig::new()
+                    .size(2 * TIER)
+                    .max_dirty_bytes(TIER),
             ))
             .build()
             .expect("a valid configuration");
@@ -50,7 +55,15 @@ fn region_slots_freed_while_another_thread_allocates() {
         free_b.join().unwrap();
         taker.join().unwrap();
         assert_settled(&pool, &shadows, 3);
+        let (d, stamp_d) = get_filled(&pool, &shadows, 4);
+        let (e, stamp_e) = get_filled(&pool, &shadows, 5);
+        assert_ne!(d.as_ptr(), e.as_ptr(), "two blocks share a slot");
+        stamp_d.check_buf(&d);
+        stamp_e.check_buf(&e);
+        drop((d, e));
+        pool.trim();
         let report = pool.backing_report();
+        assert_eq!(report.dirty_bytes, 0, "a trim purges every dirty slot");
         assert_eq!(report.mapped_bytes, 0, "every slot is free: {report:?}");
     });
 }
@@ -65,7 +78,8 @@ fn region_slots_freed_while_another_thread_allocates() {
 /// ring does not know), and stays mapped afterwards; a block taken after a
 /// registration lies in a registered region and reports its index, or, if
 /// the region went before the registrar looked, reports that the pool was
-/// never registered.
+/// never registered. Freed slots are purged at once (no dirty bytes), so
+/// the freed last block empties its region.
 #[cfg(all(feature = "io-uring", target_os = "linux"))]
 #[test]
 fn registration_races_the_last_block_of_a_region() {
@@ -74,7 +88,7 @@ fn registration_races_the_last_block_of_a_region() {
     run_model("registration_races_the_last_block_of_a_region", || {
         let pool = tiny_builder(0, 0)
             .backing(crate::Backing::Regions(
-                crate::RegionConfig::new().size(2 * TIER),
+                crate::RegionConfig::new().size(2 * TIER).max_dirty_bytes(0),
             ))
             .build()
             .expect("a valid configuration");

@@ -479,7 +479,10 @@ impl Pool {
     /// pool again (on systems where
     /// [`trims_reach_parked_threads`](crate::Pool::trims_reach_parked_threads)
     /// holds; elsewhere each thread frees its share at its next get or
-    /// return). Buffers in use are not touched.
+    /// return). Buffers in use are not touched. With
+    /// [`Backing::Regions`](crate::Backing::Regions) it then purges every
+    /// dirty slot (see [backing memory](crate::operations#backing-memory)),
+    /// as [`trim_idle`](Self::trim_idle) does.
     ///
     /// A trim costs one process-wide memory barrier plus the frees; the
     /// threads' gets and returns never wait for it.
@@ -501,7 +504,9 @@ impl Pool {
     /// Frees the idle buffers nobody needed since the previous idle
     /// collection: in each tier's depot and in every thread's cache (as
     /// [`trim`](Self::trim) reaches them), the blocks below the low-water
-    /// mark (the fewest idle blocks held since the last collection).
+    /// mark (the fewest idle blocks held since the last collection). With
+    /// [`Backing::Regions`](crate::Backing::Regions) it then purges every
+    /// dirty slot of the regions, as [`trim`](Self::trim) does.
     ///
     /// The pool already runs a gentler collection by itself as it serves
     /// traffic (see [idle memory](crate::implementation#idle-memory)), so
@@ -652,8 +657,9 @@ impl Pool {
 
     /// What backs the pool's blocks now (see
     /// [`PoolBuilder::backing`](crate::PoolBuilder::backing)): the regions
-    /// mapped, their bytes locked and of huge pages, the blocks that fell
-    /// back to the heap, and the refusals of the system behind each
+    /// mapped, their bytes locked and of huge pages, the bytes of dirty
+    /// slots (freed, pages kept for reuse) and the purges, the blocks that
+    /// fell back to the heap, and the refusals of the system behind each
     /// fallback. Empty with heap backing. Takes the regions' lock.
     ///
     /// # Examples
@@ -671,7 +677,7 @@ impl Pool {
     /// assert_eq!(report.mapped_bytes, 1 << 20);
     /// assert!(report.regions[0].contains(buf.as_ptr()));
     /// drop(buf);
-    /// pool.trim(); // the region's last block is freed: it is unmapped
+    /// pool.trim(); // the region's last block is freed and purged: it is unmapped
     /// assert_eq!(pool.backing_report().mapped_bytes, 0);
     /// # Ok::<(), tierpool::ConfigError>(())
     /// ```
@@ -685,8 +691,10 @@ impl Pool {
     /// mapped up front, so that `Pool::register_regions` (feature
     /// `io-uring`, Linux) covers it. Pages are touched only as blocks are
     /// used (or when the regions are locked or registered). Like any
-    /// region, one of these is unmapped once a block of it has been used
-    /// and its last block is freed, unless the pool has been registered.
+    /// region, one of these is unmapped once a block of it has been used,
+    /// its last block is freed and its dirty slots are purged (see
+    /// [backing memory](crate::operations#backing-memory)), unless the
+    /// pool has been registered.
     ///
     /// # Errors
     ///

@@ -685,13 +685,18 @@ mod tests {
     fn pool() -> Pool {
         Pool::builder()
             .tiers([1024, 4096])
-            .backing(Backing::Regions(RegionConfig::new().size(16 << 10)))
+            .backing(Backing::Regions(
+                RegionConfig::new().size(16 << 10).max_dirty_bytes(0),
+            ))
             .build()
             .unwrap()
     }
 
     /// One 4 KiB tier in 16 KiB regions, without caches or depot: every
     /// drop gives its slot back at once.
+    /// A pool whose returns free the block, and whose freed slots are
+    /// purged at once (no dirty slots): a region is unmapped as its last
+    /// block is freed, unless pinned.
     fn uncached_pool() -> Pool {
         Pool::builder()
             .tier(
@@ -699,7 +704,9 @@ mod tests {
                     .thread_cache_buffers(0)
                     .depot_buffers(0),
             )
-            .backing(Backing::Regions(RegionConfig::new().size(16 << 10)))
+            .backing(Backing::Regions(
+                RegionConfig::new().size(16 << 10).max_dirty_bytes(0),
+            ))
             .build()
             .unwrap()
     }

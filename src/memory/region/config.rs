@@ -74,6 +74,10 @@ pub enum Backing {
 /// assert_ne!(config, RegionConfig::new());
 /// ```
 ///
+/// A freed block's slot keeps its pages for a while (it is *dirty*), so
+/// that the next block of its tier reuses them without faulting pages in:
+/// see [`max_dirty_bytes`](Self::max_dirty_bytes).
+///
 /// A configuration is only written: what a pool got from the system (the
 /// regions' sizes, huge pages and locks, and every refusal) is in its
 /// [`Pool::backing_report`](crate::Pool::backing_report).
@@ -83,6 +87,8 @@ pub struct RegionConfig {
     pub(crate) huge_pages: HugePages,
     pub(crate) lock: bool,
     pub(crate) strict: bool,
+    /// `None`: the region size.
+    pub(crate) max_dirty: Option<usize>,
 }
 
 impl Default for RegionConfig {
@@ -114,6 +120,7 @@ impl RegionConfig {
             huge_pages: HugePages::Off,
             lock: false,
             strict: false,
+            max_dirty: None,
         }
     }
 
@@ -176,6 +183,61 @@ impl RegionConfig {
     pub const fn lock(mut self, lock: bool) -> Self {
         self.lock = lock;
         self
+    }
+
+    /// The most bytes of dirty slots the pool keeps: free slots whose pages
+    /// were not given back yet. Default: the region [size](Self::size).
+    ///
+    /// A slot freed by the pool (a trim, idle decay, a full depot) keeps
+    /// its pages, and the next block of its tier takes the most recently
+    /// freed slot first, so a service whose in-flight bytes swing reuses
+    /// pages it has instead of faulting new ones in (and the RSS does not
+    /// grow from it: a reused dirty slot costs no new page). A dirty slot
+    /// is purged (its pages released with `madvise(MADV_DONTNEED)`) once
+    /// it has been dirty for the pool's
+    /// [`idle_decay_period`](crate::PoolBuilder::idle_decay_period), or,
+    /// oldest first, when the dirty bytes of all tiers exceed this bound;
+    /// [`Pool::trim`](crate::Pool::trim) and
+    /// [`Pool::trim_idle`](crate::Pool::trim_idle) purge them all. The
+    /// checks run when a slot is taken or given back: no background
+    /// thread.
+    ///
+    /// One region's worth is the default because the pool already maps
+    /// (and may touch) memory a region at a time: the dirty pages add at
+    /// most that much to the memory of the blocks in use, however many
+    /// regions there are, and the decay period gives them back soon after
+    /// a swing that did not come back. `0` purges every slot as it is
+    /// freed. See [`BackingReport::dirty_bytes`](crate::BackingReport::dirty_bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tierpool::{Backing, Pool, RegionConfig, TierConfig};
+    ///
+    /// let pool = Pool::builder()
+    ///     .tier(TierConfig::new(4096).thread_cache_buffers(0).depot_buffers(0))
+    ///     .backing(Backing::Regions(RegionConfig::new().size(1 << 20).max_dirty_bytes(8192)))
+    ///     .build()?;
+    /// let bufs: Vec<_> = (0..3).map(|_| pool.get(4096)).collect();
+    /// drop(bufs); // every return frees its block: three dirty slots, one over
+    /// let report = pool.backing_report();
+    /// assert_eq!((report.dirty_bytes, report.purges), (8192, 1));
+    /// pool.trim();
+    /// assert_eq!(pool.backing_report().dirty_bytes, 0);
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub const fn max_dirty_bytes(mut self, bytes: usize) -> Self {
+        self.max_dirty = Some(bytes);
+        self
+    }
+
+    /// The bound on dirty bytes in force.
+    pub(crate) const fn dirty_bound(&self) -> usize {
+        match self.max_dirty {
+            Some(bytes) => bytes,
+            None => self.size,
+        }
     }
 
     /// Fails an allocation when the system refuses an option, instead of

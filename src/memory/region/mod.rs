@@ -13,8 +13,19 @@
 //! when it frees one (a trim, idle decay, a full depot, the pool's close).
 //! One mutex guards them; it is a leaf lock (nothing else is locked while
 //! it is held).
+//!
+//! A slot given back keeps its pages: it is *dirty*, and the next block of
+//! its tier takes the most recently freed dirty slot (LIFO) before any
+//! clean one, so it faults no page in. Dirty slots are *purged* (their
+//! pages released with `MADV_DONTNEED`, or their region unmapped when it
+//! holds no other block) once they have been dirty for the decay period,
+//! oldest first when the dirty bytes exceed the bound, and all at once on
+//! a trim: the model is jemalloc's dirty-page decay, without its
+//! background thread (the checks run when a slot is taken or given back).
 
+use std::collections::VecDeque;
 use std::ptr::NonNull;
+use std::time::{Duration, Instant};
 
 use crate::sync::Mutex;
 
@@ -48,13 +59,37 @@ pub(crate) struct Regions {
     tiers: Box<[(usize, usize)]>,
     /// The alignment of a region's start.
     align: usize,
+    /// How long a slot stays dirty before it is purged.
+    decay: Duration,
+    /// The most dirty bytes kept: beyond, the oldest dirty slots are purged.
+    max_dirty: usize,
+    /// The origin of the times in [`Dirty::since`].
+    epoch: Instant,
     state: Mutex<State>,
+}
+
+/// A free slot that kept its pages: see [`State::dirty`].
+#[derive(Debug, Clone, Copy)]
+struct Dirty {
+    /// The index of its region.
+    region: usize,
+    slot: usize,
+    /// When it was given back (since [`Regions::epoch`]).
+    since: Duration,
 }
 
 #[derive(Debug, Default)]
 struct State {
     /// Indexed by region index; `None` for an index free for reuse.
     regions: Vec<Option<Region>>,
+    /// Per tier: the dirty slots (free, pages kept), oldest first. Taken
+    /// from the back, purged from the front. Slots of locked and of
+    /// registered regions are never dirty: their pages stay anyway.
+    dirty: Box<[VecDeque<Dirty>]>,
+    /// Bytes (block sizes) of the dirty slots.
+    dirty_bytes: usize,
+    /// Dirty slots purged since the pool was built.
+    purges: u64,
     /// `(start address, index)` of every region, sorted by address: finds
     /// a freed block's region.
     by_start: Vec<(usize, usize)>,
@@ -76,8 +111,11 @@ struct Region {
     slots: usize,
     /// Slots from here on were never used.
     fresh: usize,
-    /// Slots used before and free now.
+    /// Slots used before and free now, their pages given back (or kept by
+    /// a lock or a registration).
     free: Vec<usize>,
+    /// Slots in [`State::dirty`].
+    dirty: usize,
     in_use: usize,
     locked: bool,
     huge_pages: HugePages,
@@ -88,15 +126,36 @@ struct Region {
 }
 
 impl Region {
+    /// Whether it has a clean slot (free or never used).
     fn has_room(&self) -> bool {
-        self.in_use < self.slots
+        self.in_use + self.dirty < self.slots
+    }
+
+    /// Whether it holds no block and no dirty slot: unmapped then, unless
+    /// the regions are pinned.
+    fn is_empty(&self) -> bool {
+        self.in_use == 0 && self.dirty == 0
+    }
+
+    /// The unit its pages are released in.
+    fn granule(&self) -> usize {
+        match self.huge_pages {
+            HugePages::Off => sys::page_size(),
+            _ => HUGE_PAGE,
+        }
     }
 }
 
 impl Regions {
     /// Regions for tiers of these capacities, blocks aligned to `alignment`
-    /// (a power of two).
-    pub(crate) fn new(config: RegionConfig, capacities: &[usize], alignment: usize) -> Self {
+    /// (a power of two), whose free slots stay dirty for `decay` (the
+    /// pool's idle decay period).
+    pub(crate) fn new(
+        config: RegionConfig,
+        capacities: &[usize],
+        alignment: usize,
+        decay: Duration,
+    ) -> Self {
         let tiers = capacities
             .iter()
             .map(|&capacity| (capacity, round_up(capacity, alignment)))
@@ -105,11 +164,29 @@ impl Regions {
         if config.huge_pages != HugePages::Off {
             align = align.max(HUGE_PAGE);
         }
+        let state = State {
+            dirty: capacities.iter().map(|_| VecDeque::new()).collect(),
+            ..State::default()
+        };
         Self {
+            max_dirty: config.dirty_bound(),
             config,
             tiers,
             align,
-            state: Mutex::new(State::default()),
+            decay,
+            epoch: Instant::now(),
+            state: Mutex::new(state),
+        }
+    }
+
+    /// The time since [`epoch`](Self::epoch). Loom's clock stands still:
+    /// every interleaving it explores must take the same decisions, so
+    /// only a zero decay period purges there.
+    fn now(&self) -> Duration {
+        if cfg!(loom) {
+            Duration::ZERO
+        } else {
+            self.epoch.elapsed()
         }
     }
 
@@ -126,14 +203,31 @@ impl Regions {
     /// Takes a slot for a new block of `tier`: `Ok(None)` if no region
     /// could be mapped and the block should come from the heap.
     pub(crate) fn take(&self, tier: usize) -> Result<Option<NonNull<u8>>, BackingError> {
-        let mut state = self.state.lock();
+        self.take_at(tier, self.now())
+    }
+
+    /// [`take`](Self::take) at time `now`: the most recently freed dirty
+    /// slot of `tier`, or else a clean one.
+    fn take_at(&self, tier: usize, now: Duration) -> Result<Option<NonNull<u8>>, BackingError> {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        self.purge_due(state, now);
+        if let Some(dirty) = state.dirty[tier].pop_back() {
+            let region = state.regions[dirty.region]
+                .as_mut()
+                .expect("a dirty slot's region is mapped");
+            region.dirty -= 1;
+            region.in_use += 1;
+            state.dirty_bytes -= region.stride;
+            return Ok(Some(region.map.at(dirty.slot * region.stride)));
+        }
         let found = state
             .regions
             .iter()
             .position(|r| r.as_ref().is_some_and(|r| r.tier == tier && r.has_room()));
         let index = match found {
             Some(index) => index,
-            None => match self.map_region(&mut state, tier, self.config.strict) {
+            None => match self.map_region(state, tier, self.config.strict) {
                 Ok(Some(index)) => index,
                 Ok(None) => {
                     state.heap_fallbacks += 1;
@@ -201,6 +295,7 @@ impl Regions {
             stride,
             fresh: 0,
             free: Vec::new(),
+            dirty: 0,
             in_use: 0,
             locked,
             huge_pages,
@@ -222,12 +317,18 @@ impl Regions {
     }
 
     /// Gives back the slot of a block that [`take`](Self::take) returned
-    /// and that is freed now: its pages go back to the system (unless the
-    /// region is locked), and a region left empty is unmapped.
+    /// and that is freed now: the slot stays dirty (its pages kept) until
+    /// it is taken again or purged; slots dirty for the decay period, or
+    /// beyond the bound, are purged now.
     pub(crate) fn give_back(&self, data: NonNull<u8>) {
+        self.give_back_at(data, self.now());
+    }
+
+    /// [`give_back`](Self::give_back) at time `now`.
+    fn give_back_at(&self, data: NonNull<u8>, now: Duration) {
         let addr = data.as_ptr().addr();
-        let mut state = self.state.lock();
-        let pinned = state.pinned();
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
         let at = state.by_start.partition_point(|&(s, _)| s <= addr);
         let index = at
             .checked_sub(1)
@@ -244,23 +345,58 @@ impl Regions {
         let offset = addr - region.map.start();
         debug_assert_eq!(offset % region.stride, 0, "a block starts at a slot");
         region.in_use -= 1;
-        if region.in_use == 0 && !pinned {
-            // Unmapped when the region drops.
-            state.regions[index] = None;
-            state.by_start.retain(|&(_, i)| i != index);
-            return;
+        let slot = offset / region.stride;
+        if region.locked || region.registered {
+            // Its pages stay anyway: reused like any free slot.
+            region.free.push(slot);
+        } else {
+            region.dirty += 1;
+            state.dirty_bytes += region.stride;
+            let (tier, dirty) = (
+                region.tier,
+                Dirty {
+                    region: index,
+                    slot,
+                    since: now,
+                },
+            );
+            state.dirty[tier].push_back(dirty);
         }
-        region.free.push(offset / region.stride);
-        if !region.locked && !region.registered {
-            // Only whole pages of the slot: a neighbour may use the others.
-            let granule = match region.huge_pages {
-                HugePages::Off => sys::page_size(),
-                _ => HUGE_PAGE,
-            };
-            let from = round_up(offset, granule);
-            let to = (offset + region.stride) / granule * granule;
-            if from < to {
-                sys::release(&region.map, from, to - from);
+        state.unmap_if_empty(index);
+        self.purge_due(state, now);
+    }
+
+    /// Purges the slots dirty for the decay period, then the oldest ones
+    /// while the dirty bytes exceed the bound.
+    fn purge_due(&self, state: &mut State, now: Duration) {
+        for tier in 0..state.dirty.len() {
+            while let Some(&oldest) = state.dirty[tier].front() {
+                if now.saturating_sub(oldest.since) < self.decay {
+                    break;
+                }
+                state.dirty[tier].pop_front();
+                state.purge(oldest);
+            }
+        }
+        while state.dirty_bytes > self.max_dirty {
+            let tier = (0..state.dirty.len())
+                .filter_map(|t| state.dirty[t].front().map(|d| (d.since, t)))
+                .min()
+                .map(|(_, t)| t)
+                .expect("dirty bytes are in dirty slots");
+            let oldest = state.dirty[tier].pop_front().expect("just seen");
+            state.purge(oldest);
+        }
+    }
+
+    /// Purges every dirty slot: on [`Pool::trim`](crate::Pool::trim) and
+    /// [`Pool::trim_idle`](crate::Pool::trim_idle), after they freed the
+    /// idle blocks.
+    pub(crate) fn purge_all(&self) {
+        let mut state = self.state.lock();
+        for tier in 0..state.dirty.len() {
+            while let Some(oldest) = state.dirty[tier].pop_front() {
+                state.purge(oldest);
             }
         }
     }
@@ -270,7 +406,8 @@ impl Regions {
     /// refusal, also recorded in the report); refused huge pages or locks
     /// fall back as for an allocation, unless the regions are strict.
     pub(crate) fn map_up_front(&self, tier: usize, count: usize) -> Result<usize, BackingError> {
-        let mut state = self.state.lock();
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
         let mut have = state
             .regions
             .iter()
@@ -278,7 +415,7 @@ impl Regions {
             .count();
         let mut mapped = 0;
         while have < count {
-            match self.map_region(&mut state, tier, self.config.strict)? {
+            match self.map_region(state, tier, self.config.strict)? {
                 Some(_) => {
                     have += 1;
                     mapped += 1;
@@ -365,6 +502,8 @@ impl Regions {
         let mut report = BackingReport {
             heap_fallbacks: state.heap_fallbacks,
             refusals: state.refusals,
+            dirty_bytes: state.dirty_bytes,
+            purges: state.purges,
             errors: state.errors.clone(),
             ..BackingReport::default()
         };
@@ -386,6 +525,7 @@ impl Regions {
                 block_size: region.stride,
                 slots: region.slots,
                 slots_in_use: region.in_use,
+                slots_dirty: region.dirty,
                 locked: region.locked,
                 huge_pages: region.huge_pages,
             });
@@ -400,6 +540,55 @@ impl State {
     /// a ring may still name it).
     fn pinned(&self) -> bool {
         self.pending > 0 || self.registrations > 0
+    }
+
+    /// Unmaps the region at `index` if it is empty and the regions are not
+    /// pinned: whether it did.
+    fn unmap_if_empty(&mut self, index: usize) -> bool {
+        let region = self.regions[index]
+            .as_ref()
+            .expect("the index names a mapped region");
+        if region.is_empty() && !self.pinned() {
+            // Unmapped when the region drops.
+            self.regions[index] = None;
+            self.by_start.retain(|&(_, i)| i != index);
+            return true;
+        }
+        false
+    }
+
+    /// Purges a dirty slot, just taken off its tier's list: its region is
+    /// unmapped if it is empty now, or else its whole pages go back to the
+    /// system (pages shared with a neighbouring slot stay). The pages of a
+    /// registered region, or of one being registered, are never released:
+    /// the kernel pins them, and a released page would be replaced by a
+    /// new one the ring does not see.
+    fn purge(&mut self, dirty: Dirty) {
+        let region = self.regions[dirty.region]
+            .as_mut()
+            .expect("a dirty slot's region is mapped");
+        region.dirty -= 1;
+        self.dirty_bytes -= region.stride;
+        if self.unmap_if_empty(dirty.region) {
+            self.purges += 1;
+            return;
+        }
+        let pending = self.pending > 0;
+        let region = self.regions[dirty.region]
+            .as_mut()
+            .expect("the region is still mapped");
+        region.free.push(dirty.slot);
+        if region.registered || pending {
+            return;
+        }
+        self.purges += 1;
+        let granule = region.granule();
+        let offset = dirty.slot * region.stride;
+        let from = round_up(offset, granule);
+        let to = (offset + region.stride) / granule * granule;
+        if from < to {
+            sys::release(&region.map, from, to - from);
+        }
     }
 
     fn refuse(&mut self, err: BackingError) {
@@ -447,9 +636,18 @@ mod tests {
         );
     }
 
+    /// Regions of `config` whose dirty slots decay after a second.
+    fn regions(config: RegionConfig, capacities: &[usize]) -> Regions {
+        Regions::new(config, capacities, 64, Duration::from_secs(1))
+    }
+
     #[test]
     fn slots_are_reused_and_empty_regions_unmapped() {
-        let regions = Regions::new(RegionConfig::new().size(4096), &[1000, 4096], 64);
+        // No dirty slots: every slot is purged as it is given back.
+        let regions = regions(
+            RegionConfig::new().size(4096).max_dirty_bytes(0),
+            &[1000, 4096],
+        );
         // 1024-byte slots: four to a region.
         let blocks: Vec<_> = (0..5).map(|_| regions.take(0).unwrap().unwrap()).collect();
         let report = regions.report();
@@ -467,5 +665,136 @@ mod tests {
         let report = regions.report();
         assert!(report.regions.is_empty());
         assert_eq!(report.mapped_bytes, 0);
+    }
+
+    const PAGE: usize = 4096;
+
+    fn addr(ptr: NonNull<u8>) -> usize {
+        ptr.as_ptr().addr()
+    }
+
+    #[test]
+    fn dirty_slots_are_taken_newest_first_before_clean_ones() {
+        let regions = regions(RegionConfig::new().size(8 * PAGE), &[PAGE]);
+        let [a, b, c] = [0; 3].map(|_| regions.take(0).unwrap().unwrap());
+        regions.give_back(a);
+        regions.give_back(b);
+        let report = regions.report();
+        assert_eq!((report.dirty_bytes, report.purges), (2 * PAGE, 0));
+        assert_eq!(report.regions[0].slots_dirty, 2);
+        assert_eq!(report.regions[0].slots_in_use, 1);
+        assert_eq!(regions.take(0).unwrap().unwrap(), b, "the newest first");
+        assert_eq!(regions.take(0).unwrap().unwrap(), a);
+        let d = regions.take(0).unwrap().unwrap();
+        assert_eq!(addr(d) - addr(c), PAGE, "then a clean slot");
+        assert_eq!(regions.report().dirty_bytes, 0);
+    }
+
+    #[test]
+    fn the_bound_purges_the_oldest_dirty_slots() {
+        let regions = regions(
+            RegionConfig::new().size(8 * PAGE).max_dirty_bytes(2 * PAGE),
+            &[PAGE],
+        );
+        let [a, b, c, _kept] = [0; 4].map(|_| regions.take(0).unwrap().unwrap());
+        for block in [a, b, c] {
+            regions.give_back(block);
+        }
+        let report = regions.report();
+        assert_eq!((report.dirty_bytes, report.purges), (2 * PAGE, 1));
+        // The two dirty ones, newest first; then `a`, purged (a clean free
+        // slot, taken before the never used ones).
+        let taken = [0; 3].map(|_| regions.take(0).unwrap().unwrap());
+        assert_eq!(taken, [c, b, a]);
+    }
+
+    #[test]
+    fn dirty_slots_decay_after_the_period() {
+        // The decay period is a second: drive the clock by hand.
+        let regions = regions(RegionConfig::new().size(8 * PAGE), &[PAGE]);
+        let t = Duration::from_millis;
+        let [a, b, c, d] = [0; 4].map(|_| regions.take_at(0, t(0)).unwrap().unwrap());
+        regions.give_back_at(a, t(0));
+        regions.give_back_at(b, t(500));
+        regions.give_back_at(c, t(999));
+        assert_eq!(regions.report().purges, 0);
+        // A miss at 1.2 s purges `a` (dirty for 1.2 s), not `b` (0.7 s).
+        let report = {
+            let d = regions.take_at(0, t(1200)).unwrap().unwrap();
+            assert_eq!(d, c);
+            regions.report()
+        };
+        assert_eq!((report.dirty_bytes, report.purges), (PAGE, 1));
+        regions.give_back_at(c, t(1200));
+        regions.give_back_at(d, t(2200)); // `b` and `c` decay
+        let report = regions.report();
+        assert_eq!((report.dirty_bytes, report.purges), (PAGE, 3));
+        assert_eq!(report.regions[0].slots_dirty, 1);
+        assert_eq!(report.regions[0].slots_in_use, 0);
+    }
+
+    #[test]
+    fn an_empty_region_stays_mapped_while_it_has_dirty_slots() {
+        let regions = regions(RegionConfig::new().size(4 * PAGE), &[PAGE]);
+        let [a, b] = [0; 2].map(|_| regions.take(0).unwrap().unwrap());
+        regions.give_back(a);
+        regions.give_back(b);
+        let report = regions.report();
+        assert_eq!(report.regions.len(), 1, "kept for its dirty slots");
+        assert_eq!(report.regions[0].slots_dirty, 2);
+        regions.purge_all();
+        let report = regions.report();
+        assert!(report.regions.is_empty(), "{report:?}");
+        assert_eq!(
+            (report.mapped_bytes, report.dirty_bytes, report.purges),
+            (0, 0, 2)
+        );
+    }
+
+    /// Whether the byte at `ptr`, written by the test before its slot was
+    /// given back, is still there (a released page reads as zero).
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
+    fn kept(ptr: NonNull<u8>) -> bool {
+        // SAFETY: `ptr` is the first byte of a slot of a region that is
+        // still mapped (checked by the callers' reports); no block uses
+        // the slot, and nothing else writes it while the test reads.
+        unsafe { ptr.as_ptr().read() == 0xAB }
+    }
+
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
+    #[test]
+    fn slots_of_registered_regions_and_of_regions_being_registered_keep_their_pages() {
+        let regions = regions(
+            RegionConfig::new().size(4 * PAGE).max_dirty_bytes(0),
+            &[PAGE],
+        );
+        let blocks = [0; 3].map(|_| regions.take(0).unwrap().unwrap());
+        for block in blocks {
+            // SAFETY: the slot is taken and held by this test alone.
+            unsafe { block.as_ptr().write(0xAB) };
+        }
+        let table = regions.pin_table();
+        assert_eq!(table.len(), 1);
+        // Being registered: purged at once (no dirty bytes), but its pages
+        // stay, and it is not counted as a purge.
+        regions.give_back(blocks[0]);
+        let report = regions.report();
+        assert_eq!((report.dirty_bytes, report.purges), (0, 0));
+        assert!(kept(blocks[0]));
+        regions.record_registration(Some(&[0]));
+        // Registered: never dirty, never released.
+        regions.give_back(blocks[1]);
+        regions.purge_all();
+        let report = regions.report();
+        assert_eq!((report.dirty_bytes, report.purges), (0, 0));
+        assert!(kept(blocks[1]));
+        assert_eq!(report.regions[0].slots_dirty, 0);
+        regions.give_back(blocks[2]);
+        assert_eq!(
+            regions.report().regions.len(),
+            1,
+            "a registered region stays"
+        );
+        assert!(kept(blocks[2]));
     }
 }

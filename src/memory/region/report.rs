@@ -188,6 +188,17 @@ pub struct BackingReport {
     /// use transparent ones (whether the kernel found transparent huge
     /// pages shows in `AnonHugePages` of `/proc/self/smaps`).
     pub huge_page_bytes: usize,
+    /// Bytes of the dirty slots: free slots that kept their pages, to be
+    /// reused by the next blocks of their tiers (block size each). This is
+    /// memory the pool holds beyond its blocks; it goes back to the system
+    /// after the pool's idle decay period, beyond
+    /// [`RegionConfig::max_dirty_bytes`](crate::RegionConfig::max_dirty_bytes),
+    /// or on a trim. Free slots of locked and of registered regions keep
+    /// their pages anyway and are not counted.
+    pub dirty_bytes: usize,
+    /// Dirty slots purged since the pool was built: their pages given back
+    /// (`madvise(MADV_DONTNEED)`), or their region unmapped.
+    pub purges: u64,
     /// Blocks of a tier allocated on the heap because no region could be
     /// mapped.
     pub heap_fallbacks: u64,
@@ -236,6 +247,9 @@ pub struct RegionInfo {
     pub slots: usize,
     /// How many of them are blocks of the pool now (idle or in use).
     pub slots_in_use: usize,
+    /// How many of them are dirty: free, with their pages kept (see
+    /// [`BackingReport::dirty_bytes`]).
+    pub slots_dirty: usize,
     /// Whether it is locked in memory.
     pub locked: bool,
     /// The huge pages it got: [`HugePages::Off`] after a fallback.
