@@ -286,6 +286,7 @@ async fn a_timed_out_wait_reserves_nothing() {
 
 /// `read_chain` under a cap waits for memory instead of exceeding it: a
 /// slow consumer holding frames holds back the reader.
+#[cfg(feature = "tokio")]
 #[tokio::test]
 async fn read_chain_waits_under_a_cap() {
     let pool = capped(128 * KIB);

@@ -4,7 +4,6 @@
 //! `tests/alloc_count.rs`.
 
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
 
 use tierpool::operations::trims_reach_parked_threads;
 use tierpool::{Pool, TierConfig};
@@ -154,9 +153,11 @@ fn trims_racing_gets_and_returns_lose_and_duplicate_nothing() {
     // allocator, is `tests/alloc_count.rs`.
 }
 
-#[cfg(not(miri))]
+#[cfg(all(feature = "tokio", not(miri)))]
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_idle_trimmer_frees_a_parked_threads_cache_and_ends_with_the_pool() {
+    use std::time::Duration;
+
     let pool = Pool::new();
     let (release, handles) = park_with_full_caches(&pool, 1, &[(4 * KIB, 4)]);
     let trimmer = tokio::spawn(pool.trim_idle_every(Duration::from_secs(10)));
