@@ -1,7 +1,7 @@
 //! Reclaiming idle memory across threads: a trim on one thread frees what
 //! other threads cached, parked ones included, while the owners' gets and
 //! returns go on. The bytes freed, measured by a counting allocator, are in
-//! `tests/alloc_count.rs`.
+//! `tests/allocations.rs`.
 
 use std::sync::{Arc, Barrier};
 
@@ -150,7 +150,7 @@ fn trims_racing_gets_and_returns_lose_and_duplicate_nothing() {
     assert!(trims > 0);
     assert_all_returned(&pool);
     // That no block is lost or freed twice, counted in bytes by a counting
-    // allocator, is `tests/alloc_count.rs`.
+    // allocator, is `tests/allocations.rs`.
 }
 
 #[cfg(all(feature = "tokio", not(miri)))]

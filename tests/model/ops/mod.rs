@@ -1,6 +1,6 @@
-//! The operation language shared by `tests/model.rs` (proptest),
-//! `tests/regressions.rs` (fixed sequences) and `fuzz/fuzz_targets/ops.rs`
-//! (cargo fuzz), and the reference model every operation is checked against.
+//! The operation language shared by `tests/model/main.rs` (proptest),
+//! `tests/model/regressions.rs` (fixed sequences) and
+//! `fuzz/fuzz_targets/ops.rs` (cargo fuzz), and the reference model every operation is checked against.
 //!
 //! A [`Scenario`] is a pool configuration plus a list of [`Op`]s. [`run`]
 //! builds the pool, starts a long-lived helper thread, applies the ops to the
@@ -56,7 +56,7 @@
 //! A new public operation gets a variant at the end of [`Op`], an opcode in
 //! [`decode`] (the next byte after `CHAIN_OPCODES`, which then grows, and
 //! an arm in `decode_chain_op`; `OPCODES` stays 32 so that every other
-//! byte decodes as before), a strategy line in `op()` of `tests/model.rs`,
+//! byte decodes as before), a strategy line in `op()` of `tests/model/main.rs`,
 //! and an arm in the `Model::apply_*` function of its family
 //! (`apply_write`, `apply_view`, `apply_bytes`, `apply_threads`,
 //! `apply_pool`, `apply_chain`, `apply_bytes_mut` for what `BytesMut`
