@@ -30,14 +30,6 @@ impl Reader<'_> {
     }
 }
 
-/// Opcodes of the language before chains: every opcode byte outside
-/// [`CHAIN_OPCODES`] decodes modulo this, as in every earlier corpus.
-pub const OPCODES: u8 = 32;
-/// Opcode bytes appended after the others: the chain ops (32 to 41), then
-/// the ops added after them (from 42: `TryReclaim` onwards). (Before they
-/// existed these bytes decoded modulo [`OPCODES`].)
-pub const CHAIN_OPCODES: std::ops::Range<u8> = 32..56;
-
 /// Decodes any byte string into a scenario: five bytes of configuration,
 /// then one opcode byte per op followed by its parameters. An opcode byte
 /// in [`CHAIN_OPCODES`] is a chain op; any other is taken modulo
