@@ -253,7 +253,7 @@ impl Model {
             );
         }
         assert_eq!(stats.exhausted, self.exhausted, "{when}: exhausted count");
-        if self.limits.record_sizes {
+        if self.limits.record_sizes && self.histogram_due {
             let requests = pool.size_histogram().requests();
             let (low, high) = self.requests;
             assert!(
