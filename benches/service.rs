@@ -68,9 +68,9 @@
 //! `getrusage`):
 //!
 //! ```sh
-//! cargo bench --bench service              # all distributions and arms, 3 repetitions
-//! cargo bench --bench service -- --quick   # fewer frames per run, still 3 repetitions
-//! cargo bench --bench service -- --dist small --arm tierpool --arm bytesmut --reps 5
+//! cargo bench --features tokio --bench service              # all distributions and arms, 3 repetitions
+//! cargo bench --features tokio --bench service -- --quick   # fewer frames per run, still 3 repetitions
+//! cargo bench --features tokio --bench service -- --dist small --arm tierpool --arm bytesmut --reps 5
 //! ```
 //!
 //! Options: `--quick`, `--dist NAME` and `--arm NAME` (repeatable, or

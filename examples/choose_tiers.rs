@@ -16,9 +16,13 @@ use tierpool::{SizeHistogram, DEFAULT_TIERS};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = args
-        .next()
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sizes.trace").into());
+    // Built by examples/light, whose manifest is one directory below the
+    // trace.
+    let path = args.next().unwrap_or_else(|| {
+        let light = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let examples = light.parent().expect("examples/light is in examples/");
+        examples.join("sizes.trace").display().to_string()
+    });
     let k: usize = match args.next() {
         Some(k) => k.parse()?,
         None => 3,

@@ -298,7 +298,7 @@ def main() -> int:
 # --- The service bench (benches/service.rs) ---------------------------------
 #
 # ``python3 scripts/bench_table.py --service target/tierpool-service/latest.txt``
-# renders the summary lines of ``cargo bench --bench service`` as Markdown
+# renders the summary lines of ``cargo bench --features tokio --bench service`` as Markdown
 # instead of the criterion tables above (which it neither reads nor needs).
 
 SERVICE_BASELINE = "bytesmut"

@@ -126,7 +126,7 @@
 //! depot is at most what was taken out of it during the last period.
 //!
 //! Reclaiming the idle memory of 16 parked threads, with the figures, is
-//! `cargo run --release --example reclaim`.
+//! `cargo run --release --example trim`.
 //!
 //! # Backing memory
 //!

@@ -1,4 +1,4 @@
-//! Idle memory of parked threads, reclaimed by one call from another
+//! Idle memory of parked threads, trimmed by one call from another
 //! thread.
 //!
 //! Sixteen threads fill their caches in every tier (as a burst on a thread
@@ -7,7 +7,7 @@
 //! long the call took, and the process's resident memory before and after
 //! (what the allocator gives back to the system is up to the allocator).
 //!
-//! Run: `cargo run --release --example reclaim [THREADS]` (default 16)
+//! Run: `cargo run --release --example trim [THREADS]` (default 16)
 
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
@@ -56,7 +56,7 @@ fn main() {
     let rss_after = resident_kib();
 
     println!(
-        "reclaim threads={threads} cached_before_kib={} cached_after_kib={} cached_after_pct={:.1} trim_us={:.0} rss_before_kib={} rss_after_kib={} parked_threads_reached={}",
+        "trim threads={threads} cached_before_kib={} cached_after_kib={} cached_after_pct={:.1} trim_us={:.0} rss_before_kib={} rss_after_kib={} parked_threads_reached={}",
         before / 1024,
         after / 1024,
         100.0 * after as f64 / before.max(1) as f64,

@@ -1,5 +1,5 @@
-//! Fixed operation sequences replayed through the model checker of
-//! `tests/model.rs` (the op language lives in `tests/common/ops.rs`).
+//! Fixed operation sequences replayed through the model checker (the op
+//! language lives in `ops/`).
 //!
 //! Crash inputs found by `cargo fuzz run ops` belong in [`fuzz_inputs`] as raw
 //! bytes; shrunk proptest failures belong here as `Scenario`s. The fuzz run
@@ -9,11 +9,7 @@
 //! buffers crossing threads, zero-sized limits, and a pool closed while
 //! buffers are still out.
 
-#[allow(dead_code)]
-#[path = "common/ops.rs"]
-mod ops;
-
-use ops::{Config, Op, Scenario, Size};
+use crate::ops::{self, Config, Op, Scenario, Size};
 
 /// Tier set indexes into `ops::TIER_SETS`.
 const SMALL_TIERS: u8 = 0; // 64, 256, 1024

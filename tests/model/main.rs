@@ -1,9 +1,9 @@
 //! Model-based property test: random sequences of pool operations checked
 //! against a reference model after every step.
 //!
-//! The operation language and the checker live in `tests/common/ops.rs`, shared
-//! with the cargo-fuzz target (`fuzz/fuzz_targets/ops.rs`) and with
-//! `tests/regressions.rs`. Each case picks a pool configuration (tier set,
+//! The operation language and the checker live in `ops/` (one module per op
+//! family), shared with the cargo-fuzz target (`fuzz/fuzz_targets/ops.rs`);
+//! fixed sequences are in `regressions.rs`. Each case picks a pool configuration (tier set,
 //! alignment, per-tier thread-cache and depot limits, including 0) and up to
 //! 64 operations: gets across tiers and beyond them (`get`, `try_get`, and
 //! gets on a long-lived helper thread; with or without the opt-in
@@ -27,7 +27,7 @@
 //! 1,000 cases by default (4 under Miri). Set `TIERPOOL_PROPTEST_CASES` to run
 //! more, e.g. `TIERPOOL_PROPTEST_CASES=100000 cargo test --release --test
 //! model`. Failing cases are shrunk and printed (no regression file is
-//! written); paste the printed `Scenario` into `tests/regressions.rs`.
+//! written); paste the printed `Scenario` into `tests/model/regressions.rs`.
 //!
 //! # Tracing
 //!
@@ -42,8 +42,8 @@
 //! every time; `-Zmiri-seed=N` picks others.
 
 #[allow(dead_code)]
-#[path = "common/ops.rs"]
 mod ops;
+mod regressions;
 
 use ops::{Config, Op, Scenario, Size};
 use proptest::prelude::*;

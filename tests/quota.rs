@@ -1,5 +1,8 @@
-//! Waiting for memory: `Pool::get_async` and `PooledChain::reserve_block_async`
-//! under `max_in_use_bytes`, driven by tokio and by `futures::executor`.
+//! Caps on the bytes out and waiting for memory under them:
+//! `Pool::get_async` and `PooledChain::reserve_block_async` under
+//! `max_in_use_bytes`, driven by tokio, smol and `futures::executor`; the
+//! arrival-order model of the wait queue (proptest); and `Pool::quota`, a
+//! cap per tenant charged together with the pool's (`mod quotas`).
 
 mod common;
 
@@ -286,6 +289,7 @@ async fn a_timed_out_wait_reserves_nothing() {
 
 /// `read_chain` under a cap waits for memory instead of exceeding it: a
 /// slow consumer holding frames holds back the reader.
+#[cfg(feature = "tokio")]
 #[tokio::test]
 async fn read_chain_waits_under_a_cap() {
     let pool = capped(128 * KIB);

@@ -1,10 +1,9 @@
 //! Reclaiming idle memory across threads: a trim on one thread frees what
 //! other threads cached, parked ones included, while the owners' gets and
 //! returns go on. The bytes freed, measured by a counting allocator, are in
-//! `tests/alloc_count.rs`.
+//! `tests/allocations.rs`.
 
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
 
 use tierpool::{Pool, TierConfig};
 
@@ -150,12 +149,14 @@ fn trims_racing_gets_and_returns_lose_and_duplicate_nothing() {
     assert!(trims > 0);
     assert_all_returned(&pool);
     // That no block is lost or freed twice, counted in bytes by a counting
-    // allocator, is `tests/alloc_count.rs`.
+    // allocator, is `tests/allocations.rs`.
 }
 
-#[cfg(not(miri))]
+#[cfg(all(feature = "tokio", not(miri)))]
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_idle_trimmer_frees_a_parked_threads_cache_and_ends_with_the_pool() {
+    use std::time::Duration;
+
     let pool = Pool::new();
     let (release, handles) = park_with_full_caches(&pool, 1, &[(4 * KIB, 4)]);
     let trimmer = tokio::spawn(pool.trim_idle_every(Duration::from_secs(10)));
