@@ -161,17 +161,20 @@ fn idle_memory_decays_to_the_working_set_without_a_background_thread() {
         .idle_decay_period(Duration::ZERO)
         .build()
         .unwrap();
-    // Under Miri a get costs some 5 ms and a period is 4096 of them (two
-    // minutes for a burst of 100 in 6 periods): a burst of 8 reaches the
-    // working set in 5, through the same collections (the cache's share
-    // to the depot, then freed from there).
-    let burst = if cfg!(miri) { 8 } else { 1000 };
+    // Under Miri a get costs some 5 ms, so the collection looks every 64
+    // hits there instead of 4096 (the crate's `COLLECT_INTERVAL`), and a
+    // burst of 8 reaches the working set in 5 periods, through the same
+    // collections (the cache's share to the depot, then freed from there).
+    let (burst, periods, interval) = if cfg!(miri) {
+        (8, 5, 64)
+    } else {
+        (1000, 12, 4096)
+    };
     let bufs: Vec<_> = (0..burst).map(|_| pool.get(4 * KIB)).collect();
     drop(bufs);
     assert_eq!(pool.stats().tiers[0].cached, burst as u64);
 
-    let periods = if cfg!(miri) { 5 } else { 12 };
-    for _ in 0..periods * 4096 {
+    for _ in 0..periods * interval {
         let buf = pool.get(4 * KIB);
         std::hint::black_box(&buf);
     }
