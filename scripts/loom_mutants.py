@@ -205,7 +205,7 @@ def run_model(model: str, timeout: float) -> tuple[int | None, str]:
     """Runs one model; returns its exit code (None on timeout) and output."""
     try:
         result = cargo(
-            ["test", "--release", "--lib", *FEATURES, MODEL_PATHS[model], "--",
+            ["test", "--profile", "loom", "--lib", *FEATURES, MODEL_PATHS[model], "--",
              "--exact", "--test-threads=1"],
             timeout=timeout,
         )
@@ -228,7 +228,7 @@ def restore(pristine: dict[str, str]) -> None:
 
 
 def build() -> subprocess.CompletedProcess:
-    return cargo(["test", "--release", "--lib", *FEATURES, "--no-run"])
+    return cargo(["test", "--profile", "loom", "--lib", *FEATURES, "--no-run"])
 
 
 def try_mutation(m: Mutation, pristine: dict[str, str], timeout: float) -> Outcome:
@@ -318,7 +318,7 @@ def main() -> int:
 
     print("baseline: every loom model on the unmutated copy ...", flush=True)
     start = time.monotonic()
-    baseline = cargo(["test", "--release", "--lib", *FEATURES, "loom_tests", "--", "--test-threads=2"])
+    baseline = cargo(["test", "--profile", "loom", "--lib", *FEATURES, "loom_tests", "--", "--test-threads=2"])
     if baseline.returncode != 0:
         print(baseline.stdout)
         print("the unmutated copy fails its loom models: fix that first")
