@@ -3,37 +3,44 @@
 //! A length-prefixed echo broker runs in its own process on loopback, and a
 //! load generator (this bench's parent process) drives it over 8 TCP
 //! connections. The broker is the same code for every arm; only the way it
-//! obtains the buffer for a frame body differs:
+//! reads a connection's frames differs:
 //!
-//! - `tierpool`: `pool.get(len)`, `read_buf` until `len` bytes, `freeze()`
-//!   (contiguous; lengths above the largest tier are plain allocations);
-//! - `tierpool-segmented`: `tierpool::io::read_chain(reader, &pool, len)`,
-//!   a chain of 64 KiB blocks taken as bytes arrive (the last block the
-//!   smallest tier that holds the rest), sent back with vectored writes;
-//! - `tierpool-regions`: the same chains from a pool whose blocks are
-//!   carved from mapped regions (`Backing::Regions`, 64 MiB regions): a
-//!   block the pool frees gives its pages back to the system at once
-//!   instead of staying in the allocator's heap;
-//! - `bytesmut`: a fresh `BytesMut::with_capacity(len)`, `freeze()`;
-//! - `vec`: a fresh `Vec::with_capacity(len)`, `Bytes::from(vec)`.
+//! - `tierpool-frames`: the README's recipe, `FrameReader::new(read_half,
+//!   &pool)` on `Pool::new()`: reads ahead into pooled blocks, frames are
+//!   `SharedChain`s of views of them (no `BufReader`, no copy);
+//! - `tierpool-frames-regions`: the same, from a pool whose blocks are
+//!   carved from mapped regions (`Backing::Regions`, 64 MiB regions);
+//! - `tierpool`: a `BufReader` for the prefix, then `pool.get(len)` filled
+//!   in place and frozen (contiguous; only with `--arm`);
+//! - `codec`: tokio-util's `FramedRead` with a `LengthDelimitedCodec`, what
+//!   a tokio user writes without the pool;
+//! - `bytesmut`: a `BufReader` for the prefix, then a fresh
+//!   `BytesMut::with_capacity(len)`, frozen;
+//! - `vec`: as `bytesmut` with a `Vec` (only with `--arm`).
 //!
-//! Per connection, the broker's reader task reads a 4-byte big-endian
-//! length, gets and fills a body buffer, and sends the frozen body through
-//! a bounded channel (8 deep) to the connection's writer task, which writes
-//! the prefix and the body back in one vectored write and drops the body.
-//! The broker runs on a tokio multi-thread runtime with 2 workers and
-//! refuses frames above 8 MiB (the sample trace reaches 6.2 MiB). The load
-//! generator keeps at most 8 frames per connection in flight and checks
-//! every echo's length and three of its bytes; a mismatch fails the bench.
+//! Per connection, the broker's reader task reads each frame and sends it
+//! through a bounded channel (8 deep) to the connection's writer task,
+//! which writes the prefix and the body back in one vectored write and
+//! drops the body. The broker runs on a tokio multi-thread runtime with 2
+//! workers and refuses frames above 8 MiB (the sample trace reaches
+//! 6.2 MiB). The load generator checks every echo's length and three of
+//! its bytes; a mismatch fails the bench. It drives each connection in one
+//! of two shapes:
+//!
+//! - `level`: at most 8 frames ahead of the echoes, echoes read as they
+//!   come; the broker holds a few frames per connection, steadily;
+//! - `swing`: a slow consumer, up to 32 frames ahead, echoes read for
+//!   20 ms then not for 20 ms (connections offset in phase): the broker's
+//!   queues fill and drain, so the bytes it holds swing.
 //!
 //! Every run starts a fresh broker process (the bench binary re-executed
 //! with `TIERPOOL_SERVICE_SERVER=<arm>`), so its peak RSS is that arm's
 //! alone. Arms alternate within each repetition (`for rep { for arm }`) and
 //! every arm replays the same frame sizes (same seed). For each
-//! distribution and arm the bench prints the medians over the repetitions:
+//! distribution, shape and arm the bench prints the medians over the repetitions:
 //!
 //! ```text
-//! service dist=<name> arm=<name> frames_per_s=<f> cpu_s_per_100k=<f> peak_rss_mib=<f> minor_faults=<n>
+//! service dist=<name> shape=<name> arm=<name> frames_per_s=<f> cpu_s_per_100k=<f> peak_rss_mib=<f> minor_faults=<n> cpu_range=<min>-<max> rss_range=<min>-<max>
 //! ```
 //!
 //! - `frames_per_s`: frames echoed per second of load-generator wall time,
@@ -44,17 +51,22 @@
 //!   `/proc/self/status`), in MiB;
 //! - `minor_faults`: the broker's minor page faults (`ru_minflt`) per
 //!   100,000 frames. Process start-up and the runtime's own faults (a few
-//!   thousand) are included, so compare arms, not absolute values.
+//!   thousand) are included, so compare arms, not absolute values;
+//! - `cpu_range`, `rss_range`: the smallest and largest repetition.
 //!
 //! Below each `service` line, a `detail` line gives the payload throughput
 //! (MB/s, one direction) and wall time, and for pool arms a `pool` line
 //! gives the pool's peak in-use bytes (sampled every 20 ms), the idle bytes
 //! it keeps at the end, its hit rate and its oversize allocations. Each
-//! distribution ends with `ratio` lines: every arm against `bytesmut`
-//! (frames/s, CPU per frame and peak RSS; above 1 means more). The lines
-//! are also written to `target/tierpool-service/latest.txt` (under
-//! `CARGO_TARGET_DIR` when set), which `scripts/bench_table.py --service`
-//! renders as a Markdown table.
+//! distribution and shape ends with `ratio` lines: every arm against
+//! `bytesmut` and against `codec` (above 1 means more), the median of the
+//! ratios of each repetition's pair of runs and their range
+//! (`cpu_per_frame=<median> cpu_per_frame_range=<min>-<max>`, and so for
+//! `frames_per_s`, `peak_rss`, `minor_faults`). A margin inside the range
+//! is not a result. The lines are also written to
+//! `target/tierpool-service/latest.txt` (under `CARGO_TARGET_DIR` when
+//! set), which `scripts/bench_table.py --service` renders as a Markdown
+//! table.
 //!
 //! Frame size distributions:
 //!
@@ -68,19 +80,18 @@
 //! `getrusage`):
 //!
 //! ```sh
-//! cargo bench --features tokio --bench service              # all distributions and arms, 3 repetitions
+//! cargo bench --features tokio --bench service              # every distribution and shape, the default arms, 3 repetitions
 //! cargo bench --features tokio --bench service -- --quick   # fewer frames per run, still 3 repetitions
-//! cargo bench --features tokio --bench service -- --dist small --arm tierpool --arm bytesmut --reps 5
+//! cargo bench --features tokio --bench service -- --dist loguniform --shape swing --arm tierpool-frames,codec --reps 5
 //! ```
 //!
-//! Options: `--quick`, `--dist NAME` and `--arm NAME` (repeatable, or
-//! comma-separated), `--reps N` (at least 1; default 3), `--frames N`
-//! (frames per run, for every distribution). Other arguments (such as the
-//! `--bench` cargo passes) are ignored. On a 2-core machine the full run
-//! takes about 3 minutes per arm, `--quick` about 50 s per arm. Every run
-//! is bounded by its frame count and by a 10-minute timeout; the broker
-//! exits by itself once the load generator closes its connections, or if
-//! none connects.
+//! Options: `--quick`, `--dist NAME`, `--shape NAME` and `--arm NAME`
+//! (repeatable, or comma-separated), `--reps N` (at least 1; default 3),
+//! `--frames N` (frames per run, for every distribution). Other arguments
+//! (such as the `--bench` cargo passes) are ignored. Every run is bounded
+//! by its frame count and by a 10-minute timeout; the broker exits by
+//! itself once the load generator closes its connections, or if none
+//! connects.
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -90,12 +101,14 @@ use std::future::Future;
 use std::io::{self, BufRead as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures_core::Stream as _;
 use tierpool::{Backing, Pool, RegionConfig};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedReadHalf;
@@ -103,6 +116,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
+use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
 /// Connections between the load generator and the broker.
 const CONNECTIONS: usize = 8;
@@ -110,8 +124,15 @@ const CONNECTIONS: usize = 8;
 const WORKER_THREADS: usize = 2;
 /// Depth of the channel from a connection's reader task to its writer task.
 const CHANNEL_DEPTH: usize = 8;
-/// Frames per connection the load generator sends ahead of the echoes.
+/// Frames per connection the load generator sends ahead of the echoes
+/// (`level` shape).
 const IN_FLIGHT: usize = 8;
+/// The same in the `swing` shape, where the broker's queues fill.
+const SWING_IN_FLIGHT: usize = 32;
+/// In the `swing` shape, how long each connection's reading side reads
+/// echoes, then pauses; connections are offset in phase.
+const SWING_READ: Duration = Duration::from_millis(20);
+const SWING_PAUSE: Duration = Duration::from_millis(20);
 /// The broker's read buffer; larger reads go straight into the body buffer.
 const READ_BUFFER: usize = 16 << 10;
 /// The load generator's read buffer and the chunk it checks echoes in.
@@ -154,42 +175,55 @@ fn main() -> ExitCode {
 // ---------------------------------------------------------------------------
 // Arms: how the broker obtains a frame body.
 
-/// One way of obtaining the buffer for a frame body.
+/// One way of reading a connection's frames.
 ///
 /// Adding an arm: a variant here, its entry in `ALL` and `name` (and
-/// `uses_pool` if it has a pool), a [`BodySource`] implementation, and its
-/// line in the `match` of [`run_server`].
+/// `uses_pool` if it has a pool, `DEFAULT` if it runs unless named), a
+/// [`Framing`] implementation, and its line in the `match` of
+/// [`run_server`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Arm {
-    /// `pool.get(len)`, filled in place, frozen into a `SharedBuf`.
+    /// The README's recipe: `FrameReader::new(read_half, &pool)` on
+    /// `Pool::new()`, frames as `SharedChain`s of views of its read blocks.
+    TierpoolFrames,
+    /// As `TierpoolFrames`, with the blocks carved from mapped regions.
+    TierpoolFramesRegions,
+    /// `pool.get(len)` behind a `BufReader`, filled in place, frozen.
     Tierpool,
-    /// `tierpool::io::read_chain`: a chain of pooled blocks, a `SharedChain`.
-    TierpoolSegmented,
-    /// As `TierpoolSegmented`, with the blocks carved from mapped regions.
-    TierpoolRegions,
-    /// A fresh `BytesMut::with_capacity(len)`, frozen into `Bytes`.
+    /// tokio-util's `FramedRead` with a `LengthDelimitedCodec`.
+    Codec,
+    /// A fresh `BytesMut::with_capacity(len)` behind a `BufReader`, frozen.
     BytesMut,
-    /// A fresh `Vec::with_capacity(len)`, turned into `Bytes`.
+    /// A fresh `Vec::with_capacity(len)` behind a `BufReader`.
     Vec,
 }
 
 impl Arm {
     /// Every arm, in the order runs alternate through them.
     const ALL: &'static [Arm] = &[
+        Arm::TierpoolFrames,
+        Arm::TierpoolFramesRegions,
         Arm::Tierpool,
-        Arm::TierpoolSegmented,
-        Arm::TierpoolRegions,
+        Arm::Codec,
         Arm::BytesMut,
         Arm::Vec,
     ];
-    /// The arm the others are compared with.
-    const BASELINE: Arm = Arm::BytesMut;
+    /// The arms that run unless `--arm` names others.
+    const DEFAULT: &'static [Arm] = &[
+        Arm::TierpoolFrames,
+        Arm::TierpoolFramesRegions,
+        Arm::Codec,
+        Arm::BytesMut,
+    ];
+    /// The arms the others are compared with.
+    const BASELINES: &'static [Arm] = &[Arm::BytesMut, Arm::Codec];
 
     fn name(self) -> &'static str {
         match self {
+            Arm::TierpoolFrames => "tierpool-frames",
+            Arm::TierpoolFramesRegions => "tierpool-frames-regions",
             Arm::Tierpool => "tierpool",
-            Arm::TierpoolSegmented => "tierpool-segmented",
-            Arm::TierpoolRegions => "tierpool-regions",
+            Arm::Codec => "codec",
             Arm::BytesMut => "bytesmut",
             Arm::Vec => "vec",
         }
@@ -203,16 +237,86 @@ impl Arm {
     fn uses_pool(self) -> bool {
         matches!(
             self,
-            Arm::Tierpool | Arm::TierpoolSegmented | Arm::TierpoolRegions
+            Arm::TierpoolFrames | Arm::TierpoolFramesRegions | Arm::Tierpool
         )
     }
 }
 
-/// The buffer reader every arm reads frames through.
-type FrameReader = BufReader<OwnedReadHalf>;
+/// How one arm reads a connection's frames: the only code that differs
+/// between arms (the writer side is common).
+trait Framing: Send + Sync + 'static {
+    /// A frame's body, handed to the connection's writer task.
+    type Body: Buf + Send + 'static;
+    /// What reads a connection's frames.
+    type Reader: Send + 'static;
 
-/// How the broker obtains and fills the buffer for one frame body: the only
-/// code that differs between arms.
+    fn reader(&self, read_half: OwnedReadHalf) -> Self::Reader;
+
+    /// The next frame's body; `None` when the peer closed between frames.
+    fn next_frame(
+        &self,
+        reader: &mut Self::Reader,
+    ) -> impl Future<Output = io::Result<Option<Self::Body>>> + Send;
+}
+
+/// The `tierpool-frames` arms: `tierpool::io::FrameReader` on the socket.
+struct PooledFrames(Pool);
+
+impl Framing for PooledFrames {
+    type Body = tierpool::SharedChain;
+    type Reader = tierpool::io::FrameReader<OwnedReadHalf>;
+
+    fn reader(&self, read_half: OwnedReadHalf) -> Self::Reader {
+        tierpool::io::FrameReader::new(read_half, &self.0).max_frame_len(MAX_FRAME)
+    }
+
+    async fn next_frame(&self, reader: &mut Self::Reader) -> io::Result<Option<Self::Body>> {
+        reader.read_frame().await
+    }
+}
+
+/// The `codec` arm: tokio-util's `FramedRead` + `LengthDelimitedCodec`
+/// (4-byte big-endian length, not counting itself, as here).
+struct CodecFrames;
+
+impl Framing for CodecFrames {
+    type Body = Bytes;
+    type Reader = FramedRead<OwnedReadHalf, LengthDelimitedCodec>;
+
+    fn reader(&self, read_half: OwnedReadHalf) -> Self::Reader {
+        let codec = LengthDelimitedCodec::builder()
+            .max_frame_length(MAX_FRAME)
+            .new_codec();
+        FramedRead::new(read_half, codec)
+    }
+
+    async fn next_frame(&self, reader: &mut Self::Reader) -> io::Result<Option<Self::Body>> {
+        let next = std::future::poll_fn(|cx| Pin::new(&mut *reader).poll_next(cx)).await;
+        next.transpose().map(|frame| frame.map(BytesMut::freeze))
+    }
+}
+
+/// The arms that read the prefix themselves through a `BufReader` and only
+/// differ in how they obtain the body buffer.
+struct Prefixed<S>(S);
+
+impl<S: BodySource> Framing for Prefixed<S> {
+    type Body = S::Body;
+    type Reader = BufReader<OwnedReadHalf>;
+
+    fn reader(&self, read_half: OwnedReadHalf) -> Self::Reader {
+        BufReader::with_capacity(READ_BUFFER, read_half)
+    }
+
+    async fn next_frame(&self, reader: &mut Self::Reader) -> io::Result<Option<Self::Body>> {
+        match read_frame_len(reader).await? {
+            Some(len) => self.0.read_body(reader, len).await.map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// How a [`Prefixed`] arm obtains and fills the buffer for one frame body.
 trait BodySource: Send + Sync + 'static {
     /// The filled, immutable body handed to the connection's writer task.
     type Body: Buf + Send + 'static;
@@ -220,20 +324,9 @@ trait BodySource: Send + Sync + 'static {
     /// Reads exactly `len` bytes of body from `reader`.
     fn read_body(
         &self,
-        reader: &mut FrameReader,
+        reader: &mut BufReader<OwnedReadHalf>,
         len: usize,
     ) -> impl Future<Output = io::Result<Self::Body>> + Send;
-}
-
-/// The `tierpool-segmented` arm: a chain of pooled blocks per frame.
-struct SegmentedBodies(Pool);
-
-impl BodySource for SegmentedBodies {
-    type Body = tierpool::SharedChain;
-
-    async fn read_body(&self, reader: &mut FrameReader, len: usize) -> io::Result<Self::Body> {
-        tierpool::io::read_chain(reader, &self.0, len).await
-    }
 }
 
 /// The `tierpool` arm: one contiguous pooled buffer per frame.
@@ -242,7 +335,11 @@ struct PooledBodies(Pool);
 impl BodySource for PooledBodies {
     type Body = tierpool::SharedBuf;
 
-    async fn read_body(&self, reader: &mut FrameReader, len: usize) -> io::Result<Self::Body> {
+    async fn read_body(
+        &self,
+        reader: &mut BufReader<OwnedReadHalf>,
+        len: usize,
+    ) -> io::Result<Self::Body> {
         let mut body = self.0.get(len);
         read_exactly(reader, &mut body, len).await?;
         Ok(body.freeze())
@@ -255,7 +352,11 @@ struct BytesMutBodies;
 impl BodySource for BytesMutBodies {
     type Body = Bytes;
 
-    async fn read_body(&self, reader: &mut FrameReader, len: usize) -> io::Result<Self::Body> {
+    async fn read_body(
+        &self,
+        reader: &mut BufReader<OwnedReadHalf>,
+        len: usize,
+    ) -> io::Result<Self::Body> {
         let mut body = BytesMut::with_capacity(len);
         read_exactly(reader, &mut body, len).await?;
         Ok(body.freeze())
@@ -268,7 +369,11 @@ struct VecBodies;
 impl BodySource for VecBodies {
     type Body = Bytes;
 
-    async fn read_body(&self, reader: &mut FrameReader, len: usize) -> io::Result<Self::Body> {
+    async fn read_body(
+        &self,
+        reader: &mut BufReader<OwnedReadHalf>,
+        len: usize,
+    ) -> io::Result<Self::Body> {
         let mut body = Vec::with_capacity(len);
         read_exactly(reader, &mut body, len).await?;
         Ok(Bytes::from(body))
@@ -278,7 +383,7 @@ impl BodySource for VecBodies {
 /// Appends exactly `len` bytes from `reader` to `buf` with `read_buf`,
 /// never reading past the frame.
 async fn read_exactly<B: BufMut>(
-    reader: &mut FrameReader,
+    reader: &mut BufReader<OwnedReadHalf>,
     buf: &mut B,
     len: usize,
 ) -> io::Result<()> {
@@ -307,7 +412,7 @@ fn run_server(arm: Arm) -> Result<()> {
         .enable_all()
         .build()?;
     let pool = match arm {
-        Arm::TierpoolRegions => Pool::builder()
+        Arm::TierpoolFramesRegions => Pool::builder()
             .backing(Backing::Regions(RegionConfig::new()))
             .build()?,
         _ => Pool::new(),
@@ -316,12 +421,13 @@ fn run_server(arm: Arm) -> Result<()> {
     let served = runtime.block_on(async {
         let serving = async {
             match arm {
-                Arm::Tierpool => serve(PooledBodies(pool.clone()), watched).await,
-                Arm::TierpoolSegmented | Arm::TierpoolRegions => {
-                    serve(SegmentedBodies(pool.clone()), watched).await
+                Arm::TierpoolFrames | Arm::TierpoolFramesRegions => {
+                    serve(PooledFrames(pool.clone()), watched).await
                 }
-                Arm::BytesMut => serve(BytesMutBodies, watched).await,
-                Arm::Vec => serve(VecBodies, watched).await,
+                Arm::Tierpool => serve(Prefixed(PooledBodies(pool.clone())), watched).await,
+                Arm::Codec => serve(CodecFrames, watched).await,
+                Arm::BytesMut => serve(Prefixed(BytesMutBodies), watched).await,
+                Arm::Vec => serve(Prefixed(VecBodies), watched).await,
             }
         };
         timeout(RUN_TIMEOUT, serving)
@@ -362,7 +468,7 @@ struct Served {
 
 /// Binds an ephemeral loopback port, prints it, accepts the load
 /// generator's connections and serves them until all of them close.
-async fn serve<S: BodySource>(source: S, watched: Option<Pool>) -> Result<Served> {
+async fn serve<F: Framing>(framing: F, watched: Option<Pool>) -> Result<Served> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     {
         let mut out = io::stdout().lock();
@@ -382,7 +488,7 @@ async fn serve<S: BodySource>(source: S, watched: Option<Pool>) -> Result<Served
         })
     });
 
-    let source = Arc::new(source);
+    let framing = Arc::new(framing);
     let mut connections = JoinSet::new();
     for accepted in 0..CONNECTIONS {
         let (stream, _) = timeout(START_TIMEOUT, listener.accept())
@@ -391,7 +497,7 @@ async fn serve<S: BodySource>(source: S, watched: Option<Pool>) -> Result<Served
                 format!("broker: {accepted} of {CONNECTIONS} connections after {START_TIMEOUT:?}")
             })??;
         stream.set_nodelay(true)?;
-        connections.spawn(serve_connection(stream, Arc::clone(&source)));
+        connections.spawn(serve_connection(stream, Arc::clone(&framing)));
     }
     drop(listener);
 
@@ -409,9 +515,9 @@ async fn serve<S: BodySource>(source: S, watched: Option<Pool>) -> Result<Served
 }
 
 /// Echoes one connection's frames until it closes; returns the frame count.
-async fn serve_connection<S: BodySource>(stream: TcpStream, source: Arc<S>) -> Result<u64> {
+async fn serve_connection<F: Framing>(stream: TcpStream, framing: Arc<F>) -> Result<u64> {
     let (read_half, mut write_half) = stream.into_split();
-    let (bodies, mut queued) = mpsc::channel::<S::Body>(CHANNEL_DEPTH);
+    let (bodies, mut queued) = mpsc::channel::<F::Body>(CHANNEL_DEPTH);
     let writer = tokio::spawn(async move {
         while let Some(body) = queued.recv().await {
             let header = frame_header(body.remaining())?;
@@ -422,11 +528,10 @@ async fn serve_connection<S: BodySource>(stream: TcpStream, source: Arc<S>) -> R
         write_half.shutdown().await
     });
 
-    let mut reader = BufReader::with_capacity(READ_BUFFER, read_half);
+    let mut reader = framing.reader(read_half);
     let mut frames = 0;
     let read = async {
-        while let Some(len) = read_frame_len(&mut reader).await? {
-            let body = source.read_body(&mut reader, len).await?;
+        while let Some(body) = framing.next_frame(&mut reader).await? {
             if bodies.send(body).await.is_err() {
                 break; // the writer failed; its error is reported below
             }
@@ -444,7 +549,7 @@ async fn serve_connection<S: BodySource>(stream: TcpStream, source: Arc<S>) -> R
 
 /// Reads a frame's length prefix; `None` when the peer closed between
 /// frames.
-async fn read_frame_len(reader: &mut FrameReader) -> io::Result<Option<usize>> {
+async fn read_frame_len(reader: &mut BufReader<OwnedReadHalf>) -> io::Result<Option<usize>> {
     if reader.fill_buf().await?.is_empty() {
         return Ok(None);
     }
@@ -711,6 +816,46 @@ fn pattern_offset(frame: u64) -> usize {
     (frame.wrapping_mul(7) % 256) as usize
 }
 
+/// How the load generator drives each connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// At most `IN_FLIGHT` frames ahead, echoes read as fast as they come:
+    /// the broker holds a few frames per connection, steadily.
+    Level,
+    /// A slow consumer: up to `SWING_IN_FLIGHT` frames ahead, and the
+    /// echoes read for `SWING_READ`, then not for `SWING_PAUSE`. While a
+    /// connection pauses, the broker's writer blocks, its queue of
+    /// `CHANNEL_DEPTH` frames fills and its reader stalls; then it all
+    /// drains. The bytes the broker holds swing between a few frames and
+    /// the full queues of the connections in pause.
+    Swing,
+}
+
+impl Shape {
+    const ALL: &'static [Shape] = &[Shape::Level, Shape::Swing];
+
+    fn name(self) -> &'static str {
+        match self {
+            Shape::Level => "level",
+            Shape::Swing => "swing",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Shape> {
+        Shape::ALL
+            .iter()
+            .copied()
+            .find(|shape| shape.name() == name)
+    }
+
+    fn in_flight(self) -> usize {
+        match self {
+            Shape::Level => IN_FLIGHT,
+            Shape::Swing => SWING_IN_FLIGHT,
+        }
+    }
+}
+
 /// What the load generator measured.
 struct Load {
     frames: u64,
@@ -725,6 +870,7 @@ async fn generate_load(
     distribution: Arc<Distribution>,
     pattern: Bytes,
     frames: u64,
+    shape: Shape,
 ) -> Result<Load> {
     let mut streams = Vec::with_capacity(CONNECTIONS);
     for _ in 0..CONNECTIONS {
@@ -744,6 +890,7 @@ async fn generate_load(
             share,
             Arc::clone(&distribution),
             pattern.clone(),
+            shape,
         ));
     }
     let mut bytes = 0;
@@ -757,18 +904,19 @@ async fn generate_load(
     })
 }
 
-/// Sends one connection's frames from a writer task, at most `IN_FLIGHT`
-/// ahead of the echoes, and reads and checks the echoes; returns the
-/// payload bytes echoed.
+/// Sends one connection's frames from a writer task, at most the shape's
+/// in-flight count ahead of the echoes, and reads and checks the echoes
+/// (pausing as the shape says); returns the payload bytes echoed.
 async fn drive_connection(
     stream: TcpStream,
     connection: usize,
     frames: u64,
     distribution: Arc<Distribution>,
     pattern: Bytes,
+    shape: Shape,
 ) -> Result<u64> {
     let (read_half, mut write_half) = stream.into_split();
-    let window = Arc::new(Semaphore::new(IN_FLIGHT));
+    let window = Arc::new(Semaphore::new(shape.in_flight()));
 
     let mut sizes = FrameSizes::new(Arc::clone(&distribution), connection);
     let send_window = Arc::clone(&window);
@@ -790,7 +938,14 @@ async fn drive_connection(
     let echoed = async {
         let mut scratch = vec![0; LOAD_READ_BUFFER];
         let mut bytes = 0;
+        // Connection `i` first pauses `i / CONNECTIONS` of a period in.
+        let period = SWING_READ + SWING_PAUSE;
+        let mut pause_at = Instant::now() + period * connection as u32 / CONNECTIONS as u32;
         for frame in 0..frames {
+            if shape == Shape::Swing && Instant::now() >= pause_at {
+                tokio::time::sleep(SWING_PAUSE).await;
+                pause_at = Instant::now() + SWING_READ;
+            }
             let want = expected.next_size();
             let len = reader.read_u32().await? as usize;
             if len != want {
@@ -856,6 +1011,7 @@ async fn check_echo(
 struct Options {
     quick: bool,
     distributions: Vec<String>,
+    shapes: Vec<Shape>,
     arms: Vec<Arm>,
     reps: usize,
     frames: Option<u64>,
@@ -866,6 +1022,7 @@ impl Options {
         let mut options = Options {
             quick: false,
             distributions: Vec::new(),
+            shapes: Vec::new(),
             arms: Vec::new(),
             reps: DEFAULT_REPS,
             frames: None,
@@ -879,6 +1036,14 @@ impl Options {
                     for name in value("--dist")?.split(',') {
                         Distribution::load(name)?; // reject unknown names before any run
                         options.distributions.push(name.to_owned());
+                    }
+                }
+                "--shape" => {
+                    for name in value("--shape")?.split(',') {
+                        let shape = Shape::from_name(name).ok_or_else(|| {
+                            format!("unknown shape {name:?} (known: level, swing)")
+                        })?;
+                        options.shapes.push(shape);
                     }
                 }
                 "--arm" => {
@@ -916,8 +1081,12 @@ impl Options {
                 .map(|&name| name.to_owned())
                 .collect();
         }
+        if options.shapes.is_empty() {
+            options.shapes = Shape::ALL.to_vec();
+        }
+        options.shapes.dedup();
         if options.arms.is_empty() {
-            options.arms = Arm::ALL.to_vec();
+            options.arms = Arm::DEFAULT.to_vec();
         }
         options
             .arms
@@ -969,13 +1138,15 @@ fn run_bench() -> Result<()> {
             .frames
             .unwrap_or_else(|| distribution.frames(options.quick));
         let pattern = payload_pattern(distribution.max_size());
-        let mut runs: Vec<(Arm, RunResult)> = Vec::new();
-        for rep in 1..=options.reps {
-            for &arm in &options.arms {
-                let result = run_once(&runtime, arm, &distribution, &pattern, frames)
-                    .map_err(|err| format!("dist={name} arm={} rep={rep}: {err}", arm.name()))?;
-                println!(
-                    "run dist={name} arm={} rep={rep}/{} frames={frames} wall_s={:.2} frames_per_s={:.1} mb_per_s={:.1} cpu_s={:.2} peak_rss_mib={:.1} minor_faults={:.0}",
+        for &shape in &options.shapes {
+            let label = format!("dist={name} shape={}", shape.name());
+            let mut runs: Vec<(Arm, RunResult)> = Vec::new();
+            for rep in 1..=options.reps {
+                for &arm in &options.arms {
+                    let result = run_once(&runtime, arm, &distribution, &pattern, frames, shape)
+                        .map_err(|err| format!("{label} arm={} rep={rep}: {err}", arm.name()))?;
+                    println!(
+                    "run {label} arm={} rep={rep}/{} frames={frames} wall_s={:.2} frames_per_s={:.1} mb_per_s={:.1} cpu_s={:.2} peak_rss_mib={:.1} minor_faults={:.0}",
                     arm.name(),
                     options.reps,
                     result.wall_s,
@@ -985,12 +1156,13 @@ fn run_bench() -> Result<()> {
                     result.peak_rss_mib,
                     result.minor_faults_per_100k,
                 );
-                runs.push((arm, result));
+                    runs.push((arm, result));
+                }
             }
+            let report = summarize(&label, &options.arms, options.reps, &runs);
+            print!("{report}");
+            results_file.append(&report)?;
         }
-        let report = summarize(name, &options.arms, &runs);
-        print!("{report}");
-        results_file.append(&report)?;
     }
     Ok(())
 }
@@ -1003,6 +1175,7 @@ fn run_once(
     distribution: &Arc<Distribution>,
     pattern: &Bytes,
     frames: u64,
+    shape: Shape,
 ) -> Result<RunResult> {
     let mut broker = Broker::start(arm)?;
     let addr: SocketAddr = broker
@@ -1011,7 +1184,13 @@ fn run_once(
         .map_err(|err| format!("broker address: {err}"))?;
     let load = runtime
         .block_on(async {
-            let load = generate_load(addr, Arc::clone(distribution), pattern.clone(), frames);
+            let load = generate_load(
+                addr,
+                Arc::clone(distribution),
+                pattern.clone(),
+                frames,
+                shape,
+            );
             timeout(RUN_TIMEOUT, load).await
         })
         .map_err(|_| format!("load generator: not done after {RUN_TIMEOUT:?}"))??;
@@ -1173,43 +1352,44 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-/// Medians per arm of one distribution's runs.
-struct ArmSummary {
-    arm: Arm,
-    frames_per_s: f64,
-    cpu_s_per_100k: f64,
-    peak_rss_mib: f64,
+/// The smallest and largest of some values.
+fn range(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
+    values
+        .into_iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        })
 }
 
-/// The `service`, `detail`, `pool` and `ratio` lines of one distribution.
-fn summarize(dist: &str, arms: &[Arm], runs: &[(Arm, RunResult)]) -> String {
+/// The `service`, `detail`, `pool` and `ratio` lines of one distribution
+/// and shape (`label`). Runs are in order: for each repetition, one per
+/// arm of `arms`.
+fn summarize(label: &str, arms: &[Arm], reps: usize, runs: &[(Arm, RunResult)]) -> String {
     let mut out = String::new();
-    let mut summaries = Vec::new();
-    for &arm in arms {
-        let mine: Vec<&RunResult> = runs
-            .iter()
+    let of = |arm: Arm| -> Vec<&RunResult> {
+        runs.iter()
             .filter(|(a, _)| *a == arm)
             .map(|(_, r)| r)
-            .collect();
+            .collect()
+    };
+    for &arm in arms {
+        let mine = of(arm);
         let med = |metric: fn(&RunResult) -> f64| median(mine.iter().map(|r| metric(r)).collect());
-        let summary = ArmSummary {
-            arm,
-            frames_per_s: med(|r| r.frames_per_s),
-            cpu_s_per_100k: med(|r| r.cpu_s_per_100k),
-            peak_rss_mib: med(|r| r.peak_rss_mib),
-        };
+        let spread = |metric: fn(&RunResult) -> f64| range(mine.iter().map(|r| metric(r)));
+        let (cpu_lo, cpu_hi) = spread(|r| r.cpu_s_per_100k);
+        let (rss_lo, rss_hi) = spread(|r| r.peak_rss_mib);
         let _ = writeln!(
             out,
-            "service dist={dist} arm={} frames_per_s={:.1} cpu_s_per_100k={:.3} peak_rss_mib={:.1} minor_faults={:.0}",
+            "service {label} arm={} frames_per_s={:.1} cpu_s_per_100k={:.3} peak_rss_mib={:.1} minor_faults={:.0} cpu_range={cpu_lo:.3}-{cpu_hi:.3} rss_range={rss_lo:.1}-{rss_hi:.1}",
             arm.name(),
-            summary.frames_per_s,
-            summary.cpu_s_per_100k,
-            summary.peak_rss_mib,
+            med(|r| r.frames_per_s),
+            med(|r| r.cpu_s_per_100k),
+            med(|r| r.peak_rss_mib),
             med(|r| r.minor_faults_per_100k),
         );
         let _ = writeln!(
             out,
-            "  detail dist={dist} arm={} mb_per_s={:.1} wall_s={:.2} cpu_s={:.2} runs={}",
+            "  detail {label} arm={} mb_per_s={:.1} wall_s={:.2} cpu_s={:.2} runs={}",
             arm.name(),
             med(|r| r.mb_per_s),
             med(|r| r.wall_s),
@@ -1222,7 +1402,7 @@ fn summarize(dist: &str, arms: &[Arm], runs: &[(Arm, RunResult)]) -> String {
                 |metric: fn(&PoolSummary) -> f64| median(pools.iter().map(|p| metric(p)).collect());
             let _ = writeln!(
                 out,
-                "  pool dist={dist} arm={} peak_in_use_mib={:.1} cached_mib={:.1} hit_rate={:.4} oversize_allocations={:.0}",
+                "  pool {label} arm={} peak_in_use_mib={:.1} cached_mib={:.1} hit_rate={:.4} oversize_allocations={:.0}",
                 arm.name(),
                 med(|p| p.peak_in_use_mib),
                 med(|p| p.cached_mib),
@@ -1230,19 +1410,37 @@ fn summarize(dist: &str, arms: &[Arm], runs: &[(Arm, RunResult)]) -> String {
                 med(|p| p.oversize_allocations),
             );
         }
-        summaries.push(summary);
     }
-    if let Some(base) = summaries.iter().find(|s| s.arm == Arm::BASELINE) {
-        for summary in summaries.iter().filter(|s| s.arm != Arm::BASELINE) {
-            let _ = writeln!(
-                out,
-                "ratio dist={dist} arm={} vs={} frames_per_s={:.3} cpu_per_frame={:.3} peak_rss={:.3}",
-                summary.arm.name(),
-                base.arm.name(),
-                summary.frames_per_s / base.frames_per_s,
-                summary.cpu_s_per_100k / base.cpu_s_per_100k,
-                summary.peak_rss_mib / base.peak_rss_mib,
-            );
+    // Ratios per repetition (the two arms of a pair ran one after the
+    // other), then their median and range.
+    for &base in Arm::BASELINES.iter().filter(|base| arms.contains(base)) {
+        let theirs = of(base);
+        for &arm in arms.iter().filter(|&&arm| arm != base) {
+            let mine = of(arm);
+            let ratios = |metric: fn(&RunResult) -> f64| -> Vec<f64> {
+                (0..reps)
+                    .map(|rep| metric(mine[rep]) / metric(theirs[rep]))
+                    .collect()
+            };
+            let mut line = format!("ratio {label} arm={} vs={}", arm.name(), base.name());
+            for (key, metric) in [
+                (
+                    "frames_per_s",
+                    (|r| r.frames_per_s) as fn(&RunResult) -> f64,
+                ),
+                ("cpu_per_frame", |r| r.cpu_s_per_100k),
+                ("peak_rss", |r| r.peak_rss_mib),
+                ("minor_faults", |r| r.minor_faults_per_100k),
+            ] {
+                let each = ratios(metric);
+                let (lo, hi) = range(each.iter().copied());
+                let _ = write!(
+                    line,
+                    " {key}={:.3} {key}_range={lo:.3}-{hi:.3}",
+                    median(each)
+                );
+            }
+            let _ = writeln!(out, "{line}");
         }
     }
     out
@@ -1272,7 +1470,7 @@ impl ResultsFile {
         let header = format!(
             "# tierpool service bench\n\
              # unix_time={} cpus={cpus} reps={} mode={} frames={} arms={} args={:?}\n\
-             # connections={CONNECTIONS} broker_workers={WORKER_THREADS} in_flight={IN_FLIGHT} channel_depth={CHANNEL_DEPTH} \
+             # connections={CONNECTIONS} broker_workers={WORKER_THREADS} in_flight_level={IN_FLIGHT} in_flight_swing={SWING_IN_FLIGHT} channel_depth={CHANNEL_DEPTH} \
              minor_faults=per_100k_frames\n",
             since_epoch.as_secs(),
             options.reps,

@@ -301,15 +301,18 @@ def main() -> int:
 # renders the summary lines of ``cargo bench --features tokio --bench service`` as Markdown
 # instead of the criterion tables above (which it neither reads nor needs).
 
-SERVICE_BASELINE = "bytesmut"
-SERVICE_ARM_ORDER = ("tierpool", "tierpool-segmented", "tierpool-regions", "bytesmut", "vec")
+SERVICE_BASELINES = ("bytesmut", "codec")
+SERVICE_ARM_ORDER = ("tierpool-frames", "tierpool-frames-regions", "tierpool", "codec", "bytesmut", "vec")
 SERVICE_DIST_ORDER = ("loguniform", "small", "trace")
+SERVICE_SHAPE_ORDER = ("level", "swing")
 
 
-def parse_service(path: Path) -> tuple[dict, dict]:
-    """The header fields and, per (dist, arm), the fields of its service, detail and pool lines."""
+def parse_service(path: Path) -> tuple[dict, dict, dict]:
+    """The header fields; per (dist, shape, arm), the fields of its service,
+    detail and pool lines; per (dist, shape, arm, baseline), its ratio line."""
     header: dict = {}
     rows: dict = defaultdict(dict)
+    ratios: dict = {}
     for line in path.read_text().splitlines():
         text = line.strip()
         if text.startswith("#"):
@@ -319,16 +322,19 @@ def parse_service(path: Path) -> tuple[dict, dict]:
                     header[key] = value
             continue
         kind, _, rest = text.partition(" ")
-        if kind not in ("service", "detail", "pool"):
+        if kind not in ("service", "detail", "pool", "ratio"):
             continue
         fields = dict(token.partition("=")[::2] for token in rest.split())
-        key = (fields.pop("dist", "?"), fields.pop("arm", "?"))
-        rows[key].update({f"{kind}.{name}": value for name, value in fields.items()})
-    return header, rows
+        key = (fields.pop("dist", "?"), fields.pop("shape", "level"), fields.pop("arm", "?"))
+        if kind == "ratio":
+            ratios[(*key, fields.pop("vs", "?"))] = fields
+        else:
+            rows[key].update({f"{kind}.{name}": value for name, value in fields.items()})
+    return header, rows, ratios
 
 
 def render_service(path: Path) -> str:
-    header, rows = parse_service(path)
+    header, rows, ratios = parse_service(path)
     if not rows:
         raise ValueError(f"no `service` lines in {path}")
     out: list[str] = []
@@ -336,10 +342,11 @@ def render_service(path: Path) -> str:
     emit("# tierpool service bench")
     emit("")
     emit(
-        "Medians over the repetitions of the broker's figures (`benches/service.rs`). "
-        f"Each ratio is the arm's figure divided by `{SERVICE_BASELINE}`'s: "
-        "above 1 is more frames per second, more CPU per frame, more memory. "
-        "Minor faults are per 100,000 frames."
+        "Medians over the repetitions of the broker's figures (`benches/service.rs`), "
+        "the range of the repetitions in brackets. Minor faults are per 100,000 frames. "
+        "Ratios are the arm's figure over the baseline's, per repetition (the two runs "
+        "of a pair ran one after the other): their median, and their range in brackets. "
+        "Above 1 is more frames per second, more CPU per frame, more memory, more faults."
     )
 
     def num(row: dict, key: str) -> float | None:
@@ -348,37 +355,49 @@ def render_service(path: Path) -> str:
         except (KeyError, ValueError):
             return None
 
-    def cell(value: float | None, digits: int, base: float | None) -> str:
-        if value is None:
-            return "—"
-        text = f"{value:,.{digits}f}"
-        if base:
-            text += f" ({value / base:.2f}x)"
-        return text
+    def cell(value: float | None, digits: int) -> str:
+        return "—" if value is None else f"{value:,.{digits}f}"
 
-    dists = sorted({dist for dist, _ in rows}, key=lambda d: order_key(d, SERVICE_DIST_ORDER))
-    for dist in dists:
-        arms = sorted((arm for d, arm in rows if d == dist), key=lambda a: order_key(a, SERVICE_ARM_ORDER))
-        base = rows.get((dist, SERVICE_BASELINE), {})
+    def spread(row: dict, key: str) -> str:
+        text = row.get(key)
+        return f" [{text.replace('-', '–', 1)}]" if text else ""
+
+    cases = sorted(
+        {(dist, shape) for dist, shape, _ in rows},
+        key=lambda c: (order_key(c[0], SERVICE_DIST_ORDER), order_key(c[1], SERVICE_SHAPE_ORDER)),
+    )
+    for dist, shape in cases:
+        arms = sorted((a for d, sh, a in rows if (d, sh) == (dist, shape)), key=lambda a: order_key(a, SERVICE_ARM_ORDER))
         emit("")
-        emit(f"## {dist}")
+        emit(f"## {dist}, {shape}")
         emit("")
-        emit("| arm | frames/s | MB/s | CPU s / 100k frames | peak RSS MiB | minor faults / 100k frames | pool hit rate | pool oversize allocations |")
+        emit("| arm | frames/s | MB/s | CPU s / 100k frames | peak RSS MiB | minor faults / 100k frames | pool hit rate | pool peak in use MiB |")
         emit("|---|---:|---:|---:|---:|---:|---:|---:|")
         for arm in arms:
-            row = rows[(dist, arm)]
-            own = arm == SERVICE_BASELINE
-
-            def with_ratio(key: str, digits: int) -> str:
-                return cell(num(row, key), digits, None if own else num(base, key))
-
+            row = rows[(dist, shape, arm)]
             hit_rate = num(row, "pool.hit_rate")
             emit(
-                f"| {arm} | {with_ratio('service.frames_per_s', 0)} | {cell(num(row, 'detail.mb_per_s'), 0, None)} "
-                f"| {with_ratio('service.cpu_s_per_100k', 2)} | {with_ratio('service.peak_rss_mib', 1)} "
-                f"| {with_ratio('service.minor_faults', 0)} "
-                f"| {'—' if hit_rate is None else f'{hit_rate:.2%}'} | {cell(num(row, 'pool.oversize_allocations'), 0, None)} |"
+                f"| {arm} | {cell(num(row, 'service.frames_per_s'), 0)} | {cell(num(row, 'detail.mb_per_s'), 0)} "
+                f"| {cell(num(row, 'service.cpu_s_per_100k'), 2)}{spread(row, 'service.cpu_range')} "
+                f"| {cell(num(row, 'service.peak_rss_mib'), 1)}{spread(row, 'service.rss_range')} "
+                f"| {cell(num(row, 'service.minor_faults'), 0)} "
+                f"| {'—' if hit_rate is None else f'{hit_rate:.2%}'} | {cell(num(row, 'pool.peak_in_use_mib'), 1)} |"
             )
+        for base in SERVICE_BASELINES:
+            mine = [(a, ratios[(dist, shape, a, base)]) for a in arms if (dist, shape, a, base) in ratios]
+            if not mine:
+                continue
+            emit("")
+            emit(f"Against `{base}`:")
+            emit("")
+            emit("| arm | frames/s | CPU per frame | peak RSS | minor faults |")
+            emit("|---|---:|---:|---:|---:|")
+            for arm, fields in mine:
+                cells = [
+                    f"{cell(num(fields, key), 3)}{spread(fields, key + '_range')}"
+                    for key in ("frames_per_s", "cpu_per_frame", "peak_rss", "minor_faults")
+                ]
+                emit(f"| {arm} | " + " | ".join(cells) + " |")
 
     model, cpus = machine()
     emit("")
@@ -391,7 +410,8 @@ def render_service(path: Path) -> str:
     emit(
         f"- {header.get('reps', '?')} repetitions, {header.get('mode', '?')} run, frames per run: {header.get('frames', '?')}; "
         f"{header.get('connections', '?')} connections, {header.get('broker_workers', '?')} broker workers, "
-        f"{header.get('in_flight', '?')} frames in flight per connection"
+        f"{header.get('in_flight_level', '?')} frames in flight per connection (level), "
+        f"{header.get('in_flight_swing', '?')} (swing), channel depth {header.get('channel_depth', '?')}"
     )
     emit(f"- bench arguments: `{header.get('args', '').strip()}`")
     emit(f"- table command: `{' '.join(shlex.quote(a) for a in ['python3', 'scripts/bench_table.py', *sys.argv[1:]])}`")
