@@ -809,7 +809,7 @@ fn global_pool_and_get_shorthand() {
 #[test]
 fn steady_get_drop_loop_hits_at_least_99_percent() {
     let pool = Pool::builder().build().unwrap();
-    let rounds: u64 = if cfg!(miri) { 300 } else { 100_000 };
+    let rounds: u64 = if cfg!(miri) { 1000 } else { 100_000 };
     let sizes = [1, 100, 4096, 4097, 30_000, 65_536, 70_000, 1 << 20];
     let mut held = Vec::new();
     for i in 0..rounds {
