@@ -149,7 +149,9 @@ def copy_crate() -> None:
         source = ROOT / rel
         if source.is_file():  # skips files deleted but not yet committed
             (COPY / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, COPY / rel)
+            # `copy`, not `copy2`: a fresh modification time, so cargo
+            # rebuilds over the last run's mutated build.
+            shutil.copy(source, COPY / rel)
 
 
 def snippet_errors(mutations: list[Mutation]) -> list[str]:
