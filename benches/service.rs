@@ -6,8 +6,11 @@
 //! reads a connection's frames differs:
 //!
 //! - `tierpool-frames`: the README's recipe, `FrameReader::new(read_half,
-//!   &pool)` on `Pool::new()`: reads ahead into pooled blocks, frames are
+//!   &pool).vectored_reads()` on `Pool::new()`: reads ahead into pooled
+//!   blocks (several per `readv` inside long frames), frames are
 //!   `SharedChain`s of views of them (no `BufReader`, no copy);
+//! - `tierpool-frames-plain`: the same without `vectored_reads()`, one
+//!   block per read (only with `--arm`);
 //! - `tierpool-frames-regions`: the same, from a pool whose blocks are
 //!   carved from mapped regions (`Backing::Regions`, 64 MiB regions);
 //! - `tierpool`: a `BufReader` for the prefix, then `pool.get(len)` filled
@@ -183,9 +186,12 @@ fn main() -> ExitCode {
 /// [`run_server`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Arm {
-    /// The README's recipe: `FrameReader::new(read_half, &pool)` on
-    /// `Pool::new()`, frames as `SharedChain`s of views of its read blocks.
+    /// The README's recipe: `FrameReader::new(read_half,
+    /// &pool).vectored_reads()` on `Pool::new()`, frames as `SharedChain`s
+    /// of views of its read blocks.
     TierpoolFrames,
+    /// As `TierpoolFrames`, without vectored reads.
+    TierpoolFramesPlain,
     /// As `TierpoolFrames`, with the blocks carved from mapped regions.
     TierpoolFramesRegions,
     /// `pool.get(len)` behind a `BufReader`, filled in place, frozen.
@@ -202,6 +208,7 @@ impl Arm {
     /// Every arm, in the order runs alternate through them.
     const ALL: &'static [Arm] = &[
         Arm::TierpoolFrames,
+        Arm::TierpoolFramesPlain,
         Arm::TierpoolFramesRegions,
         Arm::Tierpool,
         Arm::Codec,
@@ -221,6 +228,7 @@ impl Arm {
     fn name(self) -> &'static str {
         match self {
             Arm::TierpoolFrames => "tierpool-frames",
+            Arm::TierpoolFramesPlain => "tierpool-frames-plain",
             Arm::TierpoolFramesRegions => "tierpool-frames-regions",
             Arm::Tierpool => "tierpool",
             Arm::Codec => "codec",
@@ -237,7 +245,10 @@ impl Arm {
     fn uses_pool(self) -> bool {
         matches!(
             self,
-            Arm::TierpoolFrames | Arm::TierpoolFramesRegions | Arm::Tierpool
+            Arm::TierpoolFrames
+                | Arm::TierpoolFramesPlain
+                | Arm::TierpoolFramesRegions
+                | Arm::Tierpool
         )
     }
 }
@@ -259,15 +270,24 @@ trait Framing: Send + Sync + 'static {
     ) -> impl Future<Output = io::Result<Option<Self::Body>>> + Send;
 }
 
-/// The `tierpool-frames` arms: `tierpool::io::FrameReader` on the socket.
-struct PooledFrames(Pool);
+/// The `tierpool-frames` arms: `tierpool::io::FrameReader` on the socket,
+/// with vectored reads or not.
+struct PooledFrames {
+    pool: Pool,
+    vectored: bool,
+}
 
 impl Framing for PooledFrames {
     type Body = tierpool::SharedChain;
     type Reader = tierpool::io::FrameReader<OwnedReadHalf>;
 
     fn reader(&self, read_half: OwnedReadHalf) -> Self::Reader {
-        tierpool::io::FrameReader::new(read_half, &self.0).max_frame_len(MAX_FRAME)
+        let reader = tierpool::io::FrameReader::new(read_half, &self.pool).max_frame_len(MAX_FRAME);
+        if self.vectored {
+            reader.vectored_reads()
+        } else {
+            reader
+        }
     }
 
     async fn next_frame(&self, reader: &mut Self::Reader) -> io::Result<Option<Self::Body>> {
@@ -421,8 +441,16 @@ fn run_server(arm: Arm) -> Result<()> {
     let served = runtime.block_on(async {
         let serving = async {
             match arm {
-                Arm::TierpoolFrames | Arm::TierpoolFramesRegions => {
-                    serve(PooledFrames(pool.clone()), watched).await
+                Arm::TierpoolFrames | Arm::TierpoolFramesPlain | Arm::TierpoolFramesRegions => {
+                    let vectored = arm != Arm::TierpoolFramesPlain;
+                    serve(
+                        PooledFrames {
+                            pool: pool.clone(),
+                            vectored,
+                        },
+                        watched,
+                    )
+                    .await
                 }
                 Arm::Tierpool => serve(Prefixed(PooledBodies(pool.clone())), watched).await,
                 Arm::Codec => serve(CodecFrames, watched).await,

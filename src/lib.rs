@@ -60,7 +60,7 @@
 //!
 //! | feature | what it adds | dependencies |
 //! |---|---|---|
-//! | `tokio` | the `io` module: length-prefixed frames from an `AsyncRead` into pooled blocks (`FrameReader`, a `Stream`; `read_chain`, `read_chain_into`), vectored frame writes (`write_frame`); `Pool::trim_idle_every` | `tokio` (`io-util`, `time`), `futures-core` |
+//! | `tokio` | the `io` module: length-prefixed frames from an `AsyncRead` into pooled blocks (`FrameReader`, a `Stream`; `read_chain`, `read_chain_into`), vectored frame writes (`write_frame`); `Pool::trim_idle_every` | `tokio` (`io-util`, `net`, `time`), `futures-core` |
 //! | `serde` | `Serialize` for [`PoolStats`] and the types inside it | `serde` (`derive`, `alloc`) |
 //! | `metrics` | `Pool::publish_metrics`: the counters and gauges through the [`metrics`](https://docs.rs/metrics) facade; its docs list every metric | `metrics` |
 //! | `io-uring` | Linux only: `Pool::register_regions` and `Pool::register_regions_with_room` (fixed buffers, `fixed()` on every buffer and view), `Pool::provide_buffers` (provided buffer rings) | `io-uring` |

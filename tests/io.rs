@@ -23,7 +23,9 @@ use tierpool::{Pool, SharedChain};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 
 mod common;
-use common::chains::{assert_one_write_layout, block, frozen, gets, pattern, pool, SEG, SMALL};
+use common::chains::{
+    assert_one_write_layout, block, frozen, gets, pattern, pool, LARGEST, SEG, SMALL,
+};
 use common::{assert_all_returned, Rng};
 
 /// Runs `future` on a current-thread runtime without I/O or timer drivers
@@ -934,5 +936,110 @@ fn frame_blocks_grow_only_with_the_bytes_received() {
         );
         assert!(got.segment_count() > 1);
     });
+    assert_all_returned(&pool);
+}
+
+/// Vectored reads over real sockets (`FrameReader::vectored_reads`): a
+/// writer task sends frames up to several segments past the largest tier
+/// over a Unix socket pair and a loopback TCP connection (an owned half and
+/// a borrowed one), and the reader gets each frame intact, in order.
+#[tokio::test]
+#[cfg_attr(miri, ignore = "Miri does not run sockets")]
+async fn vectored_reads_over_unix_and_tcp_sockets_give_every_frame_intact() {
+    use tokio::net::{TcpListener, TcpStream, UnixStream};
+
+    let mut lens = frame_lengths(21, 30);
+    lens.extend([LARGEST - 1, 2 * LARGEST + 5 * SEG + 3, 3 * SEG, 1, 0]);
+    let frames: Vec<Vec<u8>> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| pattern(500 + i as u64, len))
+        .collect();
+    let max = lens.iter().copied().max().unwrap();
+    let pool = pool();
+
+    async fn send(mut write: impl AsyncWrite + Unpin, frames: Vec<Vec<u8>>) {
+        for frame in &frames {
+            write_frame(&mut write, &frame[..]).await.unwrap();
+        }
+        write.shutdown().await.unwrap();
+    }
+    async fn check<R: AsyncRead + Unpin>(mut frames: FrameReader<R>, want: &[Vec<u8>]) {
+        for want in want {
+            let frame = frames.read_frame().await.unwrap().expect("a frame");
+            assert!(frame == want[..], "a frame of {} bytes differs", want.len());
+        }
+        assert!(frames.read_frame().await.unwrap().is_none());
+    }
+
+    // A Unix socket pair, the owned read half.
+    let (client, server) = UnixStream::pair().unwrap();
+    let sender = tokio::spawn(send(client, frames.clone()));
+    let (read, _write) = server.into_split();
+    let reader = FrameReader::new(read, &pool)
+        .max_frame_len(max)
+        .vectored_reads();
+    check(reader, &frames).await;
+    sender.await.unwrap();
+    assert_all_returned(&pool);
+
+    // Loopback TCP, a borrowed read half.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (mut server, _) = listener.accept().await.unwrap();
+    let sender = tokio::spawn(send(client, frames.clone()));
+    let (read, _write) = server.split();
+    let reader = FrameReader::new(read, &pool)
+        .max_frame_len(max)
+        .vectored_reads();
+    check(reader, &frames).await;
+    sender.await.unwrap();
+    assert_all_returned(&pool);
+}
+
+/// With vectored reads, a socket peer that announces 1 GiB and sends 10
+/// bytes still holds one small block: nothing is taken ahead of bytes
+/// received. A hundred such peers hold a hundred small blocks.
+#[tokio::test]
+#[cfg_attr(miri, ignore = "Miri does not run sockets")]
+async fn stalled_socket_peers_announcing_huge_frames_hold_one_small_block_each() {
+    use tokio::io::AsyncWriteExt as _;
+    use tokio::net::UnixStream;
+
+    let pool = pool();
+    let peers = 100;
+    let mut readers = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..peers {
+        let (mut client, server) = UnixStream::pair().unwrap();
+        client.write_all(&prefix(1 << 30)).await.unwrap();
+        client.write_all(&[7; 10]).await.unwrap();
+        clients.push(client);
+        readers.push(
+            FrameReader::new(server, &pool)
+                .max_frame_len(2 << 30)
+                .vectored_reads(),
+        );
+    }
+    // Poll every reader until each has read its peer's 14 bytes (the
+    // runtime's I/O driver runs between rounds).
+    for _ in 0..50 {
+        for reader in &mut readers {
+            let polled = std::future::poll_fn(|cx| Poll::Ready(reader.poll_frame(cx).is_pending()));
+            assert!(polled.await, "no frame is complete");
+        }
+        if pool.stats().in_use_bytes() == (peers * SMALL) as u64 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        pool.stats().in_use_bytes(),
+        (peers * SMALL) as u64,
+        "one small block per peer"
+    );
+    drop(readers);
     assert_all_returned(&pool);
 }

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -16,7 +17,8 @@ use crate::buf::pooled::PooledBuf;
 use crate::buf::view::SharedBuf;
 use crate::engine::state::PoolState;
 use crate::error::PoolError;
-use crate::io::{DEFAULT_MAX_FRAME_LEN, LENGTH_PREFIX_BYTES};
+use crate::io::vectored::MAX_READ_BUFFERS;
+use crate::io::{ReadVectored, DEFAULT_MAX_FRAME_LEN, LENGTH_PREFIX_BYTES};
 use crate::pool::quota::Quota;
 use crate::pool::Pool;
 use crate::sync::Arc;
@@ -30,15 +32,18 @@ use crate::sync::Arc;
 /// the next frame's prefix: those frames are views of one block (no copy),
 /// and a prefix already read costs no system call. No
 /// [`BufReader`](tokio::io::BufReader) is needed in front of a socket (it
-/// would only add a copy).
+/// would only add a copy). On tokio's TCP and Unix sockets, turn on
+/// [`vectored_reads`](Self::vectored_reads): a long frame then fills
+/// several blocks per system call.
 ///
 /// # Memory
 ///
 /// Blocks are taken as bytes arrive, never sized by a length the peer
 /// sent. Between frames, a read goes into the pool's smallest tier, or
 /// into a segment (the tier chains grow by, 64 KiB by default) while the
-/// peer keeps the previous read's room full. Inside a frame, a block is at
-/// most as large as the bytes of the frame already received or one
+/// peer keeps the previous read's room full. Inside a frame, the blocks
+/// one read goes into (one, or several with vectored reads) hold together
+/// at most as many bytes as the frame has already received or one
 /// segment, whichever is more, and at most what the frame still needs
 /// rounded up to a tier: a peer that announces 1 GiB and sends 10 bytes
 /// holds one small block, and memory held for a frame stays below twice
@@ -126,7 +131,19 @@ pub struct FrameReader<R> {
     streaming: bool,
     /// A block being waited for under a memory limit.
     waiting: Option<Waiting>,
+    /// The reader's vectored read, once
+    /// [`vectored_reads`](Self::vectored_reads) turned it on.
+    read_vectored: Option<ReadVectoredFn<R>>,
+    /// Empty blocks taken for one vectored read after `buffered`; empty
+    /// between reads (kept for its allocation).
+    ahead: Vec<PooledBuf>,
 }
+
+/// [`Sealed::poll_read_spare`](crate::io::vectored::sealed::Sealed) of a
+/// [`ReadVectored`] reader, kept as a function pointer so that
+/// `FrameReader<R>` needs only `R: AsyncRead`.
+type ReadVectoredFn<R> =
+    fn(&mut R, &mut Context<'_>, &mut [&mut [MaybeUninit<u8>]]) -> Poll<io::Result<usize>>;
 
 /// A block being waited for: `get_async` of the source, boxed so that the
 /// reader can be polled as a stream. Taken only when the pool or quota is
@@ -175,7 +192,8 @@ impl Source {
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// Frames from `reader` into `pool`'s blocks, at most
-    /// [`DEFAULT_MAX_FRAME_LEN`] bytes each.
+    /// [`DEFAULT_MAX_FRAME_LEN`] bytes each. For tokio's TCP and Unix
+    /// sockets, add [`vectored_reads`](Self::vectored_reads).
     ///
     /// # Examples
     ///
@@ -228,7 +246,46 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             filled_len: 0,
             streaming: false,
             waiting: None,
+            read_vectored: None,
+            ahead: Vec::new(),
         }
+    }
+
+    /// Turns on vectored reads (tokio's TCP and Unix stream sockets and
+    /// their halves): inside a frame that has already received more than
+    /// one segment, one `readv` fills the block being read into and the
+    /// next ones, up to what the frame still needs and at most as many
+    /// bytes as it has received, so a long frame takes a number of system
+    /// calls that grows with the logarithm of its length (a 1 MiB frame:
+    /// about 5 reads instead of 16). The memory bounds in the [type
+    /// docs](Self#memory) hold as they are. A read that finds the socket
+    /// drained clears its readiness, as tokio's own reads do, so the next
+    /// read waits for data instead of making a system call that finds
+    /// none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use tierpool::io::{write_frame, FrameReader};
+    ///
+    /// let pool = tierpool::Pool::new();
+    /// let (mut client, server) = tokio::net::UnixStream::pair()?;
+    /// let (read_half, _write_half) = server.into_split();
+    /// let mut frames = FrameReader::new(read_half, &pool).vectored_reads();
+    /// write_frame(&mut client, &vec![7; 300_000][..]).await?;
+    /// assert_eq!(frames.read_frame().await?.unwrap().len(), 300_000);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn vectored_reads(mut self) -> Self
+    where
+        R: ReadVectored,
+    {
+        self.read_vectored = Some(R::poll_read_spare);
+        self
     }
 
     /// Sets the largest frame accepted; longer ones fail with
@@ -373,9 +430,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         if let Some(mut full) = self.buffered.take() {
             if self.frame_len.is_some() {
                 // Part of the frame being read: kept as one of its blocks.
-                let segment = full.split_to(full.len());
-                self.filled_len += segment.len();
-                self.filled.push(segment);
+                self.push_filled(full.split_to(full.len()));
             } else {
                 // Part of a prefix (at most three bytes): moved.
                 block.extend_from_slice(&full);
@@ -410,8 +465,113 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    /// Reads into the room of the block being filled.
+    /// Reads into the room of the block being filled and, with vectored
+    /// reads inside a long frame, into the blocks taken after it.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let Some(read_vectored) = self.read_vectored else {
+            return self.poll_fill_one(cx);
+        };
+        self.take_ahead();
+        let buffered = self
+            .buffered
+            .as_mut()
+            .expect("a block with room is taken before reading");
+        let room = buffered.capacity() - buffered.len();
+        let given = 1 + self.ahead.len();
+        let mut bufs: [&mut [MaybeUninit<u8>]; MAX_READ_BUFFERS] = Default::default();
+        bufs[0] = buffered.spare_capacity_mut();
+        for (buf, block) in bufs[1..].iter_mut().zip(self.ahead.iter_mut()) {
+            *buf = block.spare_capacity_mut();
+        }
+        let wanted: usize = bufs[..given].iter().map(|buf| buf.len()).sum();
+        let count = match read_vectored(&mut self.reader, cx, &mut bufs[..given]) {
+            Poll::Ready(Ok(count)) => count,
+            other => {
+                self.ahead.clear();
+                return other;
+            }
+        };
+        assert!(
+            count <= wanted,
+            "the reader reported {count} bytes read into {wanted} bytes of room"
+        );
+        let first = count.min(room);
+        // SAFETY: the reader initialised the first `count` bytes of the
+        // buffers it was given, in order (`poll_read_spare`'s contract);
+        // the first `first` of them are the spare capacity of `buffered`.
+        unsafe { buffered.advance_mut(first) };
+        let mut rest = count - first;
+        if rest > 0 {
+            // The read went on into the blocks after `buffered`: those
+            // are taken only inside a frame, for bytes the frame still
+            // needs, so `buffered` and every block filled up but the last
+            // hold only the frame's bytes.
+            let mut full = self.buffered.take().expect("read into above");
+            self.push_filled(full.split_to(full.len()));
+            let mut ahead = std::mem::take(&mut self.ahead);
+            for mut block in ahead.drain(..) {
+                let filled = rest.min(block.capacity());
+                // SAFETY: as above: the next `filled` bytes the reader
+                // initialised are this block's spare capacity (an empty
+                // block's whole capacity).
+                unsafe { block.advance_mut(filled) };
+                rest -= filled;
+                if rest == 0 {
+                    self.buffered = Some(block);
+                    break;
+                }
+                self.push_filled(block.split_to(filled));
+            }
+            // The blocks left empty go back to the pool here.
+            self.ahead = ahead;
+        }
+        self.ahead.clear();
+        Poll::Ready(Ok(count))
+    }
+
+    /// Adds a full block of the frame being read to its blocks.
+    fn push_filled(&mut self, segment: SharedBuf) {
+        self.filled_len += segment.len();
+        self.filled.push(segment);
+    }
+
+    /// Takes the empty blocks a vectored read fills after `buffered`: only
+    /// inside a frame that has already received more than one segment,
+    /// for at most what the frame still needs (the last block rounded up
+    /// to a tier) and, with `buffered`'s room, at most as many bytes as
+    /// the frame has received. Never waits: under a memory limit a block
+    /// that does not fit is just not taken.
+    fn take_ahead(&mut self) {
+        let Some(len) = self.frame_len else {
+            return;
+        };
+        let (buffered, room) = self.buffered.as_ref().map_or((0, 0), |buffered| {
+            (buffered.len(), buffered.capacity() - buffered.len())
+        });
+        let state = self.source.state();
+        let segment = state.segment_capacity();
+        let received = self.filled_len + buffered;
+        let needed = len - received;
+        if received <= segment || needed <= room {
+            return;
+        }
+        let budget = needed.min(received);
+        let mut left = budget.saturating_sub(room);
+        while left > 0 && self.ahead.len() + 1 < MAX_READ_BUFFERS {
+            if left < segment && budget < needed {
+                break; // a block past what the frame has received
+            }
+            let capacity = state.tier_capacity(state.chain_tier(left));
+            let Ok(block) = self.source.try_get(capacity) else {
+                break;
+            };
+            self.ahead.push(block);
+            left = left.saturating_sub(capacity);
+        }
+    }
+
+    /// Reads into the room of the block being filled, through `poll_read`.
+    fn poll_fill_one(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let buffered = self
             .buffered
             .as_mut()
@@ -463,6 +623,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.filled_len = 0;
         self.streaming = false;
         self.waiting = None;
+        self.ahead.clear();
     }
 
     /// The underlying reader.

@@ -1,9 +1,10 @@
 //! Async I/O with tokio (feature `tokio`): frames read from an
-//! [`AsyncRead`] straight into pooled chains, and written back with
+//! [`AsyncRead`] straight into pooled chains (from a socket, several
+//! blocks per vectored read: [`ReadVectored`]), and written back with
 //! vectored writes.
 //!
-//! Memory is taken as bytes arrive, one block at a time, never reserved
-//! from a length the peer sent: a peer that announces a 2 GiB frame and
+//! Memory is taken as bytes arrive, never reserved from a length the peer
+//! sent: a peer that announces a 2 GiB frame and
 //! sends 10 bytes costs one small block, and a frame above the declared
 //! maximum is refused before anything is allocated. A connection that is
 //! idle between frames holds no pooled memory.
@@ -46,8 +47,12 @@ use crate::buf::chain::{PooledChain, SharedChain};
 use crate::pool::Pool;
 
 mod frame_reader;
+#[cfg(test)]
+mod tests;
+mod vectored;
 
 pub use self::frame_reader::FrameReader;
+pub use self::vectored::ReadVectored;
 
 /// Bytes of the length prefix [`FrameReader`] and [`write_frame`] use: a
 /// big-endian `u32`, as tokio-util's `LengthDelimitedCodec` does by default.
