@@ -11,8 +11,9 @@
 //!   `SharedChain`s of views of them (no `BufReader`, no copy);
 //! - `tierpool-frames-plain`: the same without `vectored_reads()`, one
 //!   block per read (only with `--arm`);
-//! - `tierpool-frames-regions`: the same, from a pool whose blocks are
-//!   carved from mapped regions (`Backing::Regions`, 64 MiB regions);
+//! - `tierpool-frames-heap`: the same, from a pool whose blocks are
+//!   heap allocations (`Backing::Heap`; `Pool::new()` carves them from
+//!   mapped regions on Linux);
 //! - `tierpool`: a `BufReader` for the prefix, then `pool.get(len)` filled
 //!   in place and frozen (contiguous; only with `--arm`);
 //! - `codec`: tokio-util's `FramedRead` with a `LengthDelimitedCodec`, what
@@ -112,7 +113,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_core::Stream as _;
-use tierpool::{Backing, Pool, RegionConfig};
+use tierpool::{Backing, Pool};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
@@ -192,8 +193,8 @@ enum Arm {
     TierpoolFrames,
     /// As `TierpoolFrames`, without vectored reads.
     TierpoolFramesPlain,
-    /// As `TierpoolFrames`, with the blocks carved from mapped regions.
-    TierpoolFramesRegions,
+    /// As `TierpoolFrames`, with heap-backed blocks.
+    TierpoolFramesHeap,
     /// `pool.get(len)` behind a `BufReader`, filled in place, frozen.
     Tierpool,
     /// tokio-util's `FramedRead` with a `LengthDelimitedCodec`.
@@ -209,7 +210,7 @@ impl Arm {
     const ALL: &'static [Arm] = &[
         Arm::TierpoolFrames,
         Arm::TierpoolFramesPlain,
-        Arm::TierpoolFramesRegions,
+        Arm::TierpoolFramesHeap,
         Arm::Tierpool,
         Arm::Codec,
         Arm::BytesMut,
@@ -218,7 +219,7 @@ impl Arm {
     /// The arms that run unless `--arm` names others.
     const DEFAULT: &'static [Arm] = &[
         Arm::TierpoolFrames,
-        Arm::TierpoolFramesRegions,
+        Arm::TierpoolFramesHeap,
         Arm::Codec,
         Arm::BytesMut,
     ];
@@ -229,7 +230,7 @@ impl Arm {
         match self {
             Arm::TierpoolFrames => "tierpool-frames",
             Arm::TierpoolFramesPlain => "tierpool-frames-plain",
-            Arm::TierpoolFramesRegions => "tierpool-frames-regions",
+            Arm::TierpoolFramesHeap => "tierpool-frames-heap",
             Arm::Tierpool => "tierpool",
             Arm::Codec => "codec",
             Arm::BytesMut => "bytesmut",
@@ -247,7 +248,7 @@ impl Arm {
             self,
             Arm::TierpoolFrames
                 | Arm::TierpoolFramesPlain
-                | Arm::TierpoolFramesRegions
+                | Arm::TierpoolFramesHeap
                 | Arm::Tierpool
         )
     }
@@ -432,16 +433,14 @@ fn run_server(arm: Arm) -> Result<()> {
         .enable_all()
         .build()?;
     let pool = match arm {
-        Arm::TierpoolFramesRegions => Pool::builder()
-            .backing(Backing::Regions(RegionConfig::new()))
-            .build()?,
+        Arm::TierpoolFramesHeap => Pool::builder().backing(Backing::Heap).build()?,
         _ => Pool::new(),
     };
     let watched = arm.uses_pool().then(|| pool.clone());
     let served = runtime.block_on(async {
         let serving = async {
             match arm {
-                Arm::TierpoolFrames | Arm::TierpoolFramesPlain | Arm::TierpoolFramesRegions => {
+                Arm::TierpoolFrames | Arm::TierpoolFramesPlain | Arm::TierpoolFramesHeap => {
                     let vectored = arm != Arm::TierpoolFramesPlain;
                     serve(
                         PooledFrames {

@@ -302,7 +302,7 @@ def main() -> int:
 # instead of the criterion tables above (which it neither reads nor needs).
 
 SERVICE_BASELINES = ("bytesmut", "codec")
-SERVICE_ARM_ORDER = ("tierpool-frames", "tierpool-frames-regions", "tierpool", "codec", "bytesmut", "vec")
+SERVICE_ARM_ORDER = ("tierpool-frames", "tierpool-frames-heap", "tierpool-frames-plain", "tierpool", "codec", "bytesmut", "vec")
 SERVICE_DIST_ORDER = ("loguniform", "small", "trace")
 SERVICE_SHAPE_ORDER = ("level", "swing")
 

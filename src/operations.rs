@@ -130,11 +130,11 @@
 //!
 //! # Backing memory
 //!
-//! By default ([`Backing::Heap`](crate::Backing::Heap)) every block is one
+//! With [`Backing::Heap`](crate::Backing::Heap) every block is one
 //! allocation of the global allocator, and freeing it hands it back to the
-//! allocator. [`PoolBuilder::backing`](crate::PoolBuilder::backing) with
-//! [`Backing::Regions`](crate::Backing::Regions) carves the tiers' blocks
-//! out of large regions instead: memory that can be registered with
+//! allocator. With [`Backing::Regions`](crate::Backing::Regions), the
+//! default on Linux and Android, the tiers' blocks are carved out of large
+//! regions instead: memory that can be registered with
 //! io_uring as fixed buffers ([below](#registered-memory-for-io_uring)),
 //! and that can be made of huge pages and locked. Oversize (unpooled) blocks
 //! always come from the heap.
@@ -146,8 +146,12 @@
 //! heap a little larger each time.
 //! The broker benchmark (frames of 100 B to 2 MiB read into chains)
 //! measures both backings against a fresh `BytesMut` per frame; its
-//! figures are in [`BENCHMARKS.md`]. Heap backing stays the default: it maps nothing up front and behaves the same on
-//! every platform.
+//! figures are in [`BENCHMARKS.md`]: with regions its peak RSS is about a
+//! quarter lower at the same CPU per frame, which is why regions are the
+//! default where the crate maps them itself (Linux and Android);
+//! [`Backing::default`](crate::Backing::default) lists what they cost. Choose
+//! [`Backing::Heap`](crate::Backing::Heap) in a process with many small
+//! pools, or one that must not map memory up front.
 //!
 //! * **Regions.** Each holds the blocks of one tier: `size / block size`
 //!   of them, a block's size being its tier's capacity rounded up to the
@@ -168,7 +172,8 @@
 //!   [`idle_decay_period`](crate::PoolBuilder::idle_decay_period) (1 s by
 //!   default), or, oldest first, when the dirty bytes of all tiers exceed
 //!   [`RegionConfig::max_dirty_bytes`](crate::RegionConfig::max_dirty_bytes)
-//!   (one region's size by default; `0` purges every slot as it is freed).
+//!   (8 MiB by default, at most the region size; `0` purges every slot as
+//!   it is freed).
 //!   These checks run when a slot is taken or given back; there is no
 //!   background thread, so a pool with no traffic keeps its dirty slots
 //!   until a trim: [`Pool::trim`](crate::Pool::trim) and

@@ -3,6 +3,9 @@
 //! `into_bytes` makes exactly one small allocation, and that nothing leaks
 //! when a pool is dropped before its buffers.
 //!
+//! Every pool here is heap-backed (`Backing::Heap`): the counts are the
+//! global allocator's, which region-backed blocks never reach.
+//!
 //! Allocations are counted per thread, so the test harness cannot disturb
 //! the counts; the leak check uses a process-wide byte count and therefore
 //! lives in the single test of this file.
@@ -12,7 +15,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use bytes::{Buf, Bytes};
-use tierpool::{Pool, PooledBuf, SharedBuf};
+use tierpool::{Backing, Pool, PooledBuf, SharedBuf};
 
 mod common;
 use common::assert_all_returned;
@@ -94,7 +97,7 @@ fn zero_copy_operations_do_not_allocate() {
     assert_eq!(n, 1);
     drop(v);
 
-    let pool = Pool::builder().build().unwrap();
+    let pool = Pool::builder().backing(Backing::Heap).build().unwrap();
     // Warm up: the first use of a tier creates this thread's cache.
     for size in [100, 5000, 70_000] {
         let bufs: Vec<PooledBuf> = (0..3).map(|_| pool.get(size)).collect();
@@ -197,12 +200,20 @@ fn zero_copy_operations_do_not_allocate() {
 fn leak_check() {
     // A first pool, used and dropped, sets up this thread's cache table and
     // the slot registry, which persist.
-    let warm = Pool::builder().tiers([64, 4096]).build().unwrap();
+    let warm = Pool::builder()
+        .backing(Backing::Heap)
+        .tiers([64, 4096])
+        .build()
+        .unwrap();
     drop((warm.get(1), warm.get(1000), warm.get(10_000)));
     drop(warm);
 
     let baseline = LIVE_BYTES.load(Ordering::Relaxed);
-    let pool = Pool::builder().tiers([64, 4096]).build().unwrap();
+    let pool = Pool::builder()
+        .backing(Backing::Heap)
+        .tiers([64, 4096])
+        .build()
+        .unwrap();
     let mut small = pool.get(10);
     small.extend_from_slice(b"small");
     let view = filled(&pool, 1000).freeze();
@@ -253,7 +264,11 @@ fn reclaim_check() {
     let reaches = tierpool::Pool::trims_reach_parked_threads();
 
     // A trim frees a parked thread's cached blocks.
-    let pool = Pool::builder().tiers([BLOCK]).build().unwrap();
+    let pool = Pool::builder()
+        .backing(Backing::Heap)
+        .tiers([BLOCK])
+        .build()
+        .unwrap();
     let (release, parked) = park_with_cached(&pool, BLOCK, 4);
     let before = LIVE_BYTES.load(Ordering::Relaxed);
     pool.trim();
@@ -266,7 +281,11 @@ fn reclaim_check() {
     drop(pool);
 
     // Closing the pool frees a parked thread's cached blocks.
-    let pool = Pool::builder().tiers([BLOCK]).build().unwrap();
+    let pool = Pool::builder()
+        .backing(Backing::Heap)
+        .tiers([BLOCK])
+        .build()
+        .unwrap();
     let (release, parked) = park_with_cached(&pool, BLOCK, 4);
     let before = LIVE_BYTES.load(Ordering::Relaxed);
     drop(pool);
@@ -281,7 +300,11 @@ fn reclaim_check() {
     warm_up_parking_lot();
     let baseline = LIVE_BYTES.load(Ordering::Relaxed);
     let rounds = if cfg!(miri) { 30 } else { 20_000 };
-    let pool = Pool::builder().tiers([64, 4096]).build().unwrap();
+    let pool = Pool::builder()
+        .backing(Backing::Heap)
+        .tiers([64, 4096])
+        .build()
+        .unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let trimmer = {
         let (pool, stop) = (pool.clone(), stop.clone());

@@ -284,7 +284,11 @@ fn reused_blocks_of_a_registered_region_see_what_the_ring_wrote() {
 #[cfg_attr(miri, ignore)]
 fn unregistered_memory_says_why() {
     let Some(ring) = ring() else { return };
-    let heap = Pool::builder().tiers([4 * KIB]).build().unwrap();
+    let heap = Pool::builder()
+        .tiers([4 * KIB])
+        .backing(Backing::Heap)
+        .build()
+        .unwrap();
     assert_eq!(heap.get(1).fixed(), Fixed::Unregistered(Unregistered::Heap));
     assert!(matches!(
         heap.register_regions(&ring.submitter()),

@@ -33,12 +33,35 @@ fn region_of(report: &BackingReport, ptr: *const u8) -> Option<&tierpool::Region
     report.regions.iter().find(|r| r.contains(ptr))
 }
 
+/// Where the crate maps regions itself (Linux and Android), a pool that
+/// does not choose a backing carves its blocks from 64 MiB regions, unless
+/// its largest tier would fit fewer than 16 times in one; elsewhere, and
+/// when asked, every block is a heap allocation.
 #[test]
-fn the_default_is_one_heap_allocation_per_block() {
+fn the_default_is_regions_where_mapped_and_the_heap_for_huge_tiers() {
+    let by_default = cfg!(all(
+        any(target_os = "linux", target_os = "android"),
+        not(miri)
+    ));
     let pool = Pool::new();
     let buf = pool.get(100);
-    assert_eq!(pool.backing_report(), BackingReport::default());
+    let report = pool.backing_report();
+    assert_eq!(region_of(&report, buf.as_ptr()).is_some(), by_default);
+    if by_default {
+        assert_eq!(report.regions[0].len, 64 * MIB);
+    } else {
+        assert_eq!(report, BackingReport::default());
+    }
     drop(buf);
+
+    // Tiers up to 4 MiB: regions; above, the heap.
+    let fits = Pool::builder().tiers([4 * MIB]).build().unwrap();
+    drop(fits.get(1));
+    assert_eq!(!fits.backing_report().regions.is_empty(), by_default);
+    let huge = Pool::builder().tiers([4 * MIB + 1]).build().unwrap();
+    drop(huge.get(1));
+    assert!(huge.backing_report().regions.is_empty());
+
     let heap = Pool::builder().backing(Backing::Heap).build().unwrap();
     drop(heap.get(1));
     assert!(heap.backing_report().regions.is_empty());

@@ -274,8 +274,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// let (mut client, server) = tokio::net::UnixStream::pair()?;
     /// let (read_half, _write_half) = server.into_split();
     /// let mut frames = FrameReader::new(read_half, &pool).vectored_reads();
-    /// write_frame(&mut client, &vec![7; 300_000][..]).await?;
-    /// assert_eq!(frames.read_frame().await?.unwrap().len(), 300_000);
+    /// let body = vec![7; 300_000];
+    /// // More than the socket buffers: write while reading.
+    /// let (written, frame) = tokio::join!(write_frame(&mut client, &body[..]), frames.read_frame());
+    /// written?;
+    /// assert_eq!(frame?.unwrap().len(), 300_000);
     /// # Ok(())
     /// # }
     /// ```

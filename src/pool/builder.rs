@@ -202,7 +202,8 @@ pub struct PoolBuilder {
     record_sizes: bool,
     segment_capacity: Option<usize>,
     idle_decay: Option<Duration>,
-    backing: Backing,
+    /// `None`: [`Backing::default_for`] the tiers.
+    backing: Option<Backing>,
 }
 
 impl PoolBuilder {
@@ -601,9 +602,10 @@ impl PoolBuilder {
     }
 
     /// Where the tiers' blocks come from: one heap allocation each
-    /// ([`Backing::Heap`], the default), or slots of large regions mapped
-    /// from the system ([`Backing::Regions`]), optionally of huge pages and
-    /// locked in memory. Oversize blocks always come from the heap. See
+    /// ([`Backing::Heap`]), or slots of large regions mapped from the
+    /// system ([`Backing::Regions`]), optionally of huge pages and locked
+    /// in memory. The default is regions on Linux and Android, the heap
+    /// elsewhere ([`Backing::default`] says why and what it costs). Oversize blocks always come from the heap. See
     /// [backing memory](crate::operations#backing-memory) for what each
     /// option does, how it falls back when the system refuses, and
     /// [`Pool::backing_report`](crate::Pool::backing_report) for what the
@@ -624,7 +626,7 @@ impl PoolBuilder {
     /// # Ok::<(), tierpool::ConfigError>(())
     /// ```
     pub fn backing(mut self, backing: Backing) -> Self {
-        self.backing = backing;
+        self.backing = Some(backing);
         self
     }
 
@@ -750,7 +752,11 @@ impl PoolBuilder {
                 .rposition(|spec| spec.capacity <= DEFAULT_SEGMENT_CAPACITY)
                 .unwrap_or(0),
         };
-        if let Backing::Regions(regions) = self.backing {
+        let backing = self.backing.unwrap_or_else(|| {
+            let largest = specs.iter().map(|spec| spec.capacity).max().unwrap_or(0);
+            Backing::default_for(Regions::min_size(&[largest], alignment))
+        });
+        if let Backing::Regions(regions) = backing {
             let capacities: Vec<usize> = specs.iter().map(|spec| spec.capacity).collect();
             let min = Regions::min_size(&capacities, alignment);
             let size = regions.size;
@@ -763,7 +769,7 @@ impl PoolBuilder {
             }
         }
         Ok(PoolConfig {
-            backing: self.backing,
+            backing,
             idle_decay: self.idle_decay.unwrap_or(DEFAULT_IDLE_DECAY),
             segment_tier,
             tiers: specs,
@@ -918,7 +924,10 @@ mod tests {
         }
         assert!(regions(8192).is_ok());
         assert!(regions(MAX_REGION_SIZE).is_ok());
-        assert_eq!(PoolBuilder::new().resolve().unwrap().backing, Backing::Heap);
+        assert_eq!(
+            PoolBuilder::new().resolve().unwrap().backing,
+            Backing::default()
+        );
     }
 
     #[test]

@@ -29,14 +29,15 @@ pub const MAX_FIXED_BUFFERS: usize = 1 << 14;
 /// # Examples
 ///
 /// ```
-/// use tierpool::Pool;
+/// use tierpool::{Backing, Pool};
 /// use tierpool::uring::{Fixed, Unregistered};
 ///
-/// let pool = Pool::new(); // heap backing: nothing to register
+/// let pool = Pool::builder().backing(Backing::Heap).build()?; // nothing to register
 /// let buf = pool.get(100);
 /// assert_eq!(buf.fixed(), Fixed::Unregistered(Unregistered::Heap));
 /// assert_eq!(buf.fixed().buf_index(), None);
 /// assert_eq!(pool.get(64 << 20).fixed(), Fixed::Unregistered(Unregistered::Oversize));
+/// # Ok::<(), tierpool::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Fixed {
@@ -203,14 +204,16 @@ impl SharedBuf {
     /// # Examples
     ///
     /// ```
-    /// use tierpool::Pool;
+    /// use tierpool::{Backing, Pool};
     /// use tierpool::uring::{Fixed, Unregistered};
     ///
-    /// let mut buf = Pool::new().get(16);
+    /// let pool = Pool::builder().backing(Backing::Heap).build()?;
+    /// let mut buf = pool.get(16);
     /// buf.extend_from_slice(b"hello");
     /// let view = buf.freeze();
     /// assert_eq!(view.slice(1..3).fixed(), Fixed::Unregistered(Unregistered::Heap));
     /// assert_eq!(view.slice(0..0).fixed(), Fixed::Unregistered(Unregistered::Empty));
+    /// # Ok::<(), tierpool::ConfigError>(())
     /// ```
     #[must_use]
     pub fn fixed(&self) -> Fixed {

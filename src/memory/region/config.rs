@@ -20,6 +20,9 @@ pub const MAX_REGION_SIZE: usize = 1 << 30;
 /// The default region size: 64 MiB.
 pub(crate) const DEFAULT_REGION_SIZE: usize = 64 << 20;
 
+/// The default bound on dirty bytes: see [`RegionConfig::max_dirty_bytes`].
+const DEFAULT_MAX_DIRTY: usize = 8 << 20;
+
 /// The huge page size regions are aligned to when they ask for huge pages
 /// (the x86-64 and AArch64 default).
 pub(crate) const HUGE_PAGE: usize = 2 << 20;
@@ -27,7 +30,11 @@ pub(crate) const HUGE_PAGE: usize = 2 << 20;
 /// Where the blocks of a pool's tiers come from: set with
 /// [`PoolBuilder::backing`](crate::PoolBuilder::backing).
 ///
-/// Unpooled (oversize) blocks always come from the heap.
+/// The default ([`Backing::default`]) is [`Regions`](Self::Regions) on
+/// Linux and Android, where the crate maps regions itself and gives a
+/// freed slot's pages back with `madvise`, and [`Heap`](Self::Heap)
+/// elsewhere (and under Miri and loom). Unpooled (oversize) blocks always
+/// come from the heap.
 ///
 /// # Examples
 ///
@@ -44,15 +51,87 @@ pub(crate) const HUGE_PAGE: usize = 2 << 20;
 /// assert!(report.regions[0].contains(buf.as_ptr()));
 /// # Ok::<(), tierpool::ConfigError>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Backing {
-    /// One allocation of the global allocator per block (the default).
-    #[default]
+    /// One allocation of the global allocator per block (the default where
+    /// regions are not mapped by the crate).
     Heap,
     /// Blocks carved from large regions: see [`RegionConfig`].
     Regions(RegionConfig),
 }
+
+/// Whether [`Backing::default`] is region backing: where the crate maps
+/// regions itself (not Miri's or loom's emulation of them).
+const REGIONS_BY_DEFAULT: bool = cfg!(all(
+    any(target_os = "linux", target_os = "android"),
+    not(miri),
+    not(loom)
+));
+
+impl Default for Backing {
+    /// Region backing ([`RegionConfig::new`]) on Linux and Android, the
+    /// heap elsewhere.
+    ///
+    /// Measured in the broker benchmark (frames of 100 B to 2 MiB read
+    /// with `FrameReader`, see `BENCHMARKS.md`), regions hold the peak
+    /// RSS about a quarter below the heap's, at the same CPU per frame: a
+    /// block the pool frees keeps its pages only for a while (and up to
+    /// [`RegionConfig::max_dirty_bytes`]), where the global allocator keeps
+    /// freed blocks in its heap. What they cost: each tier maps a 64 MiB
+    /// region of address space on its first block (192 MiB of virtual
+    /// memory for the default tiers, counted against the commit limit
+    /// under `vm.overcommit_memory=2`; a refused mapping falls back to the
+    /// heap, see [`RegionConfig::strict`]), one mapping per region
+    /// (`vm.max_map_count`), and a page fault on the first touch of each
+    /// page, which a heap block may have had from an earlier allocation.
+    /// A process with many small pools, or one that must not map memory
+    /// up front, chooses [`Backing::Heap`]. A pool that leaves the backing
+    /// unset and has tiers above 4 MiB (or an alignment that rounds a
+    /// block above it) is heap-backed: a 64 MiB region would hold too few
+    /// of its blocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tierpool::{Backing, Pool};
+    ///
+    /// let pool = Pool::new();
+    /// let _buf = pool.get(100);
+    /// let mapped = !pool.backing_report().regions.is_empty();
+    /// assert_eq!(mapped, matches!(Backing::default(), Backing::Regions(_)));
+    /// assert_eq!(mapped, cfg!(all(any(target_os = "linux", target_os = "android"), not(miri))));
+    /// ```
+    fn default() -> Self {
+        if REGIONS_BY_DEFAULT {
+            Backing::Regions(RegionConfig::new())
+        } else {
+            Backing::Heap
+        }
+    }
+}
+
+impl Backing {
+    /// The backing of a pool that did not choose one, whose largest block
+    /// (tier capacity rounded up to the alignment) is `largest_block`
+    /// bytes: [`Backing::default`] if such a block fits
+    /// [`MIN_BLOCKS_PER_DEFAULT_REGION`] times in a default region, the
+    /// heap otherwise (a region of a few huge blocks saves nothing).
+    pub(crate) fn default_for(largest_block: usize) -> Backing {
+        match Backing::default() {
+            Backing::Regions(config)
+                if largest_block.saturating_mul(MIN_BLOCKS_PER_DEFAULT_REGION) <= config.size =>
+            {
+                Backing::Regions(config)
+            }
+            _ => Backing::Heap,
+        }
+    }
+}
+
+/// The fewest blocks of its largest tier a pool's default region must
+/// hold for the pool to be region-backed by default: tiers up to 4 MiB.
+const MIN_BLOCKS_PER_DEFAULT_REGION: usize = 16;
 
 /// How regions are made: their size, huge pages, locking, and whether a
 /// refusal of the system fails the allocation or falls back.
@@ -186,7 +265,8 @@ impl RegionConfig {
     }
 
     /// The most bytes of dirty slots the pool keeps: free slots whose pages
-    /// were not given back yet. Default: the region [size](Self::size).
+    /// were not given back yet. Default: 8 MiB, or the region
+    /// [size](Self::size) if that is less.
     ///
     /// A slot freed by the pool (a trim, idle decay, a full depot) keeps
     /// its pages, and the next block of its tier takes the most recently
@@ -202,12 +282,14 @@ impl RegionConfig {
     /// checks run when a slot is taken or given back: no background
     /// thread.
     ///
-    /// One region's worth is the default because the pool already maps
-    /// (and may touch) memory a region at a time: the dirty pages add at
-    /// most that much to the memory of the blocks in use, however many
-    /// regions there are, and the decay period gives them back soon after
-    /// a swing that did not come back. `0` purges every slot as it is
-    /// freed. See [`BackingReport::dirty_bytes`](crate::BackingReport::dirty_bytes).
+    /// The default is 8 MiB, or the region size if that is less. Dirty
+    /// slots add to the RSS only where another tier needs fresh pages
+    /// meanwhile, and the decay period gives them back soon after a swing
+    /// that did not come back; in the broker benchmark (`BENCHMARKS.md`),
+    /// 8 MiB kept the minor faults within 1% of a fresh allocation per
+    /// frame's while 4 MiB let them reach 6% when the in-flight bytes
+    /// swing, and one 64 MiB region's worth added a tenth to the peak
+    /// RSS. `0` purges every slot as it is freed. See [`BackingReport::dirty_bytes`](crate::BackingReport::dirty_bytes).
     ///
     /// # Examples
     ///
@@ -236,7 +318,13 @@ impl RegionConfig {
     pub(crate) const fn dirty_bound(&self) -> usize {
         match self.max_dirty {
             Some(bytes) => bytes,
-            None => self.size,
+            None => {
+                if self.size < DEFAULT_MAX_DIRTY {
+                    self.size
+                } else {
+                    DEFAULT_MAX_DIRTY
+                }
+            }
         }
     }
 

@@ -1,7 +1,8 @@
 //! Backing memory: where the blocks of a pool's tiers come from.
 //!
-//! With [`Backing::Heap`] (the default) every block is one allocation of
-//! the global allocator. With [`Backing::Regions`] the blocks of each tier
+//! With [`Backing::Heap`] every block is one allocation of the global
+//! allocator. With [`Backing::Regions`] (the default on Linux and Android)
+//! the blocks of each tier
 //! are carved out of large regions mapped from the system, which can be
 //! backed by huge pages and locked in memory, and which can be registered
 //! with io_uring as fixed buffers, one region each (feature `io-uring`). See
