@@ -46,6 +46,7 @@ pub(crate) mod sealed {
 
 /// Implements [`ReadVectored`] for socket types whose `as_ref()` is the
 /// stream `$stream` (tokio's `TcpStream` or `UnixStream`).
+#[cfg(not(loom))]
 macro_rules! socket_reads {
     ($stream:ty: $($reader:ty),+ $(,)?) => {$(
         impl sealed::Sealed for $reader {
@@ -70,13 +71,15 @@ macro_rules! socket_reads {
     )+};
 }
 
+// tokio has no `net` under loom.
+#[cfg(not(loom))]
 socket_reads!(tokio::net::TcpStream:
     tokio::net::TcpStream,
     tokio::net::tcp::OwnedReadHalf,
     tokio::net::tcp::ReadHalf<'_>,
 );
 
-#[cfg(unix)]
+#[cfg(all(unix, not(loom)))]
 socket_reads!(tokio::net::UnixStream:
     tokio::net::UnixStream,
     tokio::net::unix::OwnedReadHalf,
@@ -85,14 +88,14 @@ socket_reads!(tokio::net::UnixStream:
 
 /// A tokio stream socket's readiness and its file descriptor: what a
 /// `readv` on it needs.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(loom)))]
 trait Socket {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     fn try_read_io(&self, read: impl FnOnce() -> io::Result<usize>) -> io::Result<usize>;
     fn fd(&self) -> std::os::fd::RawFd;
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(loom)))]
 macro_rules! socket {
     ($($stream:ty),+) => {$(
         impl Socket for $stream {
@@ -111,7 +114,7 @@ macro_rules! socket {
     )+};
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(loom)))]
 socket!(tokio::net::TcpStream, tokio::net::UnixStream);
 
 /// The most buffers one read fills.
@@ -124,7 +127,7 @@ pub(crate) const MAX_READ_BUFFERS: usize = 16;
 /// readiness with the readiness event seen before the read (an event that
 /// came after it is kept): the next poll waits for data instead of making
 /// a system call that would find none.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(loom)))]
 fn poll_readv(
     socket: &impl Socket,
     cx: &mut Context<'_>,
@@ -177,7 +180,7 @@ fn poll_readv(
 
 /// Off Linux and Android: the reader's own `poll_read`, into the first
 /// buffer.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(all(not(any(target_os = "linux", target_os = "android")), not(loom)))]
 fn poll_read_first<R: AsyncRead + Unpin>(
     reader: &mut R,
     cx: &mut Context<'_>,
