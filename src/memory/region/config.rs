@@ -288,7 +288,7 @@ impl RegionConfig {
     /// that did not come back; in the broker benchmark (`BENCHMARKS.md`),
     /// 8 MiB kept the minor faults within 1% of a fresh allocation per
     /// frame's while 4 MiB let them reach 6% when the in-flight bytes
-    /// swing, and one 64 MiB region's worth added a tenth to the peak
+    /// swing, and one 64 MiB region's worth added about 7% to the peak
     /// RSS. `0` purges every slot as it is freed. See [`BackingReport::dirty_bytes`](crate::BackingReport::dirty_bytes).
     ///
     /// # Examples
