@@ -112,7 +112,9 @@ pub use crate::pool::builder::{PoolBuilder, TierConfig, DEFAULT_TIERS, MAX_ALIGN
 pub use crate::pool::quota::{Quota, QuotaStats};
 pub use crate::pool::Pool;
 pub use crate::stats::histogram::SizeHistogram;
-pub use crate::stats::{LimitStats, OversizeStats, PoolStats, TierStats};
+pub use crate::stats::{
+    LimitStats, OversizeStats, PoolStats, QuotaId, QuotaSummary, QuotaUsage, TierStats, WaitStats,
+};
 
 /// The process-wide pool with the default tiers, created on first use and
 /// named `global`.

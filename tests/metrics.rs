@@ -120,6 +120,29 @@ fn pool_series(
         format!("tierpool_over_limit_total{{{l}}}"),
         Counter(over_limit),
     );
+    overload_series(out, pool, [0, 0], 0.0, [0, 0, 0]);
+}
+
+/// The gauges of who waits and who holds: waiting requests and bytes, the
+/// oldest wait, live quotas, their bytes and the largest quota's.
+fn overload_series(
+    out: &mut Published,
+    pool: &str,
+    [requests, bytes]: [u64; 2],
+    oldest_seconds: f64,
+    [quotas, quota_bytes, largest]: [u64; 3],
+) {
+    let l = format!("pool={pool}");
+    for (name, value) in [
+        ("tierpool_waiting_requests", requests as f64),
+        ("tierpool_waiting_bytes", bytes as f64),
+        ("tierpool_oldest_wait_seconds", oldest_seconds),
+        ("tierpool_quotas", quotas as f64),
+        ("tierpool_quota_used_bytes", quota_bytes as f64),
+        ("tierpool_largest_quota_bytes", largest as f64),
+    ] {
+        out.insert(format!("{name}{{{l}}}"), Gauge(value));
+    }
 }
 
 /// Every counter of a known sequence, each reason for freeing a return
@@ -234,6 +257,67 @@ fn gauges_follow_buffers_out_and_idle() {
     assert_all_returned(&pool);
 }
 
+/// Under overload the pool-wide gauges say who waits and who holds: a
+/// request waiting for the cap, its bytes and a positive wait; the live
+/// quotas, their bytes and the largest one's. Once the holders let go,
+/// every one of them is back at zero.
+#[test]
+fn overload_gauges_show_the_waiters_and_the_largest_quota() {
+    use std::future::Future as _;
+    use std::pin::pin;
+    use std::task::{Context, Poll};
+
+    let pool = Pool::builder()
+        .name("overload")
+        // Room for the two quotas' buffers (4 KiB + 64 KiB), not a third.
+        .max_in_use_bytes(70 << 10)
+        .build()
+        .unwrap();
+    let (light, heavy) = (pool.quota(1 << 20), pool.quota(1 << 20));
+    let small = light.get(100);
+    let large = heavy.get(60_000);
+    let mut waiting = pin!(pool.get_async(100));
+    let waker = futures::task::noop_waker();
+    assert!(waiting
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    std::thread::sleep(std::time::Duration::from_millis(2));
+
+    let (stats, published) = publish(&pool);
+    let gauge = |name: &str| match published[&format!("{name}{{pool=overload}}")] {
+        Gauge(x) => x,
+        Counter(_) => unreachable!(),
+    };
+    assert_eq!(gauge("tierpool_waiting_requests"), 1.0);
+    assert_eq!(gauge("tierpool_waiting_bytes"), 4096.0);
+    let oldest = gauge("tierpool_oldest_wait_seconds");
+    assert!(oldest >= 0.002, "{oldest}");
+    assert_eq!(
+        Some(oldest),
+        stats.waiting.oldest_wait.map(|w| w.as_secs_f64())
+    );
+    assert_eq!(gauge("tierpool_quotas"), 2.0);
+    assert_eq!(
+        gauge("tierpool_quota_used_bytes"),
+        (4096 + (64 << 10)) as f64
+    );
+    assert_eq!(gauge("tierpool_largest_quota_bytes"), (64 << 10) as f64);
+
+    drop(large); // serves the waiter
+    let Poll::Ready(Ok(third)) = waiting.poll(&mut Context::from_waker(&waker)) else {
+        panic!("the waiter is served once the large buffer is back");
+    };
+    drop((small, third, light, heavy));
+    let (_, published) = publish(&pool);
+    let mut expected = Published::new();
+    overload_series(&mut expected, "overload", [0, 0], 0.0, [0, 0, 0]);
+    for (key, value) in &expected {
+        assert_eq!(published.get(key), Some(value), "{key}");
+    }
+    assert_all_returned(&pool);
+}
+
 /// Two pools publish to one recorder side by side, told apart by `pool`;
 /// unnamed pools get distinct labels too.
 #[test]
@@ -297,8 +381,14 @@ fn metrics_are_described_with_kind_and_unit() {
                 assert_eq!(unit, Some(Unit::Count), "{name}");
             }
             MetricKind::Gauge => {
-                assert!(name.ends_with("_bytes"), "{name}");
-                assert_eq!(unit, Some(Unit::Bytes), "{name}");
+                let expected = if name.ends_with("_bytes") {
+                    Unit::Bytes
+                } else if name.ends_with("_seconds") {
+                    Unit::Seconds
+                } else {
+                    Unit::Count
+                };
+                assert_eq!(unit, Some(expected), "{name}");
             }
             MetricKind::Histogram => panic!("{name}: a histogram"),
         }
@@ -318,6 +408,12 @@ fn metrics_are_described_with_kind_and_unit() {
         ("tierpool_cached_bytes", MetricKind::Gauge),
         ("tierpool_max_in_use_bytes", MetricKind::Gauge),
         ("tierpool_max_cached_bytes", MetricKind::Gauge),
+        ("tierpool_waiting_requests", MetricKind::Gauge),
+        ("tierpool_waiting_bytes", MetricKind::Gauge),
+        ("tierpool_oldest_wait_seconds", MetricKind::Gauge),
+        ("tierpool_quotas", MetricKind::Gauge),
+        ("tierpool_quota_used_bytes", MetricKind::Gauge),
+        ("tierpool_largest_quota_bytes", MetricKind::Gauge),
     ]
     .map(|(name, kind)| (name.to_string(), kind))
     .into();

@@ -688,6 +688,182 @@ mod quotas {
     }
 }
 
+/// Who holds the memory and who waits for it: `Pool::quotas`, the
+/// quota summary and the wait queue's figures in `PoolStats`, and a broker
+/// that sheds its largest holder once the pool has been full too long.
+mod overload {
+    use super::*;
+    use tierpool::QuotaSummary;
+
+    /// `Pool::quotas` lists every live quota, the most bytes first (ties
+    /// in the order the quotas were made); a quota whose handles are gone
+    /// stays listed while a buffer charged to it is out, and leaves the
+    /// list with its last buffer.
+    #[test]
+    fn quotas_are_listed_largest_first_while_they_hold_or_live() {
+        let pool = Pool::new();
+        let idle = pool.quota(1 << 20);
+        let small = pool.quota(1 << 20);
+        let large = pool.quota(1 << 20);
+        let a = small.get(100);
+        let b = large.get(5000);
+        let ids: Vec<_> = pool.quotas().iter().map(|q| (q.id, q.used)).collect();
+        assert_eq!(
+            ids,
+            [
+                (large.id(), 64 * KIB),
+                (small.id(), 4 * KIB),
+                (idle.id(), 0)
+            ]
+        );
+        let summary = pool.stats().quotas;
+        assert_eq!((summary.live, summary.used), (3, (68 * KIB) as u64));
+        assert_eq!(summary.largest.len(), 3);
+
+        let large_id = large.id();
+        drop((large, idle));
+        let listed: Vec<_> = pool.quotas().iter().map(|q| q.id).collect();
+        assert_eq!(listed, [large_id, small.id()], "`b` still holds its charge");
+        drop(b);
+        let listed: Vec<_> = pool.quotas().iter().map(|q| q.id).collect();
+        assert_eq!(listed, [small.id()]);
+        drop((a, small));
+        assert!(pool.quotas().is_empty());
+        assert_eq!(pool.stats().quotas, QuotaSummary::default());
+    }
+
+    /// Thousands of short-lived quotas (a connection each) leave nothing
+    /// listed, and the summary lists at most `LARGEST`.
+    #[test]
+    fn short_lived_quotas_leave_the_list() {
+        let pool = Pool::new();
+        let n = if cfg!(miri) { 100 } else { 10_000 };
+        for i in 0..n {
+            let quota = pool.quota(1 << 20);
+            drop(quota.get(i % 5000));
+        }
+        assert!(pool.quotas().is_empty());
+        let held: Vec<_> = (0..20).map(|_| pool.quota(KIB)).collect();
+        let bufs: Vec<_> = held.iter().map(|q| q.get(100)).collect();
+        let summary = pool.stats().quotas;
+        assert_eq!((summary.live, summary.used), (20, (20 * 4 * KIB) as u64));
+        assert_eq!(summary.largest.len(), QuotaSummary::LARGEST);
+        // Equal holdings: the oldest quotas first.
+        let first: Vec<_> = held
+            .iter()
+            .take(QuotaSummary::LARGEST)
+            .map(|q| q.id())
+            .collect();
+        let listed: Vec<_> = summary.largest.iter().map(|q| q.id).collect();
+        assert_eq!(listed, first);
+        drop(bufs);
+    }
+
+    /// The wait queue's figures: how many wait, for how many bytes, and
+    /// the head's wait, which grows while it waits and is gone once it is
+    /// served. A quota's own waiters show in its usage, not the pool's.
+    #[test]
+    fn waiting_requests_and_the_oldest_wait_are_seen() {
+        let pool = capped(64 * KIB);
+        assert_eq!(pool.stats().waiting, tierpool::WaitStats::default());
+        let hog = pool.try_get(64 * KIB).unwrap();
+        let mut first = Manual::new(pool.get_async(100));
+        let mut second = Manual::new(pool.get_async(200));
+        assert!(!first.poll() && !second.poll());
+        let before = pool.stats().waiting;
+        assert_eq!((before.requests, before.bytes), (2, (8 * KIB) as u64));
+        std::thread::sleep(Duration::from_millis(5));
+        let after = pool.stats().waiting.oldest_wait.unwrap();
+        assert!(after >= before.oldest_wait.unwrap() + Duration::from_millis(5));
+        assert!(pool
+            .stats()
+            .to_string()
+            .contains("waiting: 2 requests for 8 KiB"));
+
+        drop(hog); // serves both
+        assert_eq!(pool.stats().waiting, tierpool::WaitStats::default());
+        drop((first.take().unwrap(), second.take().unwrap()));
+
+        let quota = pool.quota(4 * KIB);
+        let held = quota.try_get(100).unwrap();
+        let mut queued = Manual::new(quota.get_async(100));
+        assert!(!queued.poll());
+        assert_eq!(pool.quotas()[0].waiting, 1);
+        assert_eq!(pool.stats().waiting.requests, 0, "it waits on its quota");
+        drop(held);
+        drop(queued.take().unwrap());
+        assert_eq!(pool.quotas()[0].waiting, 0);
+    }
+
+    /// A broker under a pool cap with one slow consumer: its connection
+    /// holds frames it never releases, the others wait in `get_async`
+    /// for the pool. A shedder that sees the oldest wait pass a limit
+    /// closes the connection of the largest quota, and only that one:
+    /// every other connection then finishes all its frames.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(miri, ignore = "Miri does not run the multi-thread runtime here")]
+    async fn shedding_the_largest_holder_lets_the_others_proceed() {
+        use std::collections::HashMap;
+
+        const FRAMES: usize = 200;
+        let pool = capped(256 * KIB);
+        let mut connections = HashMap::new();
+        let mut finished = Vec::new();
+        // The slow consumer: takes frames and never lets go.
+        let hog = pool.quota(1 << 20);
+        let hog_id = hog.id();
+        let hog_task = tokio::spawn(async move {
+            let mut kept = Vec::new();
+            loop {
+                kept.push(hog.get_async(60 * KIB).await.unwrap());
+            }
+        });
+        connections.insert(hog_id, hog_task.abort_handle());
+        // Let it fill the pool first.
+        while used(&pool) < (256 - 64) as u64 * KIB as u64 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..3 {
+            let quota = pool.quota(128 * KIB);
+            let id = quota.id();
+            let task = tokio::spawn(async move {
+                for _ in 0..FRAMES {
+                    let mut frame = quota.get_async(30 * KIB).await.unwrap();
+                    frame.extend_from_slice(&[7; 100]);
+                    tokio::task::yield_now().await;
+                }
+                FRAMES
+            });
+            connections.insert(id, task.abort_handle());
+            finished.push(task);
+        }
+
+        // The shedder.
+        let limit = Duration::from_millis(50);
+        let shed = loop {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let waiting = pool.stats().waiting;
+            if waiting.oldest_wait.is_some_and(|wait| wait > limit) {
+                let largest = pool.quotas()[0];
+                connections[&largest.id].abort();
+                break largest;
+            }
+        };
+        assert_eq!(shed.id, hog_id, "the largest holder is the slow consumer");
+        assert!(shed.used >= 192 * KIB);
+        assert!(hog_task.await.unwrap_err().is_cancelled());
+        for task in finished {
+            assert_eq!(
+                task.await.unwrap(),
+                FRAMES,
+                "every other connection finishes"
+            );
+        }
+        assert!(pool.quotas().is_empty());
+        assert_all_returned(&pool);
+    }
+}
+
 /// smol's executor drives `get_async` too: tasks on its global executor
 /// share a cap, waiting for each other's returns.
 #[test]

@@ -19,14 +19,14 @@ use crate::engine::config::{PoolConfig, TierSpec};
 use crate::engine::depot::Depot;
 use crate::engine::local_table;
 use crate::engine::outstanding::{LeakDetection, OnClose, OutstandingBuf, OutstandingLog};
-use crate::engine::quota_account::QuotaAccount;
+use crate::engine::quota_account::{QuotaAccount, QuotaRegistry};
 use crate::engine::router::Router;
 use crate::engine::thread_cache::{CacheRegistry, Collection};
 use crate::error::PoolError;
 use crate::memory::budget::{Budget, WaitableBudget};
 use crate::memory::region::{Backing, BackingReport, Regions};
 use crate::stats::histogram::SizeHistogram;
-use crate::stats::{Event, LimitStats, PoolCounters, PoolStats, SharedCounter};
+use crate::stats::{Event, LimitStats, PoolCounters, PoolStats, SharedCounter, WaitStats};
 use crate::sync::{unmodelled, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -73,6 +73,9 @@ pub(crate) struct PoolState {
     record_sizes: bool,
     pub(crate) cached_limit: Option<Budget>,
     in_use_limit: Option<WaitableBudget>,
+    /// The pool's quotas, listed for the stats (never read on the get and
+    /// return paths).
+    pub(crate) quotas: QuotaRegistry,
     outstanding: Option<OutstandingLog>,
     /// With sampled leak detection, one hand-out in this many is followed.
     sample_interval: Option<u64>,
@@ -214,6 +217,7 @@ impl PoolState {
             record_sizes: config.record_sizes,
             cached_limit: config.max_cached_bytes.map(Budget::new),
             in_use_limit: config.max_in_use_bytes.map(WaitableBudget::new),
+            quotas: QuotaRegistry::new(),
             outstanding: (config.leak_detection != LeakDetection::Off)
                 .then(|| OutstandingLog::new(config.leak_detection.backtraces())),
             sample_interval: config.leak_detection.sample_interval(),
@@ -555,7 +559,7 @@ impl PoolState {
     }
 
     pub(crate) fn stats(&self) -> PoolStats {
-        self.counters.snapshot(
+        let mut stats = self.counters.snapshot(
             self.capacities(),
             self.cached_limit
                 .as_ref()
@@ -563,7 +567,17 @@ impl PoolState {
             self.in_use_limit
                 .as_ref()
                 .map(|b| LimitStats::of(b.limit(), b.used())),
-        )
+        );
+        if let Some(budget) = &self.in_use_limit {
+            let waiters = budget.waiters();
+            stats.waiting = WaitStats {
+                requests: waiters.requests,
+                bytes: waiters.bytes as u64,
+                oldest_wait: waiters.oldest,
+            };
+        }
+        stats.quotas = self.quotas.summary();
+        stats
     }
 
     /// What backs the pool's blocks now: empty with heap backing.

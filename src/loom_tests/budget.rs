@@ -114,7 +114,14 @@ fn budget_release_races_a_new_waiter() {
         assert!(budget.try_acquire(10));
         let releaser = thread::spawn({
             let budget = Arc::clone(&budget);
-            move || budget.release(10)
+            move || {
+                // What an operator reads: the waiter, whole or not at all.
+                let seen = budget.waiters();
+                assert!(seen.requests <= 1, "{seen:?}");
+                assert_eq!(seen.bytes, seen.requests * 10, "{seen:?}");
+                assert_eq!(seen.oldest.is_some(), seen.requests == 1, "{seen:?}");
+                budget.release(10);
+            }
         });
         block_on(budget.acquire(10));
         releaser.join().unwrap();
@@ -236,4 +243,42 @@ fn budget_view_drop_wakes_get_async() {
         assert_eq!(pool.stats().in_use_limit.unwrap().used, 0);
         assert_eq!(pool.stats().over_limit, 0);
     });
+}
+
+/// Quotas made and dropped on one thread, with a buffer charged to one of
+/// them dropped on another, while `Pool::quotas` lists them: a listing
+/// shows each live quota once, with a charge of none or its one block,
+/// and once every handle and buffer is gone the pool lists none.
+#[test]
+fn quota_registry_lists_live_quotas_while_they_come_and_go() {
+    run_model(
+        "quota_registry_lists_live_quotas_while_they_come_and_go",
+        || {
+            let pool = Pool::builder()
+                .tier(TierConfig::new(64).thread_cache_buffers(1).depot_buffers(1))
+                .build()
+                .unwrap();
+            let quota = pool.quota(64);
+            let buf = quota.get(64);
+            let other = thread::spawn({
+                let pool = pool.clone();
+                move || {
+                    let short = pool.quota(64);
+                    drop(short);
+                    drop(buf);
+                }
+            });
+            let listed = pool.quotas();
+            assert!(!listed.is_empty() && listed.len() <= 2, "{listed:?}");
+            assert!(
+                listed.iter().all(|q| q.used == 0 || q.used == 64),
+                "{listed:?}"
+            );
+            drop(quota);
+            other.join().unwrap();
+            let_exited_threads_finish();
+            assert_eq!(pool.quotas(), [], "nothing holds a quota any more");
+            assert_eq!(pool.stats().quotas.live, 0);
+        },
+    );
 }

@@ -24,6 +24,7 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use crate::sync::{AtomicUsize, CachePadded, Mutex, Ordering};
 
@@ -96,6 +97,19 @@ struct WaitQueue {
     waiters: HashMap<u64, Waiter>,
     /// Waiters in `waiters` not yet granted.
     queued: usize,
+    /// The bytes those waiters ask for.
+    queued_bytes: usize,
+}
+
+/// Who waits on a [`WaitableBudget`], from [`WaitableBudget::waiters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Waiters {
+    /// Requests queued and not yet granted.
+    pub(crate) requests: usize,
+    /// The bytes they ask for, in all.
+    pub(crate) bytes: usize,
+    /// How long the one at the head of the queue has waited.
+    pub(crate) oldest: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -104,6 +118,8 @@ struct Waiter {
     waker: Option<Waker>,
     /// Its bytes are charged; it has not collected them yet.
     granted: bool,
+    /// When it joined the queue.
+    since: Instant,
 }
 
 impl WaitableBudget {
@@ -131,17 +147,44 @@ impl WaitableBudget {
         self.state.load(Ordering::Relaxed) & !WAITERS
     }
 
-    /// No bytes charged, nobody waiting, no `WAITERS` bit: the state a
-    /// loom model must end in.
+    /// No bytes charged, nobody waiting (nor bytes asked for), no
+    /// `WAITERS` bit: the state a loom model must end in.
     #[cfg(all(test, loom))]
     pub(crate) fn is_idle(&self) -> bool {
         let queue = self.queue.lock();
-        self.state.load(Ordering::Relaxed) == 0 && queue.queued == 0 && queue.waiters.is_empty()
+        self.state.load(Ordering::Relaxed) == 0
+            && queue.queued == 0
+            && queue.queued_bytes == 0
+            && queue.waiters.is_empty()
     }
 
-    /// Requests waiting now.
+    /// Requests waiting now. Takes the queue's lock only if the
+    /// `WAITERS` bit says someone may wait.
     pub(crate) fn waiting(&self) -> usize {
+        if self.state.load(Ordering::Relaxed) & WAITERS == 0 {
+            return 0;
+        }
         self.queue.lock().queued
+    }
+
+    /// How many wait, for how many bytes, and for how long the oldest has
+    /// waited. Takes the queue's lock, which the get and return paths
+    /// take only while someone waits.
+    pub(crate) fn waiters(&self) -> Waiters {
+        let queue = self.queue.lock();
+        // The head of `order` that is still queued: ids of waiters that
+        // left, and of granted ones, are skipped.
+        let oldest = queue
+            .order
+            .iter()
+            .filter_map(|id| queue.waiters.get(id))
+            .find(|waiter| !waiter.granted)
+            .map(|waiter| waiter.since.elapsed());
+        Waiters {
+            requests: queue.queued,
+            bytes: queue.queued_bytes,
+            oldest,
+        }
     }
 
     /// Adds `bytes` if the count stays within `cap` and, unless
@@ -213,9 +256,11 @@ impl WaitableBudget {
                 break;
             }
             waiter.granted = true;
+            let bytes = waiter.bytes;
             wake.extend(waiter.waker.take());
             queue.order.pop_front();
             queue.queued -= 1;
+            queue.queued_bytes -= bytes;
         }
         if queue.queued == 0 {
             queue.order.clear();
@@ -284,9 +329,11 @@ impl Future for Acquire<'_> {
                         bytes: this.bytes,
                         waker: Some(cx.waker().clone()),
                         granted: false,
+                        since: Instant::now(),
                     },
                 );
                 queue.queued += 1;
+                queue.queued_bytes += this.bytes;
                 budget.state.fetch_or(WAITERS, Ordering::Relaxed);
                 // Retry with the bit set: a release that returned bytes
                 // before it could see the bit is caught here.
@@ -344,6 +391,7 @@ impl Drop for Acquire<'_> {
             budget.release(self.bytes);
         } else {
             queue.queued -= 1;
+            queue.queued_bytes -= waiter.bytes;
             // It may have been the head that held back smaller requests.
             let wake = budget.serve_locked(&mut queue);
             drop(queue);

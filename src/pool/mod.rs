@@ -25,7 +25,7 @@ use crate::error::{allocation_panic, PoolError};
 use crate::pool::builder::PoolBuilder;
 use crate::pool::quota::Quota;
 use crate::stats::histogram::SizeHistogram;
-use crate::stats::PoolStats;
+use crate::stats::{PoolStats, QuotaUsage};
 use crate::sync::{unmodelled, Arc, Ordering};
 
 /// A tiered buffer pool. Cloning gives another handle to the same pool.
@@ -334,6 +334,46 @@ impl Pool {
         Quota::new(self.clone(), max_bytes)
     }
 
+    /// Who holds the memory: every live [`Quota`] of this pool (one with
+    /// a handle or a buffer still out), with the bytes charged to it, the
+    /// most first. A broker under overload reads it to find the
+    /// connection to cut, as the example below does.
+    ///
+    /// It takes a lock that only making a quota and this call take, and
+    /// reads each quota's count: the get and return paths never wait for
+    /// it. The figures are each exact at some moment during the call.
+    ///
+    /// # Examples
+    ///
+    /// Shedding: once requests have waited for the pool's cap too long
+    /// (`pool.stats().waiting.oldest_wait` above a limit), close the
+    /// connection whose quota holds the most. Here, finding it:
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    ///
+    /// let pool = tierpool::Pool::builder().max_in_use_bytes(1 << 20).build()?;
+    /// let mut connections = HashMap::new();
+    /// for name in ["a", "b", "c"] {
+    ///     let quota = pool.quota(1 << 20);
+    ///     connections.insert(quota.id(), (name, quota));
+    /// }
+    /// let held: Vec<_> = connections
+    ///     .values()
+    ///     .map(|(name, quota)| quota.get(if *name == "b" { 500_000 } else { 100 }))
+    ///     .collect();
+    ///
+    /// let largest = pool.quotas()[0];
+    /// let (name, _quota) = &connections[&largest.id];
+    /// assert_eq!((*name, largest.used), ("b", 1 << 20));
+    /// # drop(held);
+    /// # Ok::<(), tierpool::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn quotas(&self) -> Vec<QuotaUsage> {
+        self.shared.quotas.usages()
+    }
+
     /// The state shared by every handle.
     pub(crate) fn shared(&self) -> &Arc<PoolState> {
         &self.shared
@@ -414,6 +454,12 @@ impl Pool {
     /// | `tierpool_cached_bytes` | gauge | `pool`, `tier` | idle capacity kept: [`cached_bytes()`](crate::TierStats::cached_bytes) |
     /// | `tierpool_max_in_use_bytes` | gauge | `pool` | the [`max_in_use_bytes`](PoolBuilder::max_in_use_bytes) limit, if set |
     /// | `tierpool_max_cached_bytes` | gauge | `pool` | the [`max_cached_bytes`](PoolBuilder::max_cached_bytes) limit, if set |
+    /// | `tierpool_waiting_requests` | gauge | `pool` | requests waiting for `max_in_use_bytes`: [`waiting.requests`](crate::WaitStats::requests) |
+    /// | `tierpool_waiting_bytes` | gauge | `pool` | the bytes they wait for: [`waiting.bytes`](crate::WaitStats::bytes) |
+    /// | `tierpool_oldest_wait_seconds` | gauge | `pool` | how long the head of that queue has waited: [`waiting.oldest_wait`](crate::WaitStats::oldest_wait), 0 when none waits |
+    /// | `tierpool_quotas` | gauge | `pool` | live quotas: [`quotas.live`](crate::QuotaSummary::live) |
+    /// | `tierpool_quota_used_bytes` | gauge | `pool` | bytes charged to them: [`quotas.used`](crate::QuotaSummary::used) |
+    /// | `tierpool_largest_quota_bytes` | gauge | `pool` | bytes charged to the quota that holds the most, 0 without quotas |
     ///
     /// `pool` is the pool's [`name`](Self::name). `tier` is a tier's
     /// capacity in bytes (`"4096"`), or `"oversize"` for requests above the

@@ -10,6 +10,7 @@ use crate::engine::state::{OverLimit, PoolState, Target};
 use crate::error::allocation_panic;
 use crate::error::PoolError;
 use crate::pool::Pool;
+use crate::stats::QuotaId;
 use crate::sync::Arc;
 
 /// A cap on the bytes one holder of the handle may have out of a pool: a
@@ -115,10 +116,8 @@ pub struct QuotaStats {
 
 impl Quota {
     pub(crate) fn new(pool: Pool, limit: usize) -> Self {
-        Quota {
-            pool,
-            account: Arc::new(QuotaAccount::new(limit)),
-        }
+        let account = pool.shared().quotas.register(limit);
+        Quota { pool, account }
     }
 
     fn shared(&self) -> &Arc<PoolState> {
@@ -276,6 +275,23 @@ impl Quota {
             exhausted: inner.exhausted.get(),
             over_limit: inner.over_limit.get(),
         }
+    }
+
+    /// Which quota this is, within its pool: the id that
+    /// [`Pool::quotas`] and [`PoolStats::quotas`](crate::PoolStats::quotas)
+    /// list it under. Clones share it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::new();
+    /// let quota = pool.quota(1 << 20);
+    /// let _frame = quota.get(100);
+    /// assert_eq!(pool.quotas()[0].id, quota.id());
+    /// ```
+    #[must_use]
+    pub fn id(&self) -> QuotaId {
+        self.account.id
     }
 
     /// The pool the quota draws from.

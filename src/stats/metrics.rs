@@ -36,6 +36,19 @@ pub(crate) const MAX_IN_USE_BYTES: &str = "tierpool_max_in_use_bytes";
 /// The `max_cached_bytes` limit, when set.
 pub(crate) const MAX_CACHED_BYTES: &str = "tierpool_max_cached_bytes";
 
+/// Requests waiting for `max_in_use_bytes`.
+pub(crate) const WAITING_REQUESTS: &str = "tierpool_waiting_requests";
+/// The bytes they wait for.
+pub(crate) const WAITING_BYTES: &str = "tierpool_waiting_bytes";
+/// How long the oldest of them has waited.
+pub(crate) const OLDEST_WAIT_SECONDS: &str = "tierpool_oldest_wait_seconds";
+/// Live quotas.
+pub(crate) const QUOTAS: &str = "tierpool_quotas";
+/// Bytes charged to all quotas.
+pub(crate) const QUOTA_USED_BYTES: &str = "tierpool_quota_used_bytes";
+/// Bytes charged to the quota that holds the most.
+pub(crate) const LARGEST_QUOTA_BYTES: &str = "tierpool_largest_quota_bytes";
+
 /// The `tier` label of oversize (unpooled) allocations.
 pub(crate) const OVERSIZE_TIER: &str = "oversize";
 /// `reason` of a return freed because the thread cache and depot were full.
@@ -105,6 +118,32 @@ fn describe() {
         Unit::Bytes,
         "The pool's max_cached_bytes limit."
     );
+    describe_gauge!(
+        WAITING_REQUESTS,
+        Unit::Count,
+        "Requests waiting in get_async for the pool's max_in_use_bytes."
+    );
+    describe_gauge!(
+        WAITING_BYTES,
+        Unit::Bytes,
+        "The block capacity those waiting requests ask for, summed."
+    );
+    describe_gauge!(
+        OLDEST_WAIT_SECONDS,
+        Unit::Seconds,
+        "How long the request at the head of the max_in_use_bytes queue has waited; 0 when none waits."
+    );
+    describe_gauge!(QUOTAS, Unit::Count, "Live quotas of the pool.");
+    describe_gauge!(
+        QUOTA_USED_BYTES,
+        Unit::Bytes,
+        "Capacity of the buffers out under the pool's quotas, summed."
+    );
+    describe_gauge!(
+        LARGEST_QUOTA_BYTES,
+        Unit::Bytes,
+        "Capacity of the buffers out under the quota that holds the most."
+    );
 }
 
 /// Publishes `stats`, the snapshot of the pool called `name`.
@@ -149,4 +188,14 @@ pub(crate) fn publish(stats: &PoolStats, name: &Arc<str>) {
     if let Some(budget) = stats.cached_limit {
         gauge!(MAX_CACHED_BYTES, pool_labels.iter()).set(budget.limit as f64);
     }
+    let waiting = &stats.waiting;
+    gauge!(WAITING_REQUESTS, pool_labels.iter()).set(waiting.requests as f64);
+    gauge!(WAITING_BYTES, pool_labels.iter()).set(waiting.bytes as f64);
+    gauge!(OLDEST_WAIT_SECONDS, pool_labels.iter())
+        .set(waiting.oldest_wait.map_or(0.0, |wait| wait.as_secs_f64()));
+    let quotas = &stats.quotas;
+    gauge!(QUOTAS, pool_labels.iter()).set(quotas.live as f64);
+    gauge!(QUOTA_USED_BYTES, pool_labels.iter()).set(quotas.used as f64);
+    let largest = quotas.largest.first().map_or(0, |quota| quota.used);
+    gauge!(LARGEST_QUOTA_BYTES, pool_labels.iter()).set(largest as f64);
 }

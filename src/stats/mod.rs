@@ -10,6 +10,7 @@
 //! `metrics` publishes a snapshot through the `metrics` facade.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::fmt::ByteSize;
 
@@ -85,6 +86,154 @@ pub struct PoolStats {
     /// limit, if one is set: its limit and the exact bytes handed out and
     /// charged to it.
     pub in_use_limit: Option<LimitStats>,
+    /// Requests waiting in [`Pool::get_async`](crate::Pool::get_async)
+    /// (and the async hand-outs of quotas and chains) for
+    /// `max_in_use_bytes`: all zero without that limit. Requests waiting
+    /// on their own quota are counted in [`QuotaUsage::waiting`] instead.
+    pub waiting: WaitStats,
+    /// The pool's live [quotas](crate::Quota): how many, the bytes charged
+    /// to them, and the largest holders.
+    pub quotas: QuotaSummary,
+}
+
+/// Who waits for memory under a pool's
+/// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes). See
+/// [`PoolStats::waiting`].
+///
+/// An operator reads it to tell a pool that is merely busy from one that
+/// is stuck full: `oldest_wait` grows while nothing comes back.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::Future;
+/// use std::pin::pin;
+/// use std::task::{Context, Poll};
+///
+/// let pool = tierpool::Pool::builder().max_in_use_bytes(4096).build()?;
+/// let held = pool.get(100);
+/// let mut waiting = pin!(pool.get_async(100));
+/// let waker = futures::task::noop_waker();
+/// assert!(waiting.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+///
+/// let stats = pool.stats().waiting;
+/// assert_eq!((stats.requests, stats.bytes), (1, 4096));
+/// assert!(stats.oldest_wait.is_some());
+///
+/// drop(held); // serves the waiter
+/// assert_eq!(pool.stats().waiting.requests, 0);
+/// assert!(matches!(waiting.poll(&mut Context::from_waker(&waker)), Poll::Ready(Ok(_))));
+/// # Ok::<(), tierpool::ConfigError>(())
+/// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WaitStats {
+    /// Requests queued and not yet served.
+    pub requests: usize,
+    /// The bytes they wait for: each request's block capacity, summed.
+    pub bytes: u64,
+    /// How long the request at the head of the queue (the one served
+    /// next) has waited; `None` when nobody waits.
+    pub oldest_wait: Option<Duration>,
+}
+
+/// Identifies one [`Quota`](crate::Quota) (and its clones) within its
+/// pool: numbered from 1 in the order the quotas were made. See
+/// [`Quota::id`](crate::Quota::id).
+///
+/// # Examples
+///
+/// ```
+/// let pool = tierpool::Pool::new();
+/// let (a, b) = (pool.quota(1 << 20), pool.quota(1 << 20));
+/// assert_ne!(a.id(), b.id());
+/// assert_eq!(a.clone().id(), a.id());
+/// assert_eq!(a.id().to_string(), "quota#1");
+/// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QuotaId(pub(crate) u64);
+
+impl QuotaId {
+    /// The number, as `Display` shows it after `quota#`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tierpool::Pool::new();
+    /// assert_eq!(pool.quota(100).id().get(), 1);
+    /// ```
+    #[must_use]
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for QuotaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "quota#{}", self.0)
+    }
+}
+
+/// What one live quota holds, from [`Pool::quotas`](crate::Pool::quotas)
+/// and [`QuotaSummary::largest`].
+///
+/// # Examples
+///
+/// ```
+/// let pool = tierpool::Pool::new();
+/// let quota = pool.quota(1 << 20);
+/// let _frame = quota.get(100);
+/// let usage = pool.quotas()[0];
+/// assert_eq!((usage.id, usage.limit, usage.used), (quota.id(), 1 << 20, 4096));
+/// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QuotaUsage {
+    /// Which quota.
+    pub id: QuotaId,
+    /// Its cap, in bytes.
+    pub limit: usize,
+    /// The bytes charged to it: the capacity of its blocks still out.
+    pub used: usize,
+    /// Requests waiting on it in its `get_async`.
+    pub waiting: usize,
+}
+
+/// The pool's live quotas, summed. See [`PoolStats::quotas`].
+///
+/// A quota is live while a handle to it exists or a buffer charged to it
+/// is still out.
+///
+/// # Examples
+///
+/// ```
+/// let pool = tierpool::Pool::new();
+/// let (small, large) = (pool.quota(1 << 20), pool.quota(1 << 20));
+/// let _a = small.get(100);
+/// let _b = large.get(100_000);
+/// let quotas = pool.stats().quotas;
+/// assert_eq!((quotas.live, quotas.used), (2, 4096 + (1 << 20)));
+/// assert_eq!(quotas.largest[0].id, large.id());
+/// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QuotaSummary {
+    /// Quotas alive.
+    pub live: usize,
+    /// The bytes charged to all of them.
+    pub used: u64,
+    /// The [`QuotaSummary::LARGEST`] quotas holding the most bytes, the
+    /// largest first (see [`Pool::quotas`](crate::Pool::quotas) for all).
+    pub largest: Vec<QuotaUsage>,
+}
+
+impl QuotaSummary {
+    /// How many quotas [`largest`](Self::largest) lists at most.
+    pub const LARGEST: usize = 8;
 }
 
 /// Counters of one tier. See [`PoolStats`].
@@ -357,6 +506,31 @@ impl fmt::Display for PoolStats {
                 self.exhausted,
                 self.over_limit
             )?;
+        }
+        if let Some(oldest) = self.waiting.oldest_wait {
+            write!(
+                f,
+                "\nwaiting: {} requests for {}, the oldest for {oldest:.1?}",
+                self.waiting.requests,
+                ByteSize(self.waiting.bytes)
+            )?;
+        }
+        if self.quotas.live > 0 {
+            write!(
+                f,
+                "\nquotas: {} live, holding {}",
+                self.quotas.live,
+                ByteSize(self.quotas.used)
+            )?;
+            if let Some(top) = self.quotas.largest.first().filter(|q| q.used > 0) {
+                write!(
+                    f,
+                    "; the largest: {} with {} of {}",
+                    top.id,
+                    ByteSize(top.used as u64),
+                    ByteSize(top.limit as u64)
+                )?;
+            }
         }
         write!(f, "\nhit rate: {:.2}%", self.hit_rate() * 100.0)
     }

@@ -3,7 +3,7 @@
 
 use crate::stats::counters::{LocalCounter, SharedCounter, TierCounters, TierTotals};
 use crate::stats::histogram::{SizeHistogram, SizeRecorder};
-use crate::stats::{LimitStats, OversizeStats, PoolStats, TierStats};
+use crate::stats::{LimitStats, OversizeStats, PoolStats, QuotaSummary, TierStats, WaitStats};
 use crate::sync::{Arc, CachePadded, Mutex};
 
 /// The counters one thread keeps for one pool. Each tier sits on its own
@@ -162,6 +162,9 @@ impl PoolCounters {
             over_limit: self.over_limit.get(),
             cached_limit,
             in_use_limit,
+            // Filled in by `PoolState::stats`, which holds the queues.
+            waiting: WaitStats::default(),
+            quotas: QuotaSummary::default(),
         }
     }
 }
