@@ -1001,7 +1001,7 @@ async fn vectored_reads_over_unix_and_tcp_sockets_give_every_frame_intact() {
 
 /// With vectored reads, a socket peer that announces 1 GiB and sends 10
 /// bytes still holds one small block: nothing is taken ahead of bytes
-/// received. A hundred such peers hold a hundred small blocks.
+/// received. A thousand such peers hold a thousand small blocks.
 #[tokio::test]
 #[cfg_attr(miri, ignore = "Miri does not run sockets")]
 async fn stalled_socket_peers_announcing_huge_frames_hold_one_small_block_each() {
@@ -1009,7 +1009,12 @@ async fn stalled_socket_peers_announcing_huge_frames_hold_one_small_block_each()
     use tokio::net::UnixStream;
 
     let pool = pool();
-    let peers = 100;
+    let peers = 1000;
+    assert_eq!(
+        common::raise_descriptor_limit(peers),
+        peers,
+        "the descriptor limit leaves room for {peers} socket pairs"
+    );
     let mut readers = Vec::new();
     let mut clients = Vec::new();
     for _ in 0..peers {

@@ -7,7 +7,8 @@
 //! sent: a peer that announces a 2 GiB frame and
 //! sends 10 bytes costs one small block, and a frame above the declared
 //! maximum is refused before anything is allocated. A connection that is
-//! idle between frames holds no pooled memory.
+//! idle between frames holds no pooled memory, and its reader keeps under
+//! 200 bytes of its own ([`FrameReader`], "Memory").
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

@@ -268,3 +268,49 @@ pub fn ring() -> Option<io_uring::IoUring> {
         }
     }
 }
+
+/// Descriptors beyond the connections' own that
+/// [`raise_descriptor_limit`] leaves: the runtime, listeners, the harness.
+#[cfg(unix)]
+const SPARE_DESCRIPTORS: usize = 256;
+
+#[cfg(unix)]
+/// Raises this process's descriptor limit for `connections` socket pairs
+/// (both ends in this process): the soft limit, and the hard one where
+/// the process may. Returns how many pairs fit under the limit then in
+/// force.
+pub fn raise_descriptor_limit(connections: usize) -> usize {
+    let wanted = (2 * connections + SPARE_DESCRIPTORS) as libc::rlim_t;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid `rlimit` for the call to fill.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+        0
+    );
+    if limit.rlim_cur < wanted {
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: limit.rlim_max.max(wanted),
+        };
+        // SAFETY: as above; raising the hard limit needs privileges, and
+        // without them the call fails and changes nothing.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            let soft = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            // SAFETY: as above; the soft limit may rise to the hard one.
+            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &soft) };
+        }
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+    }
+    let fit = (limit.rlim_cur as usize).saturating_sub(SPARE_DESCRIPTORS) / 2;
+    fit.min(connections)
+}
