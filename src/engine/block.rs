@@ -157,7 +157,11 @@ impl IdleBlock {
                 // to be non-zero and oversize requests are larger than the
                 // largest tier.
                 let data = unsafe { alloc(layout) };
-                NonNull::new(data).ok_or(PoolError::OutOfMemory { capacity })?
+                let data = NonNull::new(data).ok_or(PoolError::OutOfMemory { capacity })?;
+                if let (Some(_), Some(regions)) = (tier, &pool.regions) {
+                    regions.count_heap_fallback();
+                }
+                data
             }
         };
         if tier.is_none() {

@@ -207,6 +207,12 @@ impl Regions {
         self.take_at(tier, self.now())
     }
 
+    /// Counts a block of a tier that came from the heap because `take`
+    /// found no region (`BackingReport::heap_fallbacks`).
+    pub(crate) fn count_heap_fallback(&self) {
+        self.state.lock().heap_fallbacks += 1;
+    }
+
     /// [`take`](Self::take) at time `now`: the most recently freed dirty
     /// slot of `tier`, or else a clean one.
     fn take_at(&self, tier: usize, now: Duration) -> Result<Option<NonNull<u8>>, BackingError> {
@@ -230,10 +236,9 @@ impl Regions {
             Some(index) => index,
             None => match self.map_region(state, tier, self.config.strict) {
                 Ok(Some(index)) => index,
-                Ok(None) => {
-                    state.heap_fallbacks += 1;
-                    return Ok(None);
-                }
+                // The caller counts the fallback once the heap has given
+                // the block (`count_heap_fallback`).
+                Ok(None) => return Ok(None),
                 Err(err) => return Err(err),
             },
         };
