@@ -19,7 +19,7 @@ use bytes::{Buf, Bytes};
 use tierpool::io::{
     read_chain, write_frame, FrameReader, DEFAULT_MAX_FRAME_LEN, LENGTH_PREFIX_BYTES,
 };
-use tierpool::{Pool, SharedChain};
+use tierpool::{Backing, Pool, SharedChain};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 
 mod common;
@@ -503,6 +503,67 @@ fn frames_over_the_maximum_are_refused_before_any_allocation() {
             vec![2, 0, 0],
             "one small read block each, nothing for the bodies"
         );
+    });
+    assert_all_returned(&pool);
+}
+
+/// A frame longer than the memory its reader may ever hold (its quota,
+/// or the pool's in-use limit if less) is refused at its prefix instead of
+/// waiting for ever on memory its own blocks would hold; one that fits
+/// exactly is read.
+#[test]
+fn frames_that_could_never_fit_the_quota_or_the_cap_are_refused() {
+    let pool = Pool::builder()
+        .tiers([SMALL, SEG])
+        .segment_capacity(SEG)
+        .max_in_use_bytes(16 * SEG)
+        .backing(Backing::Heap)
+        .build()
+        .unwrap();
+    block_on(async {
+        let quota = pool.quota(4 * SEG);
+        let over = 4 * SEG + 1;
+        let mut input = prefix(over).to_vec();
+        input.extend_from_slice(&[1; 100]);
+        let mut frames = FrameReader::with_quota(&input[..], &quota).max_frame_len(1 << 30);
+        let err = frames.read_frame().await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "a frame of {over} bytes can never fit the quota of {} bytes",
+                4 * SEG
+            )
+        );
+        assert_eq!(quota.stats().used, 0);
+
+        // Under a larger quota, the pool's limit is the one that binds.
+        let roomy = pool.quota(1 << 30);
+        let over = 16 * SEG + 1;
+        let input = prefix(over);
+        let mut frames = FrameReader::with_quota(&input[..], &roomy).max_frame_len(1 << 30);
+        let err = frames.read_frame().await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "a frame of {over} bytes can never fit the pool's in-use limit of {} bytes",
+                16 * SEG
+            )
+        );
+        let mut frames = FrameReader::new(&input[..], &pool).max_frame_len(1 << 30);
+        assert!(frames
+            .read_frame()
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("never fit"));
+
+        // A frame of the quota's whole size, alone, is read.
+        let body = pattern(3, 3 * SEG);
+        let mut input = prefix(body.len()).to_vec();
+        input.extend_from_slice(&body);
+        let mut frames = FrameReader::with_quota(&input[..], &quota).max_frame_len(1 << 30);
+        assert_eq!(frames.read_frame().await.unwrap().unwrap(), body);
     });
     assert_all_returned(&pool);
 }

@@ -580,6 +580,11 @@ impl PoolState {
         stats
     }
 
+    /// The pool's `max_in_use_bytes`, if set.
+    pub(crate) fn in_use_cap(&self) -> Option<usize> {
+        self.in_use_limit.as_ref().map(WaitableBudget::limit)
+    }
+
     /// What backs the pool's blocks now: empty with heap backing.
     pub(crate) fn backing_report(&self) -> BackingReport {
         self.regions

@@ -66,7 +66,15 @@ use crate::sync::Arc;
 /// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes) (or a
 /// [`Quota`]), a block that does not fit waits for memory, first come,
 /// first served: while the frames already read are held (a slow
-/// consumer), the reader waits instead of going over the limit.
+/// consumer), the reader waits instead of going over the limit. A frame
+/// longer than that limit (the quota's, or the pool's if less) could
+/// never be held, and would wait for ever on memory its own blocks hold:
+/// it is refused as soon as its prefix is read, as a frame above the
+/// maximum is (`InvalidData`, naming the limit). A frame close to the
+/// limit may still wait until the frames read before it are dropped;
+/// while a reader waits for memory it does not read, so it learns that
+/// its peer has gone only once it gets the memory (see
+/// [`Pool::quotas`](crate::Pool::quotas) for shedding under overload).
 ///
 /// # Cancel safety
 ///
@@ -178,6 +186,23 @@ impl Source {
         match self {
             Source::Pool(pool) => pool.try_get(capacity),
             Source::Quota(quota) => quota.try_get(capacity),
+        }
+    }
+
+    /// The most bytes a frame could ever hold from this source: the
+    /// quota's limit and the pool's `max_in_use_bytes`, whichever is
+    /// less, with what it is called; `None` without either.
+    fn limit(&self) -> Option<(usize, &'static str)> {
+        let pool_cap = self
+            .state()
+            .in_use_cap()
+            .map(|cap| (cap, "the pool's in-use limit"));
+        match self {
+            Source::Pool(_) => pool_cap,
+            Source::Quota(quota) => {
+                let quota = (quota.limit(), "the quota");
+                Some(pool_cap.map_or(quota, |cap| if cap.0 < quota.0 { cap } else { quota }))
+            }
         }
     }
 
@@ -388,6 +413,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                             "a frame of {len} bytes exceeds the maximum of {} bytes",
                             self.max_frame_len
                         ),
+                    ));
+                }
+                // A frame that could never be held would wait for memory
+                // for ever, its own blocks holding the limit it waits on.
+                if let Some((limit, name)) = self.source.limit().filter(|&(limit, _)| len > limit) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("a frame of {len} bytes can never fit {name} of {limit} bytes"),
                     ));
                 }
                 buffered.advance(LENGTH_PREFIX_BYTES);
