@@ -1,6 +1,7 @@
 //! Operating a pool in production: what to watch, what each counter means,
-//! how to size the limits from what the stats show, how idle memory is
-//! given back, and what memory backs the blocks.
+//! how to size the limits from what the stats show, what to do under
+//! overload, how idle memory is given back, and what memory backs the
+//! blocks.
 //!
 //! # What to watch
 //!
@@ -79,6 +80,33 @@
 //!   wait at the cap instead of failing; watch `in_use_limit.used`,
 //!   `exhausted` and, per quota, `waiting`. A quota per connection or
 //!   tenant keeps one slow consumer from holding everyone's memory.
+//!
+//! # Overload: who holds the memory, and shedding
+//!
+//! When a capped pool is full, tasks wait in `get_async` (and readers of
+//! frames wait for blocks) until memory comes back. That is the cap doing
+//! its job while the wait is short; a wait that keeps growing means the
+//! memory is held by someone who will not let go soon (a slow consumer, a
+//! stalled peer). Two readings tell which, neither of them on the get and
+//! return path:
+//!
+//! * [`PoolStats::waiting`](crate::PoolStats::waiting): how many requests
+//!   wait for `max_in_use_bytes`, for how many bytes, and for how long the
+//!   oldest has waited (with `metrics`: `tierpool_waiting_requests`,
+//!   `tierpool_waiting_bytes`, `tierpool_oldest_wait_seconds`);
+//! * [`Pool::quotas`](crate::Pool::quotas): every live quota with the bytes
+//!   charged to it, the largest first ([`PoolStats::quotas`](crate::PoolStats::quotas)
+//!   has the count, the total and the eight largest;
+//!   `tierpool_largest_quota_bytes` the largest).
+//!
+//! Give each connection its own quota and keep its [`QuotaId`](crate::QuotaId)
+//! with the connection's task. The policy Envoy's overload manager uses,
+//! resetting the most expensive streams, is then a few lines on a timer:
+//! once `waiting.oldest_wait` passes a limit, close the connection of
+//! `pool.quotas()[0]` if it holds more than a well-behaved connection
+//! ever does. `examples/soak.rs` runs exactly that under hostile load, and
+//! the `quota` tests show the other connections proceed once the largest
+//! holder is cut.
 //!
 //! # Leaks and long holds
 //!
