@@ -966,6 +966,7 @@ fn stats_serialize_field_for_field() {
     let held = pool.get(10);
     drop(pool.get(10)); // a second miss, then cached
     let big = pool.get(5000); // oversize, and over the in-use budget
+    let quota = pool.quota(1000);
     assert!(matches!(
         pool.try_get(100),
         Err(PoolError::Exhausted { .. })
@@ -987,9 +988,15 @@ fn stats_serialize_field_for_field() {
             "over_limit": 1,
             "cached_limit": { "limit": 1 << 20, "used": 64 },
             "in_use_limit": { "limit": 4096, "used": 64 + 5000 },
+            "waiting": { "requests": 0, "bytes": 0, "oldest_wait": null },
+            "quotas": {
+                "live": 1,
+                "used": 0,
+                "largest": [{ "id": 1, "limit": 1000, "used": 0, "waiting": 0 }],
+            },
         })
     );
-    drop((held, big));
+    drop((held, big, quota));
     assert_all_returned(&pool);
 
     // Budgets not set serialise as null.
