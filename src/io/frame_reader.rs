@@ -66,15 +66,17 @@ use crate::sync::Arc;
 /// [`max_in_use_bytes`](crate::PoolBuilder::max_in_use_bytes) (or a
 /// [`Quota`]), a block that does not fit waits for memory, first come,
 /// first served: while the frames already read are held (a slow
-/// consumer), the reader waits instead of going over the limit. A frame
-/// longer than that limit (the quota's, or the pool's if less) could
-/// never be held, and would wait for ever on memory its own blocks hold:
-/// it is refused as soon as its prefix is read, as a frame above the
-/// maximum is (`InvalidData`, naming the limit). A frame close to the
-/// limit may still wait until the frames read before it are dropped;
-/// while a reader waits for memory it does not read, so it learns that
-/// its peer has gone only once it gets the memory (see
-/// [`Pool::quotas`](crate::Pool::quotas) for shedding under overload).
+/// consumer), the reader waits instead of going over the limit, and
+/// lets go of the block it has filled first. A frame whose blocks could
+/// never fit that limit (the quota's, or the pool's if less; blocks round
+/// up to tiers, so this can be a frame somewhat shorter than the limit)
+/// would wait for ever on memory its own blocks hold: it is refused as
+/// soon as its prefix is read, as a frame above the maximum is
+/// (`InvalidData`, naming the limit). A frame that fits may wait until
+/// the frames read before it are dropped; while a reader waits for memory
+/// it does not read, so it learns that its peer has gone only once it
+/// gets the memory (see [`Pool::quotas`](crate::Pool::quotas) for
+/// shedding under overload).
 ///
 /// # Cancel safety
 ///
@@ -144,6 +146,11 @@ pub struct FrameReader<R> {
     streaming: bool,
     /// A block being waited for under a memory limit.
     waiting: Option<Waiting>,
+    /// The start of a length prefix (at most three bytes), moved out of
+    /// a full block so that the block goes back while the reader waits
+    /// for the next one: the held block would count against the very
+    /// limit waited on.
+    carry: ([u8; LENGTH_PREFIX_BYTES - 1], u8),
     /// The reader's vectored read, once
     /// [`vectored_reads`](Self::vectored_reads) turned it on.
     read_vectored: Option<ReadVectoredFn<R>>,
@@ -275,6 +282,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             filled: Vec::new(),
             filled_len: 0,
             streaming: false,
+            carry: ([0; LENGTH_PREFIX_BYTES - 1], 0),
             waiting: None,
             read_vectored: None,
             ahead: Vec::new(),
@@ -417,11 +425,17 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 }
                 // A frame that could never be held would wait for memory
                 // for ever, its own blocks holding the limit it waits on.
-                if let Some((limit, name)) = self.source.limit().filter(|&(limit, _)| len > limit) {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("a frame of {len} bytes can never fit {name} of {limit} bytes"),
-                    ));
+                // (Its blocks round up to tiers, and the first is shared
+                // with the prefix: what counts is their capacity.)
+                if let Some((limit, name)) = self.source.limit() {
+                    let first = buffered.capacity();
+                    if len > limit || Self::frame_footprint(self.source.state(), first, len) > limit
+                    {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("a frame of {len} bytes can never fit {name} of {limit} bytes"),
+                        ));
+                    }
                 }
                 buffered.advance(LENGTH_PREFIX_BYTES);
                 self.frame_len = Some(len);
@@ -457,17 +471,24 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 block
             }
             None => {
-                let capacity = self.next_block_capacity();
+                let (capacity, least) = self.next_block_capacity();
                 match self.source.try_get(capacity) {
-                    Err(PoolError::Exhausted { .. }) => {
-                        self.waiting = Some(self.source.wait_for(capacity));
-                        return self.poll_next_block(cx);
+                    Err(PoolError::Exhausted { .. }) if least < capacity => {
+                        match self.source.try_get(least) {
+                            Err(PoolError::Exhausted { .. }) => {
+                                return self.wait_for_block(cx, least)
+                            }
+                            block => block,
+                        }
                     }
+                    Err(PoolError::Exhausted { .. }) => return self.wait_for_block(cx, least),
                     block => block,
                 }
             }
         };
         let mut block = block.map_err(|err| io::Error::new(io::ErrorKind::OutOfMemory, err))?;
+        let (carried, carried_len) = std::mem::take(&mut self.carry);
+        block.extend_from_slice(&carried[..usize::from(carried_len)]);
         if let Some(mut full) = self.buffered.take() {
             if self.frame_len.is_some() {
                 // Part of the frame being read: kept as one of its blocks.
@@ -481,29 +502,70 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Poll::Ready(Ok(()))
     }
 
-    /// The capacity of the next block: bounded by the bytes already
-    /// received, never by a length the peer announced alone.
-    fn next_block_capacity(&self) -> usize {
+    /// Waits for a block of `capacity` under a memory limit. The full
+    /// block is let go first: inside a frame it joins the frame's blocks,
+    /// between frames its few prefix bytes move to `carry`, so that it
+    /// does not hold the memory waited for.
+    fn wait_for_block(&mut self, cx: &mut Context<'_>, capacity: usize) -> Poll<io::Result<()>> {
+        if let Some(mut full) = self.buffered.take() {
+            if self.frame_len.is_some() {
+                self.push_filled(full.split_to(full.len()));
+            } else {
+                let carried = full.len();
+                debug_assert!(carried < LENGTH_PREFIX_BYTES, "a whole prefix is parsed");
+                self.carry.0[..carried].copy_from_slice(&full);
+                self.carry.1 = carried as u8;
+            }
+        }
+        self.waiting = Some(self.source.wait_for(capacity));
+        self.poll_next_block(cx)
+    }
+
+    /// The capacity of the next block, and the least it may be: bounded
+    /// by the bytes already received, never by a length the peer
+    /// announced alone. While the peer keeps reads full, the block is a
+    /// segment, so that reads take several small frames at once; under a
+    /// memory limit that cannot serve a segment, the least block serves.
+    fn next_block_capacity(&self) -> (usize, usize) {
         let state = self.source.state();
         let segment = state.segment_capacity();
         let buffered = self.buffered.as_ref().map_or(0, PooledBuf::len);
-        let Some(len) = self.frame_len else {
-            return if self.streaming {
-                segment
-            } else {
+        let least = match self.frame_len {
+            None => {
                 let tier = state.route(LENGTH_PREFIX_BYTES);
                 state.tier_capacity(tier.unwrap_or_else(|| state.largest_tier()))
-            };
+            }
+            Some(len) => Self::frame_block(state, len, self.filled_len + buffered),
         };
-        let received = self.filled_len + buffered;
-        let allowed = received.max(segment);
-        let wanted = (len - received).min(allowed);
-        let capacity = state.tier_capacity(state.chain_tier(wanted));
-        if self.streaming && capacity < segment {
-            segment
+        if self.streaming && least < segment {
+            (segment, least)
         } else {
-            capacity
+            (least, least)
         }
+    }
+
+    /// The block a frame of `len` bytes that has `received` of them takes
+    /// next: at most as many bytes as it has received or one segment,
+    /// whichever is more, and at most what it still needs, as a chain tier.
+    fn frame_block(state: &PoolState, len: usize, received: usize) -> usize {
+        let allowed = received.max(state.segment_capacity());
+        let wanted = (len - received).min(allowed);
+        state.tier_capacity(state.chain_tier(wanted))
+    }
+
+    /// The block capacity a frame of `len` bytes holds once read, from
+    /// the block its prefix starts (`first` bytes of room from the
+    /// prefix on) on, each block taken when the one before is full and at
+    /// its least size: what a limit must hold for the frame to be read.
+    fn frame_footprint(state: &PoolState, first: usize, len: usize) -> usize {
+        let mut held = first;
+        let mut received = (first - LENGTH_PREFIX_BYTES).min(len);
+        while received < len {
+            let block = Self::frame_block(state, len, received);
+            held += block;
+            received += block;
+        }
+        held
     }
 
     /// Reads into the room of the block being filled and, with vectored
@@ -659,6 +721,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// Drops everything held, after an error.
     fn reset(&mut self) {
         self.buffered = None;
+        self.carry.1 = 0;
         self.frame_len = None;
         self.filled.clear();
         self.filled_len = 0;

@@ -266,3 +266,161 @@ fn a_stalled_huge_frame_holds_one_small_block_with_vectored_reads() {
     drop(frames);
     assert_eq!(pool.stats().in_use_bytes(), 0);
 }
+
+/// The reference parser of `tests/frame_path.rs`, in short: the bodies
+/// of the whole frames of `stream` (frames of at most `max` bytes), and
+/// the error after them (`None` for a clean end between frames).
+fn reference(stream: &[u8], max: usize) -> (Vec<std::ops::Range<usize>>, Option<io::ErrorKind>) {
+    let mut frames = Vec::new();
+    let mut pos = 0;
+    while pos < stream.len() {
+        let Some((prefix, body)) = stream[pos..].split_first_chunk::<LENGTH_PREFIX_BYTES>() else {
+            return (frames, Some(io::ErrorKind::UnexpectedEof));
+        };
+        let len = u32::from_be_bytes(*prefix) as usize;
+        if len > max {
+            return (frames, Some(io::ErrorKind::InvalidData));
+        }
+        if body.len() < len {
+            return (frames, Some(io::ErrorKind::UnexpectedEof));
+        }
+        pos += LENGTH_PREFIX_BYTES;
+        frames.push(pos..pos + len);
+        pos += len;
+    }
+    (frames, None)
+}
+
+/// Records whether it was woken.
+struct WakeFlag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for WakeFlag {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Polls `future` to completion without a runtime; panics if it returns
+/// `Pending` without a wake-up (`Scripted` always wakes itself, so the
+/// reader would be waiting for something that never comes).
+fn drive<F: std::future::Future>(future: F) -> F::Output {
+    use std::sync::atomic::Ordering;
+    let mut future = std::pin::pin!(future);
+    let flag = std::sync::Arc::new(WakeFlag(false.into()));
+    let waker = std::task::Waker::from(flag.clone());
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        flag.0.store(false, Ordering::SeqCst);
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        assert!(flag.0.load(Ordering::SeqCst), "Pending without a wake-up");
+    }
+}
+
+/// Vectored reads against the reference: for each seed, frames of mixed
+/// lengths (most several segments long, so that reads fill several
+/// blocks), sometimes cut short or with a bit of a prefix flipped, a
+/// maximum frame length around them, reads of a varying size, and
+/// `read_frame` futures polled once with a no-op waker and dropped (the
+/// cancel-safety promise). The frames (contents) and the error (kind) must
+/// be the reference's, the frames must be intact after the later reads,
+/// and nothing may be in use once they and the reader are dropped.
+#[test]
+fn vectored_reads_match_the_reference() {
+    // Tiny tiers, on the heap: the same reads natively and under Miri.
+    const SEGMENT: usize = 64;
+    let pool = Pool::builder()
+        .tiers([16, SEGMENT, 256, 1024])
+        .segment_capacity(SEGMENT)
+        .backing(crate::Backing::Heap)
+        .build()
+        .expect("a valid configuration");
+    let (seeds, longest) = if cfg!(miri) { (3, 700) } else { (300, 4000) };
+    let mut vectored_reads = 0;
+    for seed in 0..seeds {
+        // xorshift64*, seeded per case.
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ (seed + 1);
+        let mut next = |bound: usize| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % bound.max(1)
+        };
+        let lens: Vec<usize> = (0..1 + next(5))
+            .map(|_| match next(4) {
+                0 => next(10),
+                1 => next(4 * SEGMENT),
+                _ => next(longest),
+            })
+            .collect();
+        let (mut wire, _) = encode(&lens);
+        match next(4) {
+            0 => wire.truncate(next(wire.len() + 1)),
+            1 => {
+                let byte = next(4);
+                wire[byte] ^= 1 << next(8);
+            }
+            _ => {}
+        }
+        let max = match next(3) {
+            0 => lens[next(lens.len())].saturating_sub(next(2)),
+            _ => u32::MAX as usize,
+        };
+        let step = [1, 7, SEGMENT - 1, 3 * SEGMENT, 1000, usize::MAX][next(6)];
+        let (want, end) = reference(&wire, max);
+        let mut frames = FrameReader::new(Scripted::new(wire.clone(), step), &pool)
+            .max_frame_len(max)
+            .vectored_reads();
+        let mut got = Vec::new();
+        let outcome = loop {
+            let mut early = None;
+            for _ in 0..next(3) {
+                let waker = futures::task::noop_waker();
+                let mut cx = Context::from_waker(&waker);
+                if let Poll::Ready(result) =
+                    std::future::Future::poll(std::pin::pin!(frames.read_frame()), &mut cx)
+                {
+                    early = Some(result);
+                    break;
+                }
+            }
+            match early.unwrap_or_else(|| drive(frames.read_frame())) {
+                Ok(Some(frame)) => {
+                    let i = got.len();
+                    let Some(range) = want.get(i) else {
+                        panic!("seed {seed}: frame {i} past the reference's {}", want.len());
+                    };
+                    assert!(
+                        frame == wire[range.clone()],
+                        "seed {seed}: frame {i} differs"
+                    );
+                    got.push(frame);
+                }
+                Ok(None) => break None,
+                Err(err) => break Some(err.kind()),
+            }
+        };
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "seed {seed}: frames ({lens:?}, max {max})"
+        );
+        assert_eq!(outcome, end, "seed {seed}: the end ({lens:?}, max {max})");
+        for (i, (frame, range)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                frame == &wire[range.clone()],
+                "seed {seed}: frame {i} changed"
+            );
+        }
+        vectored_reads += usize::from(frames.get_ref().most_buffers > 1);
+        drop((frames, got));
+        assert_eq!(
+            pool.stats().in_use_bytes(),
+            0,
+            "seed {seed}: in use after drop"
+        );
+    }
+    // The property is about vectored reads: some cases must make them.
+    assert!(vectored_reads > 0, "no read filled more than one block");
+}
